@@ -1,0 +1,76 @@
+import type { ColumnFamily } from './column-family.js';
+import type { WriteBatch } from './write-batch.js';
+
+/** Bounds of an iterator: lower inclusive, upper exclusive; either may be omitted. */
+export interface IterOptions {
+  readonly lower?: Uint8Array;
+  readonly upper?: Uint8Array;
+}
+
+/**
+ * A cursor over one column family, in key order, restricted to its bounds.
+ * Positioning calls leave it either on an entry (`valid()` true) or off the end.
+ * `key()` / `value()` may only be called while valid; the returned arrays must not be mutated.
+ */
+export interface EngineIterator {
+  /** First entry with key >= `key`. */
+  seek(key: Uint8Array): boolean;
+  /** Last entry with key <= `key`. */
+  seekForPrev(key: Uint8Array): boolean;
+  first(): boolean;
+  last(): boolean;
+  next(): boolean;
+  prev(): boolean;
+  valid(): boolean;
+  key(): Uint8Array;
+  value(): Uint8Array;
+  /** Releases resources held by the iterator; further calls throw. Idempotent. */
+  close(): void;
+}
+
+/** The read role: synchronous point reads and iterators. */
+export interface EngineReader {
+  get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined;
+  iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator;
+}
+
+/** A consistent, isolated view: writes made after it was taken are invisible to it. */
+export interface EngineSnapshot extends EngineReader {
+  /** Lets the engine reclaim what only this snapshot holds. Idempotent. */
+  release(): void;
+}
+
+export interface WriteOptions {
+  /** Durable before the promise resolves (fsync for disk engines). */
+  readonly sync?: boolean;
+}
+
+/** Optional behaviour an engine declares; the conformance suite switches tests by it. */
+export interface EngineCapabilities {
+  /** Data survives close() and reopen of the same location. */
+  readonly persistent: boolean;
+  /** deleteRange is supported in write batches. */
+  readonly deleteRange: boolean;
+}
+
+/**
+ * The storage contract (DESIGN.md section 3). Reads are synchronous, writes return a promise.
+ * A write batch is atomic across column families: a reader sees all of it or none of it.
+ */
+export interface StorageEngine extends EngineReader {
+  readonly name: string;
+  readonly capabilities: EngineCapabilities;
+  snapshot(): EngineSnapshot;
+  write(batch: WriteBatch, options?: WriteOptions): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Byte-wise lexicographic order, shorter prefix first. The order of every engine. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}

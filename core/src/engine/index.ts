@@ -1,0 +1,3 @@
+export * from './column-family.js';
+export * from './write-batch.js';
+export * from './engine.js';

@@ -1,0 +1,66 @@
+import { assertColumnFamily, type ColumnFamily } from './column-family.js';
+
+/** One operation of a batch. Writes are data (STYLE.md habit 5): an engine only applies them. */
+export type BatchOp =
+  | { readonly op: 'put'; readonly cf: ColumnFamily; readonly key: Uint8Array; readonly value: Uint8Array }
+  | { readonly op: 'delete'; readonly cf: ColumnFamily; readonly key: Uint8Array }
+  | { readonly op: 'deleteRange'; readonly cf: ColumnFamily; readonly start: Uint8Array; readonly end: Uint8Array };
+
+function assertBytes(what: string, v: unknown): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${v === null ? 'null' : typeof v}`);
+}
+
+/**
+ * An ordered list of puts, deletes and range deletes across column families, applied
+ * atomically by `StorageEngine.write`. Later operations on the same key win.
+ * The batch keeps references to the caller's arrays: do not mutate them before the write resolves.
+ */
+export class WriteBatch {
+  private readonly list: BatchOp[] = [];
+  private bytes = 0;
+
+  put(cf: ColumnFamily, key: Uint8Array, value: Uint8Array): this {
+    assertColumnFamily(cf);
+    assertBytes('key', key);
+    assertBytes('value', value);
+    this.list.push({ op: 'put', cf, key, value });
+    this.bytes += key.length + value.length;
+    return this;
+  }
+
+  delete(cf: ColumnFamily, key: Uint8Array): this {
+    assertColumnFamily(cf);
+    assertBytes('key', key);
+    this.list.push({ op: 'delete', cf, key });
+    this.bytes += key.length;
+    return this;
+  }
+
+  /** Deletes every key k with start <= k < end in `cf`. */
+  deleteRange(cf: ColumnFamily, start: Uint8Array, end: Uint8Array): this {
+    assertColumnFamily(cf);
+    assertBytes('start', start);
+    assertBytes('end', end);
+    this.list.push({ op: 'deleteRange', cf, start, end });
+    this.bytes += start.length + end.length;
+    return this;
+  }
+
+  get ops(): readonly BatchOp[] {
+    return this.list;
+  }
+
+  get count(): number {
+    return this.list.length;
+  }
+
+  /** Sum of key and value lengths: what a 32 KiB raft-write limit is measured against. */
+  get byteSize(): number {
+    return this.bytes;
+  }
+
+  clear(): void {
+    this.list.length = 0;
+    this.bytes = 0;
+  }
+}

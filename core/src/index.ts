@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './engine/index.js';
+export * from './hotpath/index.js';

@@ -1,0 +1,13 @@
+import type { InjectionToken } from 'tsyringe';
+import type { StorageEngine } from '../engine/engine.js';
+import type { HotPath } from '../hotpath/hotpath.js';
+import type { EventCatalogue } from './events.js';
+
+/**
+ * Contract tokens (DESIGN.md section 2). A plugin `provides` and `requires` these; the kernel
+ * registers each provider in the kernel's own child container and checks the graph first.
+ * A token's description is the name used in error messages.
+ */
+export const ENGINE: InjectionToken<StorageEngine> = Symbol('flashkv.engine');
+export const HOTPATH: InjectionToken<HotPath> = Symbol('flashkv.hotpath');
+export const EVENTS: InjectionToken<EventCatalogue> = Symbol('flashkv.events');
