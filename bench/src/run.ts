@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readdirSync } from 'node:fs';
-import { createContext, saveResults, type SuiteContext } from './harness.js';
+import { createContext, markdownTable, saveResults, type SuiteContext } from './harness.js';
 
 /** A suite module: `export default { ours, anchor, run(ctx) }`. */
 export interface SuiteModule {
@@ -46,7 +46,6 @@ for (const name of chosen) {
   console.log(`# suite ${name} (${mod.ours} vs ${mod.anchor})`);
   const ctx = createContext(name);
   await mod.run(ctx);
-  const { markdownTable } = await import('./harness.js');
   const table = markdownTable(ctx.results, mod.ours, mod.anchor);
   console.log(`\n${table}\n`);
   saveResults(resultsDir, name, ctx.results, table);
