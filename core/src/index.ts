@@ -1,3 +1,4 @@
 export * from './errors.js';
 export * from './engine/index.js';
 export * from './hotpath/index.js';
+export * as codec from './codec/index.js';
