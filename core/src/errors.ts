@@ -32,6 +32,7 @@ export type KvErrorCode =
   | 'PLUGIN_CYCLE'
   | 'PLUGIN_VERSION'
   | 'PLUGIN_START_FAILED'
+  | 'PLUGIN_STOP_FAILED'
   | 'KERNEL_STATE';
 
 export class KvError extends Error {

@@ -1,4 +1,5 @@
 export * from './errors.js';
 export * from './engine/index.js';
 export * from './hotpath/index.js';
+export * from './kernel/index.js';
 export * as codec from './codec/index.js';
