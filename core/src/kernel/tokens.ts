@@ -3,6 +3,9 @@ import type { StorageEngine } from '../engine/engine.js';
 import type { HotPath } from '../hotpath/hotpath.js';
 import type { EventCatalogue } from './events.js';
 
+/** A contract token: a Symbol (recommended) carrying the type of what it resolves to. */
+export type Token<T> = InjectionToken<T>;
+
 /**
  * Contract tokens (DESIGN.md section 2). A plugin `provides` and `requires` these; the kernel
  * registers each provider in the kernel's own child container and checks the graph first.
