@@ -8,7 +8,10 @@
 /** Most items one hot-path call takes (TiKV's FLASHBACK_BATCH_SIZE, and our scan batch). */
 export const HOT_BATCH_MAX = 256;
 
-/** Item i is `data.subarray(offsets[i], offsets[i + 1])`; `offsets.length >= count + 1`. */
+/**
+ * Item i is `data.subarray(offsets[i], offsets[i + 1])`; `offsets.length >= count + 1`.
+ * `data` may extend past `offsets[count]` (a reused output buffer does).
+ */
 export interface PackedBatch {
   readonly data: Uint8Array;
   readonly offsets: Uint32Array;

@@ -1,1 +1,3 @@
 export * from './hotpath.js';
+export * from './encode-keys-args.js';
+export * from './js-hotpath.js';

@@ -1,0 +1,89 @@
+// @hot-path
+import { checkEncodeKeysArgs, throwOffsetsOrder } from './encode-keys-args.js';
+import { HOT_BATCH_MAX, type EncodeKeysOptions, type HotPath, type PackedBatch } from './hotpath.js';
+
+/*
+ * The TS reference for the hot path (DESIGN.md section 10): the behaviour the WASM build must
+ * match byte for byte, and the baseline it is measured against, so it is written to be fast in
+ * plain TypeScript: output goes straight into buffers reused across calls, nothing is allocated
+ * per key, and timestamps are read as 32-bit halves because turning a u64 into a bigint would
+ * allocate one per key.
+ */
+
+const DATA_PREFIX = 0x7a; // 'z', TiKV's keys::DATA_PREFIX
+const FULL_GROUP_MARKER = 0xff;
+/** Marker of a final group holding 0 real bytes; r real bytes give 0xF7 + r (FORMATS.md 1.1). */
+const FINAL_MARKER_BASE = 0xf7;
+
+/** BigUint64Array elements are in platform byte order; this picks the high and low 32-bit words. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const HI_WORD = LITTLE_ENDIAN ? 1 : 0;
+const LO_WORD = LITTLE_ENDIAN ? 0 : 1;
+
+const INITIAL_OUTPUT_BYTES = 8192;
+
+export function createJsHotPath(): HotPath {
+  return new JsHotPath();
+}
+
+class JsHotPath implements HotPath {
+  readonly kind = 'js' as const;
+  #out = new Uint8Array(INITIAL_OUTPUT_BYTES);
+  #outView = new DataView(this.#out.buffer);
+  readonly #outOffsets = new Uint32Array(HOT_BATCH_MAX + 1);
+
+  encodeKeys(input: PackedBatch, ts: BigUint64Array | null, options?: EncodeKeysOptions): PackedBatch {
+    checkEncodeKeysArgs(input, ts);
+    const { data, offsets, count } = input;
+    const prefix = options?.dataPrefix === true ? 1 : 0;
+    const tsBytes = ts === null ? 0 : 8;
+
+    // Sizing pass: exact output length, and the offsets-order check before anything is written.
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const from = offsets[i]!;
+      const to = offsets[i + 1]!;
+      if (to < from) throwOffsetsOrder(offsets, count);
+      total += prefix + ((to - from) >>> 3) * 9 + 9 + tsBytes;
+    }
+    if (total > this.#out.length) this.#grow(total);
+
+    const out = this.#out;
+    const view = this.#outView;
+    const outOffsets = this.#outOffsets;
+    const tsWords = ts === null ? null : new Uint32Array(ts.buffer, ts.byteOffset, count * 2);
+    let o = 0;
+    for (let i = 0; i < count; i++) {
+      outOffsets[i] = o;
+      if (prefix !== 0) out[o++] = DATA_PREFIX;
+      let s = offsets[i]!;
+      const end = offsets[i + 1]!;
+      while (end - s >= 8) {
+        for (let k = 0; k < 8; k++) out[o + k] = data[s + k]!;
+        out[o + 8] = FULL_GROUP_MARKER;
+        o += 9;
+        s += 8;
+      }
+      const r = end - s;
+      for (let k = 0; k < r; k++) out[o + k] = data[s + k]!;
+      for (let k = r; k < 8; k++) out[o + k] = 0;
+      out[o + 8] = FINAL_MARKER_BASE + r;
+      o += 9;
+      if (tsWords !== null) {
+        // u64be(~ts), written as two big-endian 32-bit words.
+        view.setUint32(o, ~tsWords[2 * i + HI_WORD]! >>> 0, false);
+        view.setUint32(o + 4, ~tsWords[2 * i + LO_WORD]! >>> 0, false);
+        o += 8;
+      }
+    }
+    outOffsets[count] = o;
+    return { data: out, offsets: outOffsets, count };
+  }
+
+  #grow(needed: number): void {
+    let size = this.#out.length * 2;
+    while (size < needed) size *= 2;
+    this.#out = new Uint8Array(size);
+    this.#outView = new DataView(this.#out.buffer);
+  }
+}
