@@ -1,0 +1,214 @@
+/**
+ * The Write record, the value of the write CF (FORMATS.md section 4, TiKV `txn_types::Write`):
+ * type byte, var_u64 start_ts, then optional tagged fields in a fixed order on write and any
+ * order on read.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { assertBytes, assertU64, varU64Length, writeU64, writeVarU64 } from './encode-into.js';
+import {
+  LAST_CHANGE_TAG,
+  LAST_CHANGE_UNKNOWN,
+  assertLastChange,
+  lastChangeSize,
+  readLastChange,
+  writeLastChange,
+  type LastChange,
+} from './last-change.js';
+import { ByteReader } from './reader.js';
+
+export type WriteType = 'Put' | 'Delete' | 'Lock' | 'Rollback';
+
+/**
+ * A decoded Write. Absent optional fields decode to: shortValue undefined, hasOverlappedRollback
+ * false, gcFence undefined (distinct from 0n, which is written as `46 00x8`), lastChange Unknown,
+ * txnSource 0n. From `decodeWrite`, `shortValue` is a view into the input bytes.
+ */
+export interface Write {
+  readonly writeType: WriteType;
+  readonly startTs: bigint;
+  /** At most 255 bytes (`SHORT_VALUE_MAX_LEN`); longer values live in the default CF. */
+  readonly shortValue?: Uint8Array | undefined;
+  readonly hasOverlappedRollback: boolean;
+  readonly gcFence?: bigint | undefined;
+  readonly lastChange: LastChange;
+  readonly txnSource: bigint;
+}
+
+/** `SHORT_VALUE_MAX_LEN`: the length is written as one u8. */
+export const SHORT_VALUE_MAX_LEN = 255;
+/** `SHORT_VALUE_PREFIX`, the 'v' tag shared by Write and Lock. */
+export const SHORT_VALUE_TAG = 0x76;
+/** A protected rollback's short value is exactly "p" (`PROTECTED_ROLLBACK_SHORT_VALUE`). */
+const PROTECTED_ROLLBACK_BYTE = 0x70;
+const PROTECTED_ROLLBACK_VALUE = Uint8Array.of(PROTECTED_ROLLBACK_BYTE);
+
+const TYPE_PUT = 0x50; // 'P'
+const TYPE_DELETE = 0x44; // 'D'
+const TYPE_LOCK = 0x4c; // 'L'
+const TYPE_ROLLBACK = 0x52; // 'R'
+
+const OVERLAPPED_ROLLBACK_TAG = 0x52; // 'R'
+const GC_FENCE_TAG = 0x46; // 'F'
+const TXN_SOURCE_TAG = 0x53; // 'S'
+
+function writeTypeByte(t: WriteType): number {
+  switch (t) {
+    case 'Put':
+      return TYPE_PUT;
+    case 'Delete':
+      return TYPE_DELETE;
+    case 'Lock':
+      return TYPE_LOCK;
+    case 'Rollback':
+      return TYPE_ROLLBACK;
+    default:
+      throw new TypeError(`writeType must be 'Put', 'Delete', 'Lock' or 'Rollback', got ${JSON.stringify(t)}`);
+  }
+}
+
+/** Checks a short value for Write and Lock: never silently truncate the u8 length (FORMATS.md 7.5). */
+export function assertShortValue(v: Uint8Array | undefined): void {
+  if (v === undefined) return;
+  assertBytes('shortValue', v);
+  if (v.length > SHORT_VALUE_MAX_LEN) {
+    throw new InvalidArgumentError(`shortValue of ${v.length} bytes exceeds ${SHORT_VALUE_MAX_LEN}; store it in the default CF`, {
+      field: 'shortValue',
+      length: v.length,
+    });
+  }
+}
+
+function assertFlag(field: string, v: boolean): void {
+  if (typeof v !== 'boolean') throw new TypeError(`${field} must be a boolean, got ${typeof v}`);
+}
+
+/** `Write::new`: a record with every optional field at its default. */
+export function newWrite(writeType: WriteType, startTs: bigint, shortValue?: Uint8Array): Write {
+  return {
+    writeType,
+    startTs,
+    shortValue,
+    hasOverlappedRollback: false,
+    gcFence: undefined,
+    lastChange: LAST_CHANGE_UNKNOWN,
+    txnSource: 0n,
+  };
+}
+
+/** `Write::new_rollback`: a protected rollback carries the short value "p" and must not be collapsed. */
+export function newRollback(startTs: bigint, protectedRollback: boolean): Write {
+  return newWrite('Rollback', startTs, protectedRollback ? PROTECTED_ROLLBACK_VALUE.slice() : undefined);
+}
+
+/** `Write::is_protected`: a Rollback whose short value is exactly "p". */
+export function isProtectedRollback(write: Write): boolean {
+  const v = write.shortValue;
+  return write.writeType === 'Rollback' && v !== undefined && v.length === 1 && v[0] === PROTECTED_ROLLBACK_BYTE;
+}
+
+/**
+ * `Write::check_gc_fence_as_latest_version`: false iff gcFence is Some(t) with t != 0 and
+ * t <= readTs, i.e. the record was overwritten by a later version that GC has since removed.
+ */
+export function checkGcFenceAsLatestVersion(write: Write, readTs: bigint): boolean {
+  const fence = write.gcFence;
+  return !(fence !== undefined && fence !== 0n && fence <= readTs);
+}
+
+/** `Write::to_bytes`. Throws TypeError / InvalidArgumentError for fields that cannot be stored. */
+export function encodeWrite(write: Write): Uint8Array {
+  if (write === null || typeof write !== 'object') throw new TypeError('write must be a Write object');
+  const typeByte = writeTypeByte(write.writeType);
+  const { startTs, shortValue, hasOverlappedRollback, gcFence, lastChange, txnSource } = write;
+  assertU64('startTs', startTs);
+  assertShortValue(shortValue);
+  assertFlag('hasOverlappedRollback', hasOverlappedRollback);
+  if (gcFence !== undefined) assertU64('gcFence', gcFence);
+  assertLastChange(lastChange);
+  assertU64('txnSource', txnSource);
+
+  let size = 1 + varU64Length(startTs);
+  if (shortValue !== undefined) size += 2 + shortValue.length;
+  if (hasOverlappedRollback) size += 1;
+  if (gcFence !== undefined) size += 9;
+  size += lastChangeSize(lastChange);
+  if (txnSource !== 0n) size += 1 + varU64Length(txnSource);
+
+  const out = new Uint8Array(size);
+  out[0] = typeByte;
+  let at = writeVarU64(out, 1, startTs);
+  if (shortValue !== undefined) {
+    out[at++] = SHORT_VALUE_TAG;
+    out[at++] = shortValue.length;
+    out.set(shortValue, at);
+    at += shortValue.length;
+  }
+  if (hasOverlappedRollback) out[at++] = OVERLAPPED_ROLLBACK_TAG;
+  if (gcFence !== undefined) {
+    out[at++] = GC_FENCE_TAG;
+    at = writeU64(out, at, gcFence);
+  }
+  at = writeLastChange(out, at, lastChange);
+  if (txnSource !== 0n) {
+    out[at++] = TXN_SOURCE_TAG;
+    at = writeVarU64(out, at, txnSource);
+  }
+  return out;
+}
+
+/**
+ * `WriteRef::parse`. Tags are accepted in any order (a repeated tag overwrites); an unknown tag
+ * ends parsing and keeps what was read (forward compatibility). Where TiKV panics (a 'v' length
+ * past the end, LastChange with ts > 0 and 0 versions) this throws CorruptedError, as it does for
+ * empty input, an unknown type byte, a truncated field or a varint overflow.
+ */
+export function decodeWrite(bytes: Uint8Array): Write {
+  const r: ByteReader = new ByteReader(bytes, 'Write record');
+  if (r.done) r.fail('write type', 'empty input');
+  let writeType: WriteType;
+  const t = r.u8('write type');
+  switch (t) {
+    case TYPE_PUT:
+      writeType = 'Put';
+      break;
+    case TYPE_DELETE:
+      writeType = 'Delete';
+      break;
+    case TYPE_LOCK:
+      writeType = 'Lock';
+      break;
+    case TYPE_ROLLBACK:
+      writeType = 'Rollback';
+      break;
+    default:
+      return r.fail('write type', `unknown type byte 0x${t.toString(16).padStart(2, '0')}`, 0);
+  }
+  const startTs = r.varU64('start_ts');
+  let shortValue: Uint8Array | undefined;
+  let hasOverlappedRollback = false;
+  let gcFence: bigint | undefined;
+  let lastChange = LAST_CHANGE_UNKNOWN;
+  let txnSource = 0n;
+  fields: while (!r.done) {
+    switch (r.u8('tag')) {
+      case SHORT_VALUE_TAG:
+        shortValue = r.bytes('short value', r.u8('short value length'));
+        break;
+      case OVERLAPPED_ROLLBACK_TAG:
+        hasOverlappedRollback = true;
+        break;
+      case GC_FENCE_TAG:
+        gcFence = r.u64('gc_fence');
+        break;
+      case LAST_CHANGE_TAG:
+        lastChange = readLastChange(r);
+        break;
+      case TXN_SOURCE_TAG:
+        txnSource = r.varU64('txn_source');
+        break;
+      default:
+        break fields;
+    }
+  }
+  return { writeType, startTs, shortValue, hasOverlappedRollback, gcFence, lastChange, txnSource };
+}
