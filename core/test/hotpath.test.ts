@@ -74,6 +74,15 @@ test('a batch keeps input order, and a later call reuses (and overwrites) the ou
   t.is(hex(batchItem(first, 0)), 'ff ff 00 00 00 00 00 00 f9');
 });
 
+test('a previous result can be passed back in as the next input', (t) => {
+  const hp = createJsHotPath();
+  const keys = [bytes('01'), bytes('0203040506070809'), new Uint8Array(0)];
+  const first = hp.encodeKeys(packBatch(keys), BigUint64Array.of(1n, 2n, 3n), { dataPrefix: true });
+  const want = mustItems(first).map((k) => hex(mustEncodeOne(k, null)));
+  const second = hp.encodeKeys(first, null);
+  t.deepEqual(mustItems(second).map(hex), want);
+});
+
 test('input offsets need not start at 0, and offsets/ts may be longer than the batch', (t) => {
   const hp = createJsHotPath();
   const data = bytes('ee ee 01 02 03 04 05 06 07 08 09 ee');

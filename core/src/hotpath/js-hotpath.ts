@@ -34,7 +34,11 @@ class JsHotPath implements HotPath {
 
   encodeKeys(input: PackedBatch, ts: BigUint64Array | null, options?: EncodeKeysOptions): PackedBatch {
     checkEncodeKeysArgs(input, ts);
-    const { data, offsets, count } = input;
+    let { data, offsets } = input;
+    const count = input.count;
+    // A previous result passed back in lives in the buffers this call overwrites.
+    if (data.buffer === this.#out.buffer) data = data.slice();
+    if (offsets.buffer === this.#outOffsets.buffer) offsets = offsets.slice(0, count + 1);
     const prefix = options?.dataPrefix === true ? 1 : 0;
     const tsBytes = ts === null ? 0 : 8;
 
