@@ -74,3 +74,5 @@ export { encodeLock, decodeLock, decodeLockType, decodeLockStartTs, newLock, wri
 
 export type { SharedLocks } from './shared-locks.js';
 export { encodeSharedLocks, decodeSharedLocks, newSharedLocks } from './shared-locks.js';
+
+export { toHex, fromHex } from './hex.js';

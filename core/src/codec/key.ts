@@ -18,7 +18,7 @@ export const TS_LENGTH = 8;
 function assertTsKeyLength(op: string, key: Uint8Array): void {
   assertBytes('key', key);
   if (key.length < TS_LENGTH) {
-    throw new CorruptedError(`${op}: key of ${key.length} bytes is too short to hold a timestamp (KeyLength)`, {
+    throw new CorruptedError(`${op}: a timestamped key needs at least ${TS_LENGTH} bytes, got ${key.length} at offset 0 (KeyLength)`, {
       reason: 'KeyLength',
       offset: 0,
       length: key.length,
