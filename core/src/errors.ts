@@ -23,6 +23,8 @@ export type KvErrorCode =
   | 'CDC_LAGGING'
   | 'PLUGIN_MISSING'
   | 'ENGINE_CLOSED'
+  // a storage engine's disk failed (EIO, ENOSPC); the engine refuses writes until reopened
+  | 'IO_ERROR'
   | 'INVALID_ARGUMENT'
   // kernel manifest and lifecycle errors (STYLE.md habit 8)
   | 'PLUGIN_INVALID'
