@@ -29,7 +29,6 @@ export function createJsHotPath(): HotPath {
 class JsHotPath implements HotPath {
   readonly kind = 'js' as const;
   #out = new Uint8Array(INITIAL_OUTPUT_BYTES);
-  #outView = new DataView(this.#out.buffer);
   readonly #outOffsets = new Uint32Array(HOT_BATCH_MAX + 1);
 
   encodeKeys(input: PackedBatch, ts: BigUint64Array | null, options?: EncodeKeysOptions): PackedBatch {
@@ -53,7 +52,6 @@ class JsHotPath implements HotPath {
     if (total > this.#out.length) this.#grow(total);
 
     const out = this.#out;
-    const view = this.#outView;
     const outOffsets = this.#outOffsets;
     const tsWords = ts === null ? null : new Uint32Array(ts.buffer, ts.byteOffset, count * 2);
     let o = 0;
@@ -62,21 +60,46 @@ class JsHotPath implements HotPath {
       if (prefix !== 0) out[o++] = DATA_PREFIX;
       let s = offsets[i]!;
       const end = offsets[i + 1]!;
+      // Unrolled byte copies, and the ts below as plain byte stores: in V8 both measured about
+      // twice as fast as an inner loop and DataView.setUint32 (bench suite codec).
       while (end - s >= 8) {
-        for (let k = 0; k < 8; k++) out[o + k] = data[s + k]!;
+        out[o] = data[s]!;
+        out[o + 1] = data[s + 1]!;
+        out[o + 2] = data[s + 2]!;
+        out[o + 3] = data[s + 3]!;
+        out[o + 4] = data[s + 4]!;
+        out[o + 5] = data[s + 5]!;
+        out[o + 6] = data[s + 6]!;
+        out[o + 7] = data[s + 7]!;
         out[o + 8] = FULL_GROUP_MARKER;
         o += 9;
         s += 8;
       }
       const r = end - s;
+      // Zero the whole group (the buffer is reused), then copy the r real bytes over it.
+      out[o] = 0;
+      out[o + 1] = 0;
+      out[o + 2] = 0;
+      out[o + 3] = 0;
+      out[o + 4] = 0;
+      out[o + 5] = 0;
+      out[o + 6] = 0;
+      out[o + 7] = 0;
       for (let k = 0; k < r; k++) out[o + k] = data[s + k]!;
-      for (let k = r; k < 8; k++) out[o + k] = 0;
       out[o + 8] = FINAL_MARKER_BASE + r;
       o += 9;
       if (tsWords !== null) {
-        // u64be(~ts), written as two big-endian 32-bit words.
-        view.setUint32(o, ~tsWords[2 * i + HI_WORD]! >>> 0, false);
-        view.setUint32(o + 4, ~tsWords[2 * i + LO_WORD]! >>> 0, false);
+        // u64be(~ts) from the two 32-bit halves.
+        const hi = ~tsWords[2 * i + HI_WORD]!;
+        const lo = ~tsWords[2 * i + LO_WORD]!;
+        out[o] = hi >>> 24;
+        out[o + 1] = hi >>> 16;
+        out[o + 2] = hi >>> 8;
+        out[o + 3] = hi;
+        out[o + 4] = lo >>> 24;
+        out[o + 5] = lo >>> 16;
+        out[o + 6] = lo >>> 8;
+        out[o + 7] = lo;
         o += 8;
       }
     }
@@ -88,6 +111,5 @@ class JsHotPath implements HotPath {
     let size = this.#out.length * 2;
     while (size < needed) size *= 2;
     this.#out = new Uint8Array(size);
-    this.#outView = new DataView(this.#out.buffer);
   }
 }

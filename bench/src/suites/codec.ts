@@ -1,0 +1,92 @@
+import { createJsHotPath, packBatch, type EncodeKeysOptions, type HotPath, type PackedBatch } from '@flashkv/core';
+import { createWasmHotPath } from '@flashkv/asm';
+import type { BenchCase, SuiteContext } from '../harness.js';
+
+/*
+ * Batch key encoding (DESIGN.md section 10): the WASM hot path against the TS reference on the
+ * same work. Every call includes what a caller pays: the copy into WASM memory (inside
+ * encodeKeys) and a read over every output key, so a "win" cannot come from skipping work.
+ * Keys get the 'z' prefix and a timestamp, as write-CF keys do.
+ */
+
+const IMPLS: readonly (readonly [string, () => HotPath])[] = [
+  ['wasm', createWasmHotPath],
+  ['js', createJsHotPath],
+];
+
+const OPTIONS: EncodeKeysOptions = { dataPrefix: true };
+
+/** Deterministic key bytes (a 32-bit LCG), so every run and impl sees the same keys. */
+function makeKeys(count: number, length: number, seed: number): Uint8Array[] {
+  let s = seed >>> 0;
+  return Array.from({ length: count }, () => {
+    const k = new Uint8Array(length);
+    for (let i = 0; i < length; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      k[i] = s >>> 24;
+    }
+    return k;
+  });
+}
+
+function makeTs(count: number): BigUint64Array {
+  // TSO-shaped: physical ms << 18 | logical.
+  return BigUint64Array.from({ length: count }, (_, i) => (1_718_000_000_000n << 18n) | BigInt(i));
+}
+
+// Results are folded in here so no engine can drop the work as dead code.
+let sink = 0;
+
+/** Touches every output key (its last byte) without copying it. */
+function readAll(out: PackedBatch): void {
+  const { data, offsets, count } = out;
+  let acc = 0;
+  for (let i = 0; i < count; i++) acc += data[offsets[i + 1]! - 1]!;
+  sink = (sink + acc) | 0;
+}
+
+/** A speed comparison only means something if both impls produce the same bytes. */
+function mustAgree(name: string, input: PackedBatch, ts: BigUint64Array): void {
+  const [a, b] = IMPLS.map(([impl, make]) => {
+    const out = make().encodeKeys(input, ts, OPTIONS);
+    return { impl, bytes: Buffer.from(out.data.subarray(0, out.offsets[out.count])).toString('hex') };
+  });
+  if (a!.bytes !== b!.bytes) throw new Error(`${name}: ${a!.impl} and ${b!.impl} encode differently`);
+}
+
+function packedCases(name: string, keys: readonly Uint8Array[]): BenchCase[] {
+  const input = packBatch(keys);
+  const ts = makeTs(keys.length);
+  mustAgree(name, input, ts);
+  const params = { keys: keys.length, keyBytes: keys[0]!.length, ts: true, dataPrefix: true };
+  return IMPLS.map(([impl, make]) => {
+    const hp = make();
+    return { name, impl, opsPerCall: keys.length, params, fn: () => readAll(hp.encodeKeys(input, ts, OPTIONS)) };
+  });
+}
+
+/** The caller holds separate Uint8Arrays, so each call packs them first (packBatch allocates). */
+function arrayCases(name: string, keys: readonly Uint8Array[]): BenchCase[] {
+  const ts = makeTs(keys.length);
+  mustAgree(name, packBatch(keys), ts);
+  const params = { keys: keys.length, keyBytes: keys[0]!.length, ts: true, dataPrefix: true, packedPerCall: true };
+  return IMPLS.map(([impl, make]) => {
+    const hp = make();
+    return { name, impl, opsPerCall: keys.length, params, fn: () => readAll(hp.encodeKeys(packBatch(keys), ts, OPTIONS)) };
+  });
+}
+
+export default {
+  ours: 'wasm',
+  anchor: 'js',
+  async run(ctx: SuiteContext): Promise<void> {
+    const cases: BenchCase[] = [
+      ...packedCases('encode 1 key', makeKeys(1, 16, 1)),
+      ...packedCases('encode 256 keys (16 B)', makeKeys(256, 16, 2)),
+      ...packedCases('encode 256 keys (64 B)', makeKeys(256, 64, 3)),
+      ...arrayCases('pack+encode 256 keys (16 B)', makeKeys(256, 16, 4)),
+    ];
+    await ctx.run(cases);
+    if (sink === 0x7fffffff) console.log('(sink)');
+  },
+};
