@@ -9,8 +9,11 @@ export interface IterOptions {
 
 /**
  * A cursor over one column family, in key order, restricted to its bounds.
- * Positioning calls leave it either on an entry (`valid()` true) or off the end.
- * `key()` / `value()` may only be called while valid; the returned arrays must not be mutated.
+ * A new iterator is unpositioned (`valid()` false). Positioning calls leave it either on an
+ * entry (`valid()` true) or off the end. A seek target outside the bounds is clamped to them:
+ * `seek` below `lower` lands on the first entry in bounds, `seekForPrev` at or above `upper`
+ * on the last one. `key()` / `value()` may only be called while valid (otherwise they throw a
+ * TypeError, as does any call after `close()`); the returned arrays must not be mutated.
  */
 export interface EngineIterator {
   /** First entry with key >= `key`. */
@@ -31,6 +34,11 @@ export interface EngineIterator {
 /** The read role: synchronous point reads and iterators. */
 export interface EngineReader {
   get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined;
+  /**
+   * An engine iterator reads a consistent view taken when it is created: writes that land
+   * later are invisible to it, as if it held its own snapshot (RocksDB's implicit iterator
+   * snapshot). Without this a scan could see half of a batch that lands between two `next()`s.
+   */
   iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator;
 }
 
@@ -56,6 +64,13 @@ export interface EngineCapabilities {
 /**
  * The storage contract (DESIGN.md section 3). Reads are synchronous, writes return a promise.
  * A write batch is atomic across column families: a reader sees all of it or none of it.
+ * Engines copy keys and values they keep, so callers may reuse their arrays once a write resolves.
+ * Wrong argument types or an unknown column family throw a TypeError. `write` never throws
+ * synchronously: it rejects, and a batch it rejects (an invalid op, or a deleteRange on an
+ * engine without that capability) writes nothing.
+ * `close()` is idempotent. Once it is called, every other call on the engine, its snapshots
+ * and its iterators throws EngineClosedError (`write` rejects with it); only
+ * `EngineSnapshot.release()` and `EngineIterator.close()` stay harmless no-ops.
  */
 export interface StorageEngine extends EngineReader {
   readonly name: string;
