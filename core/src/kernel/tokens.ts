@@ -2,6 +2,8 @@ import type { InjectionToken } from 'tsyringe';
 import type { StorageEngine } from '../engine/engine.js';
 import type { HotPath } from '../hotpath/hotpath.js';
 import type { EventCatalogue } from './events.js';
+import type { Clock } from '../clock.js';
+import type { Placement } from '../placement/placement.js';
 
 /** A contract token: a Symbol (recommended) carrying the type of what it resolves to. */
 export type Token<T> = InjectionToken<T>;
@@ -14,3 +16,7 @@ export type Token<T> = InjectionToken<T>;
 export const ENGINE: InjectionToken<StorageEngine> = Symbol('flashkv.engine');
 export const HOTPATH: InjectionToken<HotPath> = Symbol('flashkv.hotpath');
 export const EVENTS: InjectionToken<EventCatalogue> = Symbol('flashkv.events');
+/** Placement (PD's role): TSO, region directory, GC safe point, pauses, durable job records. */
+export const PLACEMENT: InjectionToken<Placement> = Symbol('flashkv.placement');
+/** Wall time for everything that must not read Date.now itself (STYLE.md habit 1). */
+export const CLOCK: InjectionToken<Clock> = Symbol('flashkv.clock');
