@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { HOT_BATCH_MAX, batchItem, compareBytes, createJsHotPath, packBatch, type PackedBatch } from '@flashkv/core';
+import { HOT_BATCH_MAX, batchItem, codec, compareBytes, createJsHotPath, packBatch, type PackedBatch } from '@flashkv/core';
 
 // Tests of the TS reference alone; asm/test/encode-keys.test.ts checks the WASM build against it.
 
@@ -121,6 +121,28 @@ test('encoding preserves order: raw a < b gives a@x < b@y, and the same key sort
       return Math.sign(enc) === Math.sign(tb < ta ? -1 : tb > ta ? 1 : 0);
     }),
     { seed: SEED, numRuns: 500 },
+  );
+  if (run.failed) t.fail(`SEED=${SEED}: ${fc.defaultReportMessage(run)}`);
+  else t.pass();
+});
+
+test('each output equals the codec composition dataKey(appendTs(encodeBytes(raw), ts))', (t) => {
+  const hp = createJsHotPath();
+  const keyArb = fc.oneof(fc.constantFrom(0, 7, 8, 9, 15, 16, 17), fc.integer({ min: 0, max: 40 })).chain((n) => fc.uint8Array({ minLength: n, maxLength: n }));
+  const itemArb = fc.record({ raw: keyArb, ts: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) });
+  const run = fc.check(
+    fc.property(fc.array(itemArb, { maxLength: 64 }), fc.boolean(), fc.boolean(), (items, withTs, dataPrefix) => {
+      const ts = withTs ? BigUint64Array.from(items, (it) => it.ts) : null;
+      const out = hp.encodeKeys(packBatch(items.map((it) => it.raw)), ts, { dataPrefix });
+      if (out.count !== items.length) return false;
+      return items.every((it, i) => {
+        let want: Uint8Array = codec.encodeBytes(it.raw);
+        if (withTs) want = codec.appendTs(want, it.ts);
+        if (dataPrefix) want = codec.dataKey(want);
+        return hex(batchItem(out, i)) === hex(want);
+      });
+    }),
+    { seed: SEED, numRuns: 200 },
   );
   if (run.failed) t.fail(`SEED=${SEED}: ${fc.defaultReportMessage(run)}`);
   else t.pass();
