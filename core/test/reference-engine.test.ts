@@ -22,7 +22,7 @@ runEngineConformance({ name: 'reference without deleteRange', factory: () => new
 // ...and so does a pass-through wrapper over it (STYLE.md habit 3).
 runEngineConformance({ name: 'wrapped reference', factory: () => wrapEngine(new ReferenceEngine()) });
 
-// Two classic engine bugs, injected through wrapEngine. The differential run must catch each,
+// Three classic engine bugs, injected through wrapEngine. The differential run must catch each,
 // naming the seed so the failure replays.
 const bugs: Record<string, EngineHooks> = {
   'deleteRange that ignores its end': {
@@ -32,6 +32,17 @@ const bugs: Record<string, EngineHooks> = {
         if (op.op === 'put') out.put(op.cf, op.key, op.value);
         else if (op.op === 'delete') out.delete(op.cf, op.key);
         else out.deleteRange(op.cf, op.start, new Uint8Array([0xff, 0xff, 0xff, 0xff]));
+      }
+      return out;
+    },
+  },
+  'batch applied in reverse, so earlier ops on a key win': {
+    write(batch) {
+      const out = new WriteBatch();
+      for (const op of [...batch.ops].reverse()) {
+        if (op.op === 'put') out.put(op.cf, op.key, op.value);
+        else if (op.op === 'delete') out.delete(op.cf, op.key);
+        else out.deleteRange(op.cf, op.start, op.end);
       }
       return out;
     },

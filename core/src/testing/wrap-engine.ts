@@ -64,7 +64,8 @@ class Wrapped implements WrappedEngine {
     return new WrappedSnapshot(this.hooks.snapshot ? this.hooks.snapshot(snap, this.inner) : snap, this.hooks);
   }
 
-  write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
+  // async so that a hook failing on a malformed batch rejects, as the contract asks of write.
+  async write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
     return this.inner.write(this.hooks.write ? this.hooks.write(batch, options) : batch, options);
   }
 
