@@ -1,0 +1,259 @@
+import { CorruptedError, InvalidArgumentError } from '@flashkv/core';
+import { getU32, getU64, getVarint } from '../coding.js';
+import { crc32c, crc32cUpdate, unmaskCrc } from '../crc32c.js';
+import { readFully, type ReadableFile } from '../fs.js';
+import type { InternalIterator } from '../internal-iterator.js';
+import { BlockIter } from './block.js';
+import { BlockCache } from './block-cache.js';
+import { bloomHash, bloomMayContain } from './bloom.js';
+import { BLOCK_TRAILER_SIZE, FOOTER_SIZE, KEY_TRAILER, SST_FORMAT_VERSION, SST_MAGIC, type BlockHandle } from './format.js';
+import { compareEncoded, trailerKind, trailerSeq } from './internal-key.js';
+import type { TableProperties } from './table-writer.js';
+
+const TYPE_NONE = new Uint8Array([0]);
+
+/** One found version: kind and value (a view into a cached block). */
+export interface TableHit {
+  kind: number;
+  value: Uint8Array;
+}
+
+/**
+ * An open SST. Footer, index, filter and properties are read once at open; data blocks are
+ * read on demand through the shared block cache, their checksums verified on every read from
+ * disk.
+ */
+export class TableReader {
+  readonly index: Uint8Array;
+  readonly filter: Uint8Array;
+  readonly props: TableProperties;
+  private readonly hit: TableHit = { kind: 0, value: new Uint8Array(0) };
+
+  private constructor(
+    readonly file: ReadableFile,
+    readonly number: number,
+    private readonly cache: BlockCache,
+    index: Uint8Array,
+    filter: Uint8Array,
+    props: TableProperties,
+  ) {
+    this.index = index;
+    this.filter = filter;
+    this.props = props;
+  }
+
+  static open(file: ReadableFile, number: number, cache: BlockCache): TableReader {
+    const where = file.path;
+    if (file.size < FOOTER_SIZE) throw new CorruptedError(`${where}: ${file.size} bytes is too short for an SST`, { file: where });
+    const footer = new Uint8Array(FOOTER_SIZE);
+    readFully(file, footer, FOOTER_SIZE, file.size - FOOTER_SIZE);
+    for (let i = 0; i < 8; i++) {
+      if (footer[56 + i] !== SST_MAGIC[i]) throw new CorruptedError(`${where}: not an SST (bad magic)`, { file: where });
+    }
+    const version = getU32(footer, 48);
+    if (version !== SST_FORMAT_VERSION) {
+      throw new InvalidArgumentError(`${where} is SST format version ${version}; this build reads version ${SST_FORMAT_VERSION} only`, {
+        file: where,
+        format: version,
+      });
+    }
+    if (unmaskCrc(getU32(footer, 52)) !== crc32c(footer, 0, 52)) throw new CorruptedError(`${where}: footer checksum mismatch`, { file: where, offset: file.size - FOOTER_SIZE });
+    const h = (i: number): BlockHandle => ({ offset: getU64(footer, 16 * i), size: getU64(footer, 16 * i + 8) });
+    const filter = readBlock(file, h(0));
+    const propsBytes = readBlock(file, h(1));
+    const index = readBlock(file, h(2));
+    let props: TableProperties;
+    try {
+      props = JSON.parse(new TextDecoder().decode(propsBytes)) as TableProperties;
+    } catch {
+      throw new CorruptedError(`${where}: properties block is not JSON`, { file: where });
+    }
+    return new TableReader(file, number, cache, index, filter, props);
+  }
+
+  /** A data block, from the cache or read and verified. */
+  block(h: BlockHandle): Uint8Array {
+    const key = BlockCache.key(this.number, h.offset);
+    let b = this.cache.get(key);
+    if (b === undefined) {
+      b = readBlock(this.file, h);
+      this.cache.set(key, b);
+    }
+    return b;
+  }
+
+  mayContain(pk: Uint8Array): boolean {
+    return bloomMayContain(this.filter, bloomHash(pk));
+  }
+
+  /**
+   * The newest version of `pk` at or below `seq`, or undefined. The returned object is reused
+   * by the next call.
+   */
+  get(pk: Uint8Array, seq: number, filterChecked = false): TableHit | undefined {
+    if (!filterChecked && !this.mayContain(pk)) return undefined;
+    const idx = new BlockIter(this.index, `${this.file.path} index`);
+    idx.seekGE(pk, seq);
+    if (!idx.valid()) return undefined;
+    const data = new BlockIter(this.block(decodeHandle(idx, this.file.path)), this.file.path);
+    data.seekGE(pk, seq);
+    if (!data.valid()) return undefined;
+    if (compareEncoded(data.keyBuf, data.keyLen, pk, -1) > 0) {
+      // First entry >= (pk, seq) belongs to a larger key: pk has no visible version here.
+      return undefined;
+    }
+    const ulen = data.keyLen - KEY_TRAILER;
+    if (ulen !== pk.length) return undefined;
+    for (let i = 0; i < ulen; i++) if (data.keyBuf[i] !== pk[i]) return undefined;
+    this.hit.kind = trailerKind(data.keyBuf, data.keyLen);
+    this.hit.value = data.value();
+    return this.hit;
+  }
+
+  iterator(): InternalIterator {
+    return new TableIterator(this);
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+function readBlock(file: ReadableFile, h: BlockHandle): Uint8Array {
+  const total = h.size + BLOCK_TRAILER_SIZE;
+  if (h.offset + total > file.size) {
+    throw new CorruptedError(`${file.path}: block at ${h.offset} (+${h.size}) runs past the end of the file`, { file: file.path, offset: h.offset });
+  }
+  const buf = new Uint8Array(total);
+  const got = readFully(file, buf, total, h.offset);
+  if (got !== total) throw new CorruptedError(`${file.path}: short read of block at ${h.offset}`, { file: file.path, offset: h.offset });
+  const block = buf.subarray(0, h.size);
+  const type = buf[h.size]!;
+  if (type !== 0) throw new CorruptedError(`${file.path}: unknown block compression ${type} at ${h.offset}`, { file: file.path, offset: h.offset });
+  if (unmaskCrc(getU32(buf, h.size + 1)) !== crc32cUpdate(crc32c(block), TYPE_NONE)) {
+    throw new CorruptedError(`${file.path}: block checksum mismatch at offset ${h.offset}`, { file: file.path, offset: h.offset });
+  }
+  return block;
+}
+
+function decodeHandle(idx: BlockIter, where: string): BlockHandle {
+  const cur = { pos: idx.valueStart };
+  const offset = getVarint(idx.data, cur, idx.valueEnd);
+  const size = getVarint(idx.data, cur, idx.valueEnd);
+  if (offset < 0 || size < 0) throw new CorruptedError(`${where}: bad block handle in index`, { file: where });
+  return { offset, size };
+}
+
+/** Two-level cursor: the index block picks a data block, a BlockIter walks it. */
+class TableIterator implements InternalIterator {
+  private readonly idx: BlockIter;
+  private data: BlockIter | null = null;
+  private curKey: Uint8Array | null = null;
+
+  constructor(private readonly table: TableReader) {
+    this.idx = new BlockIter(table.index, `${table.file.path} index`);
+  }
+
+  private load(): boolean {
+    if (!this.idx.valid()) {
+      this.data = null;
+      return false;
+    }
+    this.data = new BlockIter(this.table.block(decodeHandle(this.idx, this.table.file.path)), this.table.file.path);
+    return true;
+  }
+
+  private settle(): void {
+    this.curKey = null;
+  }
+
+  valid(): boolean {
+    return this.data !== null && this.data.valid();
+  }
+
+  private skipForward(): void {
+    while (this.data !== null && !this.data.valid()) {
+      this.idx.next();
+      if (!this.load()) return;
+      this.data!.first();
+    }
+  }
+
+  private skipBackward(): void {
+    while (this.data !== null && !this.data.valid()) {
+      this.idx.prev();
+      if (!this.load()) return;
+      this.data!.last();
+    }
+  }
+
+  seekGE(key: Uint8Array, seq: number): void {
+    this.settle();
+    this.idx.seekGE(key, seq);
+    if (!this.load()) return;
+    this.data!.seekGE(key, seq);
+    this.skipForward();
+  }
+
+  seekLT(key: Uint8Array, seq: number): void {
+    this.settle();
+    this.idx.seekGE(key, seq);
+    if (!this.idx.valid()) {
+      this.idx.last();
+      if (!this.load()) return;
+      this.data!.last();
+      return;
+    }
+    this.load();
+    this.data!.seekLT(key, seq);
+    this.skipBackward();
+  }
+
+  first(): void {
+    this.settle();
+    this.idx.first();
+    if (!this.load()) return;
+    this.data!.first();
+    this.skipForward();
+  }
+
+  last(): void {
+    this.settle();
+    this.idx.last();
+    if (!this.load()) return;
+    this.data!.last();
+    this.skipBackward();
+  }
+
+  next(): void {
+    this.settle();
+    this.data!.next();
+    this.skipForward();
+  }
+
+  prev(): void {
+    this.settle();
+    this.data!.prev();
+    this.skipBackward();
+  }
+
+  key(): Uint8Array {
+    return (this.curKey ??= this.data!.keyBuf.slice(0, this.data!.keyLen - KEY_TRAILER));
+  }
+
+  seq(): number {
+    return trailerSeq(this.data!.keyBuf, this.data!.keyLen);
+  }
+
+  kind(): number {
+    return trailerKind(this.data!.keyBuf, this.data!.keyLen);
+  }
+
+  value(): Uint8Array {
+    return this.data!.value();
+  }
+
+  close(): void {
+    this.data = null;
+  }
+}
