@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { HOT_BATCH_MAX, batchItem, codec, compareBytes, createJsHotPath, packBatch, type PackedBatch } from '@flashkv/core';
+import { BatchPacker, HOT_BATCH_MAX, batchItem, codec, compareBytes, createJsHotPath, packBatch, type PackedBatch } from '@flashkv/core';
 
 // Tests of the TS reference alone; asm/test/encode-keys.test.ts checks the WASM build against it.
 
@@ -184,4 +184,34 @@ test('an empty batch gives an empty result', (t) => {
   const out = createJsHotPath().encodeKeys(packBatch([]), BigUint64Array.of(), { dataPrefix: true });
   t.is(out.count, 0);
   t.is(out.offsets[0], 0);
+});
+
+test('BatchPacker packs like packBatch, reuses its buffer, and grows for large items', (t) => {
+  const packer = new BatchPacker(16);
+  const small = [bytes('01'), new Uint8Array(0), bytes('0203')];
+  const a = packer.pack(small);
+  t.deepEqual(mustItems(a).map(hex), small.map(hex));
+  t.is(a.offsets[a.count], 3);
+
+  const big = [new Uint8Array(40).fill(7), bytes('08'), new Uint8Array(33).fill(9)];
+  const b = packer.pack(big);
+  t.deepEqual(mustItems(b).map(hex), big.map(hex));
+  t.true(b.data.length >= 74);
+
+  const c = packer.pack(small);
+  t.is(c.data, b.data, 'the grown buffer is reused');
+  // Encoding a packed batch gives the same bytes as encoding packBatch's copy.
+  const hp1 = createJsHotPath();
+  const hp2 = createJsHotPath();
+  const ts = BigUint64Array.of(1n, 2n, 3n);
+  t.deepEqual(mustItems(hp1.encodeKeys(packer.pack(big), ts)).map(hex), mustItems(hp2.encodeKeys(packBatch(big), ts)).map(hex));
+});
+
+test('BatchPacker rejects more than HOT_BATCH_MAX items and non-byte items', (t) => {
+  t.throws(() => new BatchPacker(-1), { instanceOf: TypeError });
+  t.deepEqual(mustItems(new BatchPacker(0).pack([bytes('0102')])).map(hex), ['01 02']);
+  const packer = new BatchPacker();
+  t.throws(() => packer.pack(Array.from({ length: HOT_BATCH_MAX + 1 }, () => bytes('01'))), { instanceOf: RangeError });
+  t.throws(() => packer.pack([bytes('01'), 'x' as unknown as Uint8Array]), { instanceOf: TypeError, message: /item 1/ });
+  t.deepEqual(mustItems(packer.pack([bytes('05')])).map(hex), ['05']);
 });

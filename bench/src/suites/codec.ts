@@ -1,4 +1,4 @@
-import { createJsHotPath, packBatch, type EncodeKeysOptions, type HotPath, type PackedBatch } from '@flashkv/core';
+import { BatchPacker, createJsHotPath, packBatch, type EncodeKeysOptions, type HotPath, type PackedBatch } from '@flashkv/core';
 import { createWasmHotPath } from '@flashkv/asm';
 import type { BenchCase, SuiteContext } from '../harness.js';
 
@@ -65,14 +65,21 @@ function packedCases(name: string, keys: readonly Uint8Array[]): BenchCase[] {
   });
 }
 
-/** The caller holds separate Uint8Arrays, so each call packs them first (packBatch allocates). */
-function arrayCases(name: string, keys: readonly Uint8Array[]): BenchCase[] {
+/**
+ * The caller holds one Uint8Array per key, so each call packs them first: with `packBatch`
+ * (allocates a new batch each time) or with a reused `BatchPacker`.
+ */
+function arrayCases(name: string, keys: readonly Uint8Array[], packer: 'packBatch' | 'BatchPacker'): BenchCase[] {
   const ts = makeTs(keys.length);
   mustAgree(name, packBatch(keys), ts);
-  const params = { keys: keys.length, keyBytes: keys[0]!.length, ts: true, dataPrefix: true, packedPerCall: true };
+  const params = { keys: keys.length, keyBytes: keys[0]!.length, ts: true, dataPrefix: true, packer };
   return IMPLS.map(([impl, make]) => {
     const hp = make();
-    return { name, impl, opsPerCall: keys.length, params, fn: () => readAll(hp.encodeKeys(packBatch(keys), ts, OPTIONS)) };
+    if (packer === 'packBatch') {
+      return { name, impl, opsPerCall: keys.length, params, fn: () => readAll(hp.encodeKeys(packBatch(keys), ts, OPTIONS)) };
+    }
+    const p = new BatchPacker();
+    return { name, impl, opsPerCall: keys.length, params, fn: () => readAll(hp.encodeKeys(p.pack(keys), ts, OPTIONS)) };
   });
 }
 
@@ -84,7 +91,8 @@ export default {
       ...packedCases('encode 1 key', makeKeys(1, 16, 1)),
       ...packedCases('encode 256 keys (16 B)', makeKeys(256, 16, 2)),
       ...packedCases('encode 256 keys (64 B)', makeKeys(256, 64, 3)),
-      ...arrayCases('pack+encode 256 keys (16 B)', makeKeys(256, 16, 4)),
+      ...arrayCases('packBatch+encode 256 (16 B)', makeKeys(256, 16, 4), 'packBatch'),
+      ...arrayCases('BatchPacker+encode 256 (16 B)', makeKeys(256, 16, 4), 'BatchPacker'),
     ];
     await ctx.run(cases);
     if (sink === 0x7fffffff) console.log('(sink)');
