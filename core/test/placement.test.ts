@@ -1,6 +1,12 @@
 import test, { type ExecutionContext } from 'ava';
 import {
+  CLOCK,
   codec,
+  definePlugin,
+  ENGINE,
+  Kernel,
+  localPlacement,
+  PLACEMENT,
   compareBytes,
   CorruptedError,
   EventCatalogue,
@@ -412,4 +418,78 @@ test('a damaged placement store is reported as CORRUPTED, not patched up', async
   const e2 = await t.throwsAsync(open(engine2));
   t.true(e2 instanceof CorruptedError, String(e2));
   t.regex(e2!.message, /truncated/);
+});
+
+test('as a plugin: provides PLACEMENT from ENGINE and CLOCK, emits on the kernel catalogue, drains at stop, and a kernel restart keeps the TSO increasing', async (t) => {
+  const inner = new ReferenceEngine();
+  // Writes can be held back, to catch the kernel stopping while a mark write is in flight.
+  let gate: Promise<void> | undefined;
+  const log: string[] = [];
+  const engine: StorageEngine = {
+    name: 'gated',
+    capabilities: inner.capabilities,
+    get: (cf, key) => inner.get(cf, key),
+    iterator: (cf, o) => inner.iterator(cf, o),
+    snapshot: () => inner.snapshot(),
+    async write(batch, options) {
+      if (gate) await gate;
+      await inner.write(batch, options);
+      log.push('write done');
+    },
+    close: async () => {},
+  };
+  const clock = new ManualClock(T0);
+  const fixtures = definePlugin({
+    name: 'test-fixtures',
+    version: '1.0.0',
+    provides: [ENGINE, CLOCK],
+    register(ctx) {
+      ctx.provide(ENGINE, engine);
+      ctx.provide(CLOCK, clock);
+    },
+    stop() {
+      log.push('engine stopped');
+    },
+  });
+  const k1 = await Kernel.start({ plugins: [localPlacement({ tsoWindowMs: 10 }), fixtures] });
+  t.deepEqual(k1.plugins, ['test-fixtures', '@flashkv/core:placement']);
+  const seen: RegionChangedEvent[] = [];
+  k1.events.observe('regionChanged', (e) => seen.push(e));
+  const p1 = k1.resolve(PLACEMENT);
+  const before = await p1.getTs(3);
+  await p1.split(1, enc('m'));
+  t.deepEqual(
+    seen.map((e) => [e.regionId, e.reason]),
+    [
+      [3, 'split'],
+      [1, 'split'],
+    ],
+  );
+
+  let open!: () => void;
+  gate = new Promise((r) => (open = r));
+  clock.advance(100); // beyond the mark: this getTs needs a mark write
+  const inFlight = p1.getTs();
+  log.length = 0;
+  let stopped = false;
+  const stopping = k1.stop().then(() => (stopped = true));
+  await new Promise((r) => setImmediate(r));
+  t.false(stopped, 'stop waits for the in-flight mark write');
+  t.deepEqual(log, []);
+  gate = undefined;
+  open();
+  await stopping;
+  t.deepEqual(log, ['write done', 'engine stopped']);
+  const last = await inFlight;
+  t.true(last > before[2]!);
+
+  clock.set(T0 - 1000);
+  const k2 = await Kernel.start({ plugins: [fixtures, localPlacement()] });
+  const p2 = k2.resolve(PLACEMENT);
+  t.true((await p2.getTs()) > last);
+  t.deepEqual(
+    p2.regions().map((r) => r.id),
+    [3, 1],
+  );
+  await k2.stop();
 });

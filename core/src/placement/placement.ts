@@ -444,6 +444,15 @@ export class LocalPlacement implements Placement {
     });
   }
 
+  /**
+   * Resolves once every write already asked for has finished (failed ones included), so the
+   * engine can be closed under it. Calls made afterwards still work while the engine is open.
+   */
+  async drain(): Promise<void> {
+    await this.tail;
+    await this.tso.drain();
+  }
+
   // ---- internals
 
   /**

@@ -85,6 +85,11 @@ export class TsoAllocator {
     return this.ensureDurable(this.physical).then(() => out);
   }
 
+  /** Resolves once no high-water mark write is in flight (its failure is the caller's, not ours). */
+  async drain(): Promise<void> {
+    while (this.pending !== undefined) await this.pending.done.catch(() => undefined);
+  }
+
   private reserve(count: number): bigint[] {
     const now = this.now();
     if (now > this.physical) {
