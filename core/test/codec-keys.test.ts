@@ -231,13 +231,20 @@ test('caller mistakes are TypeError or InvalidArgumentError, never truncation', 
   t.throws(() => codec.decodeTs(null as unknown as Uint8Array), { instanceOf: TypeError });
 });
 
-test('encodeBytesInto writes padding explicitly into a reused buffer and returns the end offset', (t) => {
+test('encodeBytesInto / encodeTsKeyInto write padding into a reused buffer, return the end, check room', (t) => {
   const out = new Uint8Array(40).fill(0xee);
   const end = codec.encodeBytesInto(utf8('abc'), out, 3);
   t.is(end, 12);
   t.is(toHex(out.subarray(3, 12)), '6162630000000000fa');
   t.is(out[2], 0xee);
   t.is(out[12], 0xee);
+  out.fill(0xee);
+  t.is(codec.encodeTsKeyInto(utf8('z'), 1000n, out, 1), 18);
+  t.is(toHex(out.subarray(0, 19)), 'ee' + '7a00000000000000f8' + 'fffffffffffffc17' + 'ee');
+  t.throws(() => codec.encodeBytesInto(utf8('abc'), new Uint8Array(9), 1), { instanceOf: RangeError, message: /need 9 bytes at offset 1/ });
+  t.throws(() => codec.encodeTsKeyInto(utf8('abc'), 1n, new Uint8Array(16), 0), { instanceOf: RangeError });
+  t.throws(() => codec.encodeTsKeyInto(utf8('abc'), -1n, new Uint8Array(32), 0), { instanceOf: InvalidArgumentError });
+  t.throws(() => codec.encodeBytesInto(utf8('abc'), out, -1), { instanceOf: RangeError });
 });
 
 test('property: decodeBytes inverts encodeBytes and encodeBytesDesc, leaving any suffix as rest', (t) => {

@@ -164,6 +164,15 @@ test('FORMATS 5.2: malformed Lock records are CorruptedError naming the field an
   mustCorrupt(t, d, `${HEAD} 67 01`, /generation: unexpected end/, 7);
 });
 
+test('encodeLockInto packs records into one buffer; encodedLockLength validates and sizes', (t) => {
+  const a = lock({ useAsyncCommit: true, secondaries: [utf8('s1')] });
+  const out = new Uint8Array(codec.encodedLockLength(a) + 7);
+  t.is(codec.encodeLockInto(a, out, 2), out.length - 5);
+  t.is(toHex(out), '0000' + `${HEAD} 61 01 04 7331`.replace(/ /g, '') + '0000000000');
+  t.throws(() => codec.encodeLockInto(a, out, 8), { instanceOf: RangeError });
+  t.throws(() => codec.encodedLockLength(lock({ secondaries: [utf8('s')] })), { instanceOf: InvalidArgumentError });
+});
+
 test('decodeLock returns primary, short value and secondaries as views into the input', (t) => {
   const bytes = codec.encodeLock(lock({ shortValue: utf8('v'), useAsyncCommit: true, secondaries: [utf8('s')] }));
   const l = codec.decodeLock(bytes);

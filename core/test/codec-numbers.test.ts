@@ -180,15 +180,37 @@ test('ByteReader.varU64Number reads lengths as numbers and rejects values above 
   t.regex(e?.message ?? '', /^test: c: value 9007199254740992 is too large at offset 10$/);
 });
 
-test('writeVarU64Number matches the bigint writer for safe integers', (t) => {
+test('encodeVarU64Into: the number path equals the bigint path, at an offset', (t) => {
   mustHold(
     t,
     fc.property(fc.maxSafeNat(), (n) => {
-      const out = new Uint8Array(12);
-      const end = codec.writeVarU64Number(out, 1, n);
-      return end - 1 === codec.varU64LengthNumber(n) && toHex(out.subarray(1, end)) === toHex(codec.encodeVarU64(BigInt(n)));
+      const a = new Uint8Array(12);
+      const b = new Uint8Array(12);
+      const end = codec.encodeVarU64Into(n, a, 1);
+      return (
+        end - 1 === codec.varU64LengthNumber(n) &&
+        codec.encodeVarU64Into(BigInt(n), b, 1) === end &&
+        toHex(a) === toHex(b) &&
+        a[0] === 0 &&
+        toHex(a.subarray(1, end)) === toHex(codec.encodeVarU64(BigInt(n)))
+      );
     }),
   );
+  const out = new Uint8Array(10);
+  t.is(codec.encodeVarU64Into(codec.U64_MAX, out, 0), 10);
+  t.is(toHex(out), 'ffffffffffffffffff01');
+  t.throws(() => codec.encodeVarU64Into(300, new Uint8Array(2), 1), { instanceOf: RangeError, message: /need 2 bytes at offset 1 of a 2-byte buffer/ });
+  t.throws(() => codec.encodeVarU64Into(-1, out, 0), { instanceOf: InvalidArgumentError });
+  t.throws(() => codec.encodeVarU64Into(2 ** 53, out, 0), { instanceOf: InvalidArgumentError });
+  t.throws(() => codec.encodeVarU64Into(1.5, out, 0), { instanceOf: InvalidArgumentError });
+  t.throws(() => codec.encodeVarU64Into(-1n, out, 0), { instanceOf: InvalidArgumentError });
+});
+
+test('decodeVarU64Number: lengths as numbers, CorruptedError above 2^53 - 1', (t) => {
+  t.deepEqual(codec.decodeVarU64Number(fromHex('00 ac02'), 1), { value: 300, next: 3 });
+  t.deepEqual(codec.decodeVarU64Number(fromHex('ffffffffffffff0f')), { value: Number.MAX_SAFE_INTEGER, next: 8 });
+  mustCorrupt(t, () => codec.decodeVarU64Number(fromHex('8080808080808010')), /too large/, 0);
+  mustCorrupt(t, () => codec.decodeVarU64Number(fromHex('80808080808080808002')), /overflow/, 0);
 });
 
 test('property: var_u64 round-trips and equals textbook LEB128', (t) => {

@@ -169,6 +169,17 @@ test('FORMATS 4: malformed records are CorruptedError naming the field and offse
   mustCorrupt(t, '50 01 53 80808080808080808080', /txn_source: varint overflow/, 3);
 });
 
+test('encodeWriteInto packs records into one buffer; encodedWriteLength validates and sizes', (t) => {
+  const a = write({ startTs: 456n, shortValue: utf8('short_value'), hasOverlappedRollback: true, gcFence: 2345678n });
+  const b = codec.newRollback(5n, true);
+  const out = new Uint8Array(codec.encodedWriteLength(a) + codec.encodedWriteLength(b) + 1);
+  const mid = codec.encodeWriteInto(a, out, 0);
+  t.is(codec.encodeWriteInto(b, out, mid), out.length - 1);
+  t.is(toHex(out), toHex(codec.encodeWrite(a)) + '5205760170' + '00');
+  t.throws(() => codec.encodeWriteInto(b, out, out.length - 4), { instanceOf: RangeError });
+  t.throws(() => codec.encodedWriteLength(write({ shortValue: new Uint8Array(256) })), { instanceOf: InvalidArgumentError });
+});
+
 test('decodeWrite returns the short value as a view into the input', (t) => {
   const bytes = fromHex('50 01 76 03 616263');
   const v = codec.decodeWrite(bytes).shortValue!;

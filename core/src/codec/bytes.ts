@@ -4,24 +4,35 @@
  * no encoding is a prefix of another.
  */
 import { CorruptedError } from '../errors.js';
-import { CHUNK_SIZE, GROUP_MARKER, GROUP_SIZE, assertBytes, encodeBytesInto, encodedLength } from './encode-into.js';
+import { CHUNK_SIZE, GROUP_MARKER, GROUP_SIZE, assertBytes, assertRoom, encodedLength, writeEncodedBytes } from './encode-into.js';
 import type { EncodedKey, RawKey } from './types.js';
 
-export { encodedLength, encodeBytesInto } from './encode-into.js';
+export { encodedLength } from './encode-into.js';
 
 /** `encode_bytes` ascending; this is `Key::from_raw`. */
 export function encodeBytes(raw: Uint8Array): EncodedKey {
   assertBytes('raw', raw);
   const out = new Uint8Array(encodedLength(raw.length));
-  encodeBytesInto(raw, out, 0);
+  writeEncodedBytes(out, 0, raw);
   return out as EncodedKey;
+}
+
+/**
+ * `encode_bytes` into `out` at `at` (which needs `encodedLength(raw.length)` bytes); returns the end
+ * offset. Padding is written, so `out` may be a reused buffer.
+ */
+export function encodeBytesInto(raw: Uint8Array, out: Uint8Array, at: number): number {
+  assertBytes('raw', raw);
+  assertBytes('out', out);
+  assertRoom(out, at, encodedLength(raw.length));
+  return writeEncodedBytes(out, at, raw);
 }
 
 /** `encode_bytes_desc`: the bitwise NOT of every byte of the ascending encoding, markers included. */
 export function encodeBytesDesc(raw: Uint8Array): Uint8Array {
   assertBytes('raw', raw);
   const out = new Uint8Array(encodedLength(raw.length));
-  encodeBytesInto(raw, out, 0);
+  writeEncodedBytes(out, 0, raw);
   for (let i = 0; i < out.length; i++) out[i] = ~out[i]! & 0xff;
   return out;
 }

@@ -2,9 +2,9 @@
 /**
  * Allocation-free writers behind every codec encoder (FORMATS.md sections 1.1, 2 and 3).
  * Each writes into a caller-supplied buffer at `at` and returns the offset after what it wrote,
- * so a caller computes the total size first and fills one Uint8Array. Nothing here allocates:
- * bigints are split into two uint32 halves through a module-level DataView instead of bigint
- * arithmetic (every `>>` or `&` on a bigint allocates a new bigint).
+ * so a caller computes the total size first and fills one Uint8Array. Nothing here allocates
+ * except to throw: bigints are split into two uint32 halves through a module-level DataView
+ * instead of bigint arithmetic (every `>>` or `&` on a bigint allocates a new bigint).
  */
 import { InvalidArgumentError } from '../errors.js';
 
@@ -25,6 +25,13 @@ export function assertBytes(what: string, v: unknown): asserts v is Uint8Array {
   if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${v === null ? 'null' : typeof v}`);
 }
 
+/** Throws RangeError unless `out` has `n` bytes from `at` (a caller's buffer for an `*Into` writer). */
+export function assertRoom(out: Uint8Array, at: number, n: number): void {
+  if (!Number.isInteger(at) || at < 0 || at + n > out.length) {
+    throw new RangeError(`need ${n} bytes at offset ${at} of a ${out.length}-byte buffer`);
+  }
+}
+
 /** Throws unless `v` is a bigint in [0, 2^64). Never truncates (FORMATS.md section 7 item 5). */
 export function assertU64(field: string, v: bigint): void {
   if (typeof v !== 'bigint') throw new TypeError(`${field} must be a bigint, got ${typeof v}`);
@@ -38,9 +45,9 @@ export function encodedLength(rawLength: number): number {
 
 /**
  * Ascending memcomparable encoding of `raw` into `out` at `at`; `out` needs `encodedLength(raw.length)`
- * bytes from `at`. Padding is written explicitly because `out` may be a reused buffer.
+ * bytes from `at` (unchecked). Padding is written explicitly because `out` may be a reused buffer.
  */
-export function encodeBytesInto(raw: Uint8Array, out: Uint8Array, at: number): number {
+export function writeEncodedBytes(out: Uint8Array, at: number, raw: Uint8Array): number {
   const n = raw.length;
   const full = n - (n % GROUP_SIZE);
   let i = 0;
@@ -64,38 +71,28 @@ export function encodeBytesInto(raw: Uint8Array, out: Uint8Array, at: number): n
   return at + CHUNK_SIZE;
 }
 
+/** Writes the 32-bit `word` big-endian at `at`. */
+function writeU32(out: Uint8Array, at: number, word: number): void {
+  out[at] = word >>> 24;
+  out[at + 1] = word >>> 16;
+  out[at + 2] = word >>> 8;
+  out[at + 3] = word;
+}
+
 /** `encode_u64`: 8 bytes big-endian. `v` must already be checked with assertU64. */
 export function writeU64(out: Uint8Array, at: number, v: bigint): number {
   scratchView.setBigUint64(0, v);
-  for (let j = 0; j < 8; j++) out[at + j] = scratchView.getUint8(j);
+  writeU32(out, at, scratchView.getUint32(0));
+  writeU32(out, at + 4, scratchView.getUint32(4));
   return at + 8;
 }
 
 /** `encode_u64_desc`: big-endian of !v, the timestamp suffix of a key (FORMATS.md section 3). */
 export function writeU64Desc(out: Uint8Array, at: number, v: bigint): number {
   scratchView.setBigUint64(0, v);
-  for (let j = 0; j < 8; j++) out[at + j] = ~scratchView.getUint8(j) & 0xff;
+  writeU32(out, at, ~scratchView.getUint32(0));
+  writeU32(out, at + 4, ~scratchView.getUint32(4));
   return at + 8;
-}
-
-/** Reads 8 bytes big-endian; the caller has checked that they exist. */
-export function readU64(bytes: Uint8Array, at: number): bigint {
-  for (let j = 0; j < 8; j++) scratchView.setUint8(j, bytes[at + j]!);
-  return scratchView.getBigUint64(0);
-}
-
-/** Reads 8 bytes big-endian and returns their bitwise NOT (`decode_u64_desc`). */
-export function readU64Desc(bytes: Uint8Array, at: number): bigint {
-  for (let j = 0; j < 8; j++) scratchView.setUint8(j, ~bytes[at + j]! & 0xff);
-  return scratchView.getBigUint64(0);
-}
-
-/** The u64 whose high and low 32-bit halves are given. */
-export function u64FromHalves(hi: number, lo: number): bigint {
-  if (hi < 0x20_0000) return BigInt(hi * 0x1_0000_0000 + lo);
-  scratchView.setUint32(0, hi);
-  scratchView.setUint32(4, lo);
-  return scratchView.getBigUint64(0);
 }
 
 /** LEB128 length of a safe non-negative integer (at most 8 bytes below 2^53). */

@@ -19,6 +19,7 @@ export {
   LOCAL_PREFIX,
   appendTs,
   encodeTsKey,
+  encodeTsKeyInto,
   decodeTs,
   truncateTs,
   splitTs,
@@ -42,16 +43,15 @@ export {
   decodeI64,
   encodeVarU64,
   decodeVarU64,
+  decodeVarU64Number,
+  encodeVarU64Into,
   encodeVarI64,
   decodeVarI64,
   encodeCompactBytes,
   decodeCompactBytes,
   compactBytesLength,
-  writeCompactBytes,
   varU64Length,
   varU64LengthNumber,
-  writeVarU64,
-  writeVarU64Number,
   ByteReader,
 } from './number.js';
 
@@ -62,6 +62,8 @@ export type { Write, WriteType } from './write.js';
 export {
   SHORT_VALUE_MAX_LEN,
   encodeWrite,
+  encodeWriteInto,
+  encodedWriteLength,
   decodeWrite,
   newWrite,
   newRollback,
@@ -70,7 +72,7 @@ export {
 } from './write.js';
 
 export type { Lock, LockType, LockInit } from './lock.js';
-export { encodeLock, decodeLock, decodeLockType, decodeLockStartTs, newLock, writeTypeOfLock } from './lock.js';
+export { encodeLock, encodeLockInto, encodedLockLength, decodeLock, decodeLockType, decodeLockStartTs, newLock, writeTypeOfLock } from './lock.js';
 
 export type { SharedLocks } from './shared-locks.js';
 export { encodeSharedLocks, decodeSharedLocks, newSharedLocks } from './shared-locks.js';

@@ -5,7 +5,8 @@
  */
 import { CorruptedError } from '../errors.js';
 import { decodeBytes, encodeBytes } from './bytes.js';
-import { assertBytes, assertU64, encodeBytesInto, encodedLength, readU64Desc, writeU64Desc } from './encode-into.js';
+import { assertBytes, assertRoom, assertU64, encodedLength, writeEncodedBytes, writeU64Desc } from './encode-into.js';
+import { readU64Desc } from './reader.js';
 import type { EncodedKey, RawKey, TsKey } from './types.js';
 
 /** `DATA_PREFIX`: every data key of every CF starts with 'z' in the engine. */
@@ -42,9 +43,22 @@ export function encodeTsKey(raw: Uint8Array, ts: bigint): TsKey {
   assertU64('ts', ts);
   const n = encodedLength(raw.length);
   const out = new Uint8Array(n + TS_LENGTH);
-  encodeBytesInto(raw, out, 0);
+  writeEncodedBytes(out, 0, raw);
   writeU64Desc(out, n, ts);
   return out as TsKey;
+}
+
+/**
+ * `Key::from_raw(raw).append_ts(ts)` into `out` at `at`; returns the end offset. For batch
+ * writers that pack many keys into one buffer (a key over 64 bytes is a costly allocation in V8).
+ */
+export function encodeTsKeyInto(raw: Uint8Array, ts: bigint, out: Uint8Array, at: number): number {
+  assertBytes('raw', raw);
+  assertBytes('out', out);
+  assertU64('ts', ts);
+  const n = encodedLength(raw.length);
+  assertRoom(out, at, n + TS_LENGTH);
+  return writeU64Desc(out, writeEncodedBytes(out, at, raw), ts);
 }
 
 /** `Key::decode_ts_from`: `!u64be(last 8 bytes)`; CorruptedError (KeyLength) below 8 bytes. */

@@ -4,7 +4,7 @@
  * fields. Shared locks (type 'H') have their own layout in shared-locks.ts.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { assertBytes, assertU64, varU64Length, varU64LengthNumber, writeU64, writeVarU64, writeVarU64Number } from './encode-into.js';
+import { assertBytes, assertRoom, assertU64, varU64Length, varU64LengthNumber, writeU64, writeVarU64, writeVarU64Number } from './encode-into.js';
 import {
   LAST_CHANGE_TAG,
   LAST_CHANGE_UNKNOWN,
@@ -138,10 +138,13 @@ export function writeTypeOfLock(lockType: LockType): WriteType | undefined {
   return lockType === 'Pessimistic' ? undefined : lockType;
 }
 
-/** `Lock::to_bytes`. Throws TypeError / InvalidArgumentError for fields that cannot be stored. */
-export function encodeLock(lock: Lock): Uint8Array {
+/**
+ * Validates `lock` and returns its encoded size. Throws TypeError / InvalidArgumentError for
+ * fields that cannot be stored.
+ */
+export function encodedLockLength(lock: Lock): number {
   if (lock === null || typeof lock !== 'object') throw new TypeError('lock must be a Lock object');
-  const typeByte = lockTypeByte(lock.lockType);
+  lockTypeByte(lock.lockType);
   const { primary, startTs, ttl, shortValue, forUpdateTs, txnSize, minCommitTs, useAsyncCommit } = lock;
   const { secondaries, rollbackTs, lastChange, txnSource, isLockedWithConflict, generation } = lock;
   assertBytes('primary', primary);
@@ -186,10 +189,15 @@ export function encodeLock(lock: Lock): Uint8Array {
   if (txnSource !== 0n) size += 1 + varU64Length(txnSource);
   if (isLockedWithConflict) size += 1;
   if (generation !== 0n) size += 9;
+  return size;
+}
 
-  const out = new Uint8Array(size);
-  out[0] = typeByte;
-  let at = writeCompactBytes(out, 1, primary);
+/** Writes a Lock already validated by encodedLockLength, in TiKV's field order. */
+function writeLockFields(lock: Lock, out: Uint8Array, at: number): number {
+  const { primary, startTs, ttl, shortValue, forUpdateTs, txnSize, minCommitTs, useAsyncCommit } = lock;
+  const { secondaries, rollbackTs, lastChange, txnSource, isLockedWithConflict, generation } = lock;
+  out[at++] = lockTypeByte(lock.lockType);
+  at = writeCompactBytes(out, at, primary);
   at = writeVarU64(out, at, startTs);
   at = writeVarU64(out, at, ttl);
   if (shortValue !== undefined) {
@@ -230,7 +238,22 @@ export function encodeLock(lock: Lock): Uint8Array {
     out[at++] = GENERATION_TAG;
     at = writeU64(out, at, generation);
   }
+  return at;
+}
+
+/** `Lock::to_bytes`. Throws TypeError / InvalidArgumentError for fields that cannot be stored. */
+export function encodeLock(lock: Lock): Uint8Array {
+  const out = new Uint8Array(encodedLockLength(lock));
+  writeLockFields(lock, out, 0);
   return out;
+}
+
+/** `Lock::to_bytes` into `out` at `at`; returns the end offset (see encodeWriteInto for why). */
+export function encodeLockInto(lock: Lock, out: Uint8Array, at: number): number {
+  assertBytes('out', out);
+  const n = encodedLockLength(lock);
+  assertRoom(out, at, n);
+  return writeLockFields(lock, out, at);
 }
 
 function readLockType(r: ByteReader): LockType {

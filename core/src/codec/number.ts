@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import {
   U64_MAX,
   assertBytes,
+  assertRoom,
   assertU64,
   varU64Length,
   varU64LengthNumber,
@@ -16,7 +17,7 @@ import {
 } from './encode-into.js';
 import { ByteReader } from './reader.js';
 
-export { U64_MAX, assertU64, varU64Length, varU64LengthNumber, writeVarU64, writeVarU64Number } from './encode-into.js';
+export { U64_MAX, varU64Length, varU64LengthNumber } from './encode-into.js';
 export { ByteReader } from './reader.js';
 
 export const I64_MIN = -0x8000_0000_0000_0000n;
@@ -78,10 +79,33 @@ export function encodeVarU64(v: bigint): Uint8Array {
   return out;
 }
 
+/**
+ * `encode_var_u64` into `out` at `at`; returns the end offset. A `number` (a safe non-negative
+ * integer, e.g. a length) takes the cheaper path that never touches bigints.
+ */
+export function encodeVarU64Into(v: bigint | number, out: Uint8Array, at: number): number {
+  assertBytes('out', out);
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`value must be a safe non-negative integer, got ${v}`, { field: 'value' });
+    assertRoom(out, at, varU64LengthNumber(v));
+    return writeVarU64Number(out, at, v);
+  }
+  assertU64('value', v);
+  assertRoom(out, at, varU64Length(v));
+  return writeVarU64(out, at, v);
+}
+
 /** tikv_util `decode_var_u64` at `offset` (strict: 10th byte 0/1, EOF is an error). */
 export function decodeVarU64(bytes: Uint8Array, offset = 0): { value: bigint; next: number } {
   const r = new ByteReader(bytes, 'var_u64', offset);
   const value = r.varU64('value');
+  return { value, next: r.pos };
+}
+
+/** `decodeVarU64` for lengths and counts: a number, CorruptedError if above 2^53 - 1. */
+export function decodeVarU64Number(bytes: Uint8Array, offset = 0): { value: number; next: number } {
+  const r = new ByteReader(bytes, 'var_u64', offset);
+  const value = r.varU64Number('value');
   return { value, next: r.pos };
 }
 
@@ -111,7 +135,7 @@ export function compactBytesLength(len: number): number {
   return varU64LengthNumber(len * 2) + len;
 }
 
-/** Writes `var_i64(len) ++ bytes` into `out` at `at`; returns the end offset. */
+/** Writes `var_i64(len) ++ bytes` into `out` at `at` (unchecked); returns the end offset. */
 export function writeCompactBytes(out: Uint8Array, at: number, bytes: Uint8Array): number {
   at = writeVarU64Number(out, at, bytes.length * 2);
   out.set(bytes, at);

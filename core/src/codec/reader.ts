@@ -1,7 +1,38 @@
 import { CorruptedError } from '../errors.js';
-import { assertBytes, readU64, u64FromHalves } from './encode-into.js';
+import { assertBytes } from './encode-into.js';
 
-/** Largest integer `readVarU64Number` returns; anything larger cannot be a length or a count. */
+// Scratch word for assembling u64s: each function below fills it and reads it back before
+// returning. Big-endian by default, like the on-disk formats.
+const wordView = new DataView(new ArrayBuffer(8));
+
+/** The 32-bit big-endian word at `at`, unsigned. */
+function readU32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!) >>> 0;
+}
+
+/** Reads 8 bytes big-endian; the caller has checked that they exist. */
+export function readU64(bytes: Uint8Array, at: number): bigint {
+  wordView.setUint32(0, readU32(bytes, at));
+  wordView.setUint32(4, readU32(bytes, at + 4));
+  return wordView.getBigUint64(0);
+}
+
+/** Reads 8 bytes big-endian and returns their bitwise NOT (`decode_u64_desc`). */
+export function readU64Desc(bytes: Uint8Array, at: number): bigint {
+  wordView.setUint32(0, ~readU32(bytes, at) >>> 0);
+  wordView.setUint32(4, ~readU32(bytes, at + 4) >>> 0);
+  return wordView.getBigUint64(0);
+}
+
+/** The u64 whose high and low 32-bit halves are given. */
+export function u64FromHalves(hi: number, lo: number): bigint {
+  if (hi < 0x20_0000) return BigInt(hi * 0x1_0000_0000 + lo);
+  wordView.setUint32(0, hi);
+  wordView.setUint32(4, lo);
+  return wordView.getBigUint64(0);
+}
+
+/** Largest integer `varU64Number` returns; anything larger cannot be a length or a count. */
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 /**
@@ -81,14 +112,20 @@ export class ByteReader {
     let p = start;
     // Bits 0..27 (the first four groups) fit an int32; bits 28..63 go to `hi` as a float,
     // exact because they are at most 36 bits.
+    // (A running multiplier, not 2 ** n: Math.pow with a variable exponent is far slower.)
     let lo = 0;
     let hi = 0;
+    let scale = 1;
     for (let i = 0; ; i++) {
       if (p >= buf.length) this.fail(field, 'varint runs past the end of input', start);
       const b = buf[p++]!;
       if (i === 9 && b > 1) this.fail(field, `varint overflow: 10th byte is 0x${b.toString(16).padStart(2, '0')}, must be 0x00 or 0x01`, start);
-      if (i < 4) lo |= (b & 0x7f) << (7 * i);
-      else hi += (b & 0x7f) * 2 ** (7 * i - 28);
+      if (i < 4) {
+        lo |= (b & 0x7f) << (7 * i);
+      } else {
+        hi += (b & 0x7f) * scale;
+        scale *= 0x80;
+      }
       if (b < 0x80) break;
     }
     this.pos = p;

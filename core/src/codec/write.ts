@@ -4,7 +4,7 @@
  * order on read.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { assertBytes, assertU64, varU64Length, writeU64, writeVarU64 } from './encode-into.js';
+import { assertBytes, assertRoom, assertU64, varU64Length, writeU64, writeVarU64 } from './encode-into.js';
 import {
   LAST_CHANGE_TAG,
   LAST_CHANGE_UNKNOWN,
@@ -115,10 +115,13 @@ export function checkGcFenceAsLatestVersion(write: Write, readTs: bigint): boole
   return !(fence !== undefined && fence !== 0n && fence <= readTs);
 }
 
-/** `Write::to_bytes`. Throws TypeError / InvalidArgumentError for fields that cannot be stored. */
-export function encodeWrite(write: Write): Uint8Array {
+/**
+ * Validates `write` and returns its encoded size. Throws TypeError / InvalidArgumentError for
+ * fields that cannot be stored.
+ */
+export function encodedWriteLength(write: Write): number {
   if (write === null || typeof write !== 'object') throw new TypeError('write must be a Write object');
-  const typeByte = writeTypeByte(write.writeType);
+  writeTypeByte(write.writeType);
   const { startTs, shortValue, hasOverlappedRollback, gcFence, lastChange, txnSource } = write;
   assertU64('startTs', startTs);
   assertShortValue(shortValue);
@@ -133,10 +136,14 @@ export function encodeWrite(write: Write): Uint8Array {
   if (gcFence !== undefined) size += 9;
   size += lastChangeSize(lastChange);
   if (txnSource !== 0n) size += 1 + varU64Length(txnSource);
+  return size;
+}
 
-  const out = new Uint8Array(size);
-  out[0] = typeByte;
-  let at = writeVarU64(out, 1, startTs);
+/** Writes a Write already validated by encodedWriteLength, in TiKV's field order. */
+function writeWriteFields(write: Write, out: Uint8Array, at: number): number {
+  const { startTs, shortValue, hasOverlappedRollback, gcFence, lastChange, txnSource } = write;
+  out[at++] = writeTypeByte(write.writeType);
+  at = writeVarU64(out, at, startTs);
   if (shortValue !== undefined) {
     out[at++] = SHORT_VALUE_TAG;
     out[at++] = shortValue.length;
@@ -153,7 +160,25 @@ export function encodeWrite(write: Write): Uint8Array {
     out[at++] = TXN_SOURCE_TAG;
     at = writeVarU64(out, at, txnSource);
   }
+  return at;
+}
+
+/** `Write::to_bytes`. Throws TypeError / InvalidArgumentError for fields that cannot be stored. */
+export function encodeWrite(write: Write): Uint8Array {
+  const out = new Uint8Array(encodedWriteLength(write));
+  writeWriteFields(write, out, 0);
   return out;
+}
+
+/**
+ * `Write::to_bytes` into `out` at `at`; returns the end offset. Lets a caller pack many records
+ * into one buffer: V8 allocates each Uint8Array over 64 bytes off-heap, at several times the cost.
+ */
+export function encodeWriteInto(write: Write, out: Uint8Array, at: number): number {
+  assertBytes('out', out);
+  const n = encodedWriteLength(write);
+  assertRoom(out, at, n);
+  return writeWriteFields(write, out, at);
 }
 
 /**
