@@ -16,9 +16,15 @@ import { DbIterator } from './db-iterator.js';
 import { nodeFS, type FS } from './fs.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { CF_ID, compareInternal, KIND_DELETE, KIND_DELETE_RANGE, KIND_PUT } from './keys.js';
-import { emptyState, fileName, ManifestWriter, readManifest, type ManifestState } from './manifest.js';
+import { CompactionFilter } from './compaction-filter.js';
+import { applyEdit, emptyState, fileName, ManifestWriter, readManifest, type FileMeta, type ManifestState, type VersionEdit } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { MergingIterator } from './merging-iterator.js';
+import { BlockCache } from './sstable/block-cache.js';
+import { TableReader } from './sstable/table-reader.js';
+import { TableWriter, type TableOptions } from './sstable/table-writer.js';
+import { LevelIterator } from './level-iterator.js';
+import { Version, type TableEntry } from './version.js';
 import { readLog } from './wal/log-reader.js';
 import { LogWriter } from './wal/log-writer.js';
 
@@ -29,6 +35,14 @@ export interface LsmOptions {
   readonly fs?: FS;
   /** Most bytes one group commit frames into a single WAL append. Default 1 MiB. */
   readonly maxGroupBytes?: number;
+  /** Memtable size that triggers a switch to a new memtable and a flush. Default 64 MiB. */
+  readonly memtableBytes?: number;
+  /** Immutable memtables waiting for flush before writes stall. Default 2. */
+  readonly maxImmutableMemtables?: number;
+  /** Byte budget of the shared block cache. Default 64 MiB. */
+  readonly blockCacheBytes?: number;
+  /** SST block size, restart interval and bloom bits per key. */
+  readonly table?: TableOptions;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -37,6 +51,7 @@ const EMPTY = new Uint8Array(0);
 interface ReadState {
   readonly mem: Memtable;
   readonly imms: readonly Memtable[];
+  readonly version: Version;
 }
 
 interface Pending {
@@ -82,12 +97,22 @@ function ioFailure(what: string, e: unknown): KvError {
   return new KvError('IO_ERROR', msg, { what, errno }, { cause: e });
 }
 
+/** Pinned read state: released when the snapshot or iterator holding it goes away. */
+interface Pin {
+  readonly seq: number;
+  readonly rs: ReadState;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * A log-structured merge engine (DESIGN.md section 8). Writes go through one commit pipeline:
  * batches queued while a WAL append or fsync is in flight are framed together and share the
  * next append and fsync (group commit), then applied to the memtable in order and published by
- * raising `visibleSeq`. Reads are synchronous and look at memtables and tables newest first,
- * at a sequence number, which is also what a snapshot is.
+ * raising `visibleSeq`. A full memtable becomes immutable and a new WAL starts; a background
+ * task writes it to a level-0 SST while writers continue on the new memtable. Reads are
+ * synchronous and look at memtables, then level 0 newest first, then deeper levels, at a
+ * sequence number, which is also what a snapshot is.
  */
 export class LsmEngine implements StorageEngine {
   readonly name = 'engine-lsm';
@@ -95,36 +120,56 @@ export class LsmEngine implements StorageEngine {
 
   private readonly life: Life = { closed: false, name: 'engine-lsm' };
   private mem: Memtable;
-  private imms: Memtable[] = [];
+  private imms: Memtable[];
+  private version: Version;
+  private readonly liveVersions = new Set<Version>();
   private wal: LogWriter;
-  private walNumber: number;
   private visibleSeq: number;
   private lastSeq: number;
+  private nextFile: number;
   private readonly queue: Pending[] = [];
   /** True while a commit loop runs; `committing` is its promise (for close to wait on). */
   private leading = false;
   private committing: Promise<void> = Promise.resolve();
+  private flushing: Promise<void> | null = null;
   private failure: KvError | null = null;
-  private readonly snapshots = new Map<number, number>();
+  private readonly pins = new Map<number, number>();
   private readonly maxGroupBytes: number;
+  private readonly memtableBytes: number;
+  private readonly maxImms: number;
+  private readonly tableOptions: TableOptions;
+  readonly cache: BlockCache;
+  /** Every open SST reader by file number; versions share them. */
+  private readonly tables: Map<number, TableReader>;
+  /** SSTs being written right now (in no version yet): never obsolete. */
+  private readonly pendingOutputs = new Set<number>();
+  /** Counters for tests and tools. */
+  readonly stats = { flushes: 0, stalls: 0, walSyncs: 0 };
 
   private constructor(
     private readonly fs: FS,
     private readonly dir: string,
-    private state: ManifestState,
     private manifest: ManifestWriter,
-    mem: Memtable,
-    wal: LogWriter,
-    walNumber: number,
-    lastSeq: number,
+    init: { mem: Memtable; imms: Memtable[]; version: Version; wal: LogWriter; lastSeq: number; nextFile: number },
     options: LsmOptions,
+    cache: BlockCache,
+    tables: Map<number, TableReader>,
   ) {
-    this.mem = mem;
-    this.wal = wal;
-    this.walNumber = walNumber;
-    this.lastSeq = lastSeq;
-    this.visibleSeq = lastSeq;
+    this.tables = tables;
+    this.mem = init.mem;
+    this.imms = init.imms;
+    this.version = init.version;
+    this.version.refs++;
+    this.liveVersions.add(this.version);
+    this.wal = init.wal;
+    this.lastSeq = init.lastSeq;
+    this.visibleSeq = init.lastSeq;
+    this.nextFile = init.nextFile;
     this.maxGroupBytes = options.maxGroupBytes ?? 1024 * 1024;
+    this.memtableBytes = options.memtableBytes ?? 64 * 1024 * 1024;
+    this.maxImms = options.maxImmutableMemtables ?? 2;
+    this.tableOptions = options.table ?? {};
+    this.cache = cache;
   }
 
   /** Opens (creating if needed) the database in `options.dir`, replaying its WAL. */
@@ -134,10 +179,12 @@ export class LsmEngine implements StorageEngine {
     fs.mkdirp(dir);
     const found = readManifest(fs, dir);
     let state = found?.state ?? emptyState();
-    const names = fs.readdir(dir);
+    const cache = new BlockCache(options.blockCacheBytes ?? 64 * 1024 * 1024);
+    const tables = new Map<number, TableReader>();
+    const version = openVersion(fs, dir, state, cache, tables);
     let maxNumber = state.nextFileNumber - 1;
     const logs: number[] = [];
-    for (const n of names) {
+    for (const n of fs.readdir(dir)) {
       const m = /^(\d+)\.(log|sst)$|^MANIFEST-(\d+)$/.exec(n);
       if (m === null) continue;
       const num = Number(m[1] ?? m[3]);
@@ -147,15 +194,16 @@ export class LsmEngine implements StorageEngine {
     logs.sort((a, b) => a - b);
     let next = maxNumber + 1;
 
-    // Replay every WAL the manifest does not cover, oldest first, into one memtable.
-    const mem = new Memtable(logs[0] ?? next);
+    // Replay every WAL the manifest does not cover, oldest first, into one memtable, which
+    // becomes immutable and is flushed in the background once the engine is open.
+    const replayed = new Memtable(logs[0] ?? next);
     let lastSeq = state.lastSeq;
-    const replayer = { mem, imms: [] as Memtable[] };
+    const replayState: ReadState = { mem: replayed, imms: [], version };
     for (const num of logs) {
       const path = `${dir}/${fileName(num, 'log')}`;
       const res = readLog(fs.readFile(path), path, (record, offset) => {
         const seq = batchSeq(record);
-        applyBatch(replayer, record, seq, `${path}@${offset}`);
+        applyBatch(replayState, record, seq, `${path}@${offset}`);
         if (seq > lastSeq) lastSeq = seq;
       });
       // Cut the torn tail so the file ends on a record boundary for every later recovery.
@@ -164,11 +212,15 @@ export class LsmEngine implements StorageEngine {
 
     const walNumber = next++;
     const wal = new LogWriter(fs.create(`${dir}/${fileName(walNumber, 'log')}`));
+    const imms = replayed.count > 0 ? [replayed] : [];
     const manifestNumber = next++;
-    state = { ...state, nextFileNumber: next, lastSeq, logNumber: logs[0] ?? walNumber };
+    state = { ...state, nextFileNumber: next, lastSeq, logNumber: imms.length > 0 ? replayed.logNumber : walNumber };
     const manifest = await ManifestWriter.create(fs, dir, manifestNumber, state);
-    if (found !== null && found.manifest !== manifest.name) fs.unlink(`${dir}/${found.manifest}`);
-    return new LsmEngine(fs, dir, state, manifest, mem, wal, walNumber, lastSeq, options);
+    const finalVersion = new Version(state, version.levels);
+    const engine = new LsmEngine(fs, dir, manifest, { mem: new Memtable(walNumber), imms, version: finalVersion, wal, lastSeq, nextFile: next }, options, cache, tables);
+    engine.deleteObsoleteFiles();
+    engine.scheduleFlush();
+    return engine;
   }
 
   private checkOpen(): void {
@@ -176,7 +228,7 @@ export class LsmEngine implements StorageEngine {
   }
 
   private readState(): ReadState {
-    return { mem: this.mem, imms: this.imms };
+    return { mem: this.mem, imms: this.imms, version: this.version };
   }
 
   get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined {
@@ -188,31 +240,53 @@ export class LsmEngine implements StorageEngine {
 
   iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator {
     this.checkOpen();
-    const seq = this.visibleSeq;
-    this.pin(seq);
-    return makeIterator(this.life, this.readState(), seq, cf, options, () => this.unpin(seq));
+    const pin = this.pin();
+    try {
+      return makeIterator(this.life, pin.rs, pin.seq, cf, options, () => this.unpin(pin));
+    } catch (e) {
+      this.unpin(pin);
+      throw e;
+    }
   }
 
   snapshot(): EngineSnapshot {
     this.checkOpen();
+    const pin = this.pin();
+    return new LsmSnapshot(this.life, pin.rs, pin.seq, () => this.unpin(pin));
+  }
+
+  private pin(): Pin {
     const seq = this.visibleSeq;
-    this.pin(seq);
-    return new LsmSnapshot(this.life, this.readState(), seq, () => this.unpin(seq));
+    const rs = this.readState();
+    this.pins.set(seq, (this.pins.get(seq) ?? 0) + 1);
+    rs.version.refs++;
+    return { seq, rs };
   }
 
-  private pin(seq: number): void {
-    this.snapshots.set(seq, (this.snapshots.get(seq) ?? 0) + 1);
+  private unpin(pin: Pin): void {
+    const n = this.pins.get(pin.seq)! - 1;
+    if (n === 0) this.pins.delete(pin.seq);
+    else this.pins.set(pin.seq, n);
+    const v = pin.rs.version;
+    if (--v.refs === 0 && v !== this.version) {
+      this.liveVersions.delete(v);
+      if (!this.life.closed) this.deleteObsoleteFiles();
+    }
   }
 
-  private unpin(seq: number): void {
-    const n = this.snapshots.get(seq)! - 1;
-    if (n === 0) this.snapshots.delete(seq);
-    else this.snapshots.set(seq, n);
+  /** Sequence numbers pinned by open snapshots and iterators, ascending. */
+  private snapshotSeqs(): number[] {
+    return [...this.pins.keys()].sort((a, b) => a - b);
   }
 
   /** Sequence number of the newest published write (for tests and tools). */
   get sequence(): number {
     return this.visibleSeq;
+  }
+
+  /** Files per level of the current version (for tests and tools). */
+  levelFiles(): number[][] {
+    return this.version.levels.map((l) => l.map((t) => t.meta.number));
   }
 
   write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
@@ -239,6 +313,11 @@ export class LsmEngine implements StorageEngine {
     this.leading = true;
     try {
       while (this.queue.length > 0) {
+        // Write stall: back-pressure instead of unbounded memtables when flush falls behind.
+        while (this.imms.length >= this.maxImms && this.flushing !== null && this.failure === null) {
+          this.stats.stalls++;
+          await this.flushing;
+        }
         if (this.failure !== null) {
           for (const p of this.queue.splice(0)) p.reject(this.failure);
           return;
@@ -259,27 +338,156 @@ export class LsmEngine implements StorageEngine {
         }
         try {
           this.wal.flush();
-          if (sync) await this.wal.sync();
+          if (sync) {
+            this.stats.walSyncs++;
+            await this.wal.sync();
+          }
         } catch (e) {
-          this.failure = ioFailure(sync ? 'WAL append or fsync' : 'WAL append', e);
+          this.fail(ioFailure(sync ? 'WAL append or fsync' : 'WAL append', e));
           for (const p of group) p.reject(this.failure);
           continue;
         }
         seq = this.lastSeq;
-        const rs = { mem: this.mem, imms: this.imms };
+        const rs = this.readState();
         for (const p of group) applyBatch(rs, p.record, ++seq, 'commit');
         this.lastSeq = seq;
         this.visibleSeq = seq;
         for (const p of group) p.resolve();
+        if (this.mem.approximateBytes >= this.memtableBytes) this.rotateMemtable();
       }
     } finally {
       this.leading = false;
     }
   }
 
+  private fail(e: KvError): void {
+    if (this.failure === null) this.failure = e;
+  }
+
+  /** Freezes the memtable and starts a new WAL for its successor; the flush runs later. */
+  private rotateMemtable(): void {
+    const number = this.nextFile++;
+    let wal: LogWriter;
+    try {
+      wal = new LogWriter(this.fs.create(`${this.dir}/${fileName(number, 'log')}`));
+    } catch (e) {
+      this.fail(ioFailure('WAL creation', e));
+      return;
+    }
+    this.wal.close();
+    this.wal = wal;
+    this.imms = [this.mem, ...this.imms];
+    this.mem = new Memtable(number);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing !== null || this.imms.length === 0 || this.failure !== null) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
+      // Rotations that happened during the last flush leave more work.
+      if (!this.life.closed) this.scheduleFlush();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.imms.length > 0 && this.failure === null) {
+      const imm = this.imms[this.imms.length - 1]!;
+      try {
+        await this.flushMemtable(imm);
+      } catch (e) {
+        this.fail(e instanceof KvError ? e : ioFailure('memtable flush', e));
+        return;
+      }
+    }
+  }
+
+  /** Writes `imm` (the oldest immutable memtable) to a level-0 SST and installs it. */
+  private async flushMemtable(imm: Memtable): Promise<void> {
+    const number = this.nextFile++;
+    this.pendingOutputs.add(number);
+    try {
+      await this.writeFlush(imm, number);
+    } finally {
+      this.pendingOutputs.delete(number);
+    }
+    this.deleteObsoleteFiles();
+  }
+
+  private async writeFlush(imm: Memtable, number: number): Promise<void> {
+    const path = `${this.dir}/${fileName(number, 'sst')}`;
+    const file = this.fs.create(path);
+    const writer = new TableWriter(file, number, this.tableOptions);
+    // Nothing older than level 0 can be dropped here without knowing the levels below.
+    const filter = new CompactionFilter(this.snapshotSeqs(), () => false);
+    const it = imm.iterator();
+    let n = 0;
+    for (it.first(); it.valid(); it.next()) {
+      if (filter.keep(it.key(), it.seq(), it.kind())) writer.add(it.key(), it.seq(), it.kind(), it.value());
+      // Let commits and reads run between slices of the flush.
+      if (++n % 4096 === 0) await yieldToLoop();
+    }
+    let meta: FileMeta | null = null;
+    if (writer.count > 0) {
+      meta = writer.finish().meta;
+      await file.sync();
+    }
+    file.close();
+    if (meta === null) this.fs.unlink(path);
+    const rest = this.imms.slice(0, -1);
+    const logNumber = (rest.at(-1) ?? this.mem).logNumber;
+    const edit: VersionEdit = { logNumber, nextFileNumber: this.nextFile, lastSeq: this.lastSeq, ...(meta !== null ? { add: [{ level: 0, file: meta }] } : {}) };
+    await this.manifest.append(edit);
+    this.installVersion(edit);
+    this.imms = this.imms.filter((m) => m !== imm);
+    this.stats.flushes++;
+  }
+
+  private installVersion(edit: VersionEdit): void {
+    const state = applyEdit(this.version.state, edit);
+    const next = openVersion(this.fs, this.dir, state, this.cache, this.tables);
+    const old = this.version;
+    this.version = next;
+    next.refs++;
+    this.liveVersions.add(next);
+    if (--old.refs === 0) this.liveVersions.delete(old);
+  }
+
+  /** Removes WALs the manifest no longer needs, SSTs no live version lists, old manifests. */
+  private deleteObsoleteFiles(): void {
+    const live = new Set<number>();
+    for (const v of this.liveVersions) v.fileNumbers(live);
+    const logNumber = this.version.state.logNumber;
+    for (const n of this.fs.readdir(this.dir)) {
+      const m = /^(\d+)\.(log|sst)$|^(MANIFEST-\d+)$|^CURRENT\.tmp$/.exec(n);
+      if (m === null) continue;
+      let obsolete = false;
+      if (m[2] === 'log') obsolete = Number(m[1]) < logNumber;
+      else if (m[2] === 'sst') obsolete = !live.has(Number(m[1])) && Number(m[1]) < this.nextFile && !this.pendingOutputs.has(Number(m[1]));
+      else if (m[3] !== undefined) obsolete = m[3] !== this.manifest.name;
+      else obsolete = true;
+      if (!obsolete) continue;
+      if (m[2] === 'sst') {
+        this.closeTable(Number(m[1]));
+      }
+      try {
+        this.fs.unlink(`${this.dir}/${n}`);
+      } catch {
+        // Best effort: a leftover file is collected by the next pass or the next open.
+      }
+    }
+  }
+
+  private closeTable(number: number): void {
+    this.tables.get(number)?.close();
+    this.tables.delete(number);
+    this.cache.evictFile(number);
+  }
+
   async close(): Promise<void> {
     if (this.life.closed) return;
     while (this.leading) await this.committing;
+    while (this.flushing !== null) await this.flushing;
     this.life.closed = true;
     try {
       if (this.failure === null) {
@@ -289,8 +497,25 @@ export class LsmEngine implements StorageEngine {
     } finally {
       this.wal.close();
       this.manifest.close();
+      for (const r of this.tables.values()) r.close();
+      this.tables.clear();
     }
   }
+}
+
+/** Builds the version of `state`, opening readers for files not yet in `tables`. */
+function openVersion(fs: FS, dir: string, state: ManifestState, cache: BlockCache, tables: Map<number, TableReader>): Version {
+  const levels: TableEntry[][] = state.levels.map((files) =>
+    files.map((meta) => {
+      let reader = tables.get(meta.number);
+      if (reader === undefined) {
+        reader = TableReader.open(fs.open(`${dir}/${fileName(meta.number, 'sst')}`), meta.number, cache);
+        tables.set(meta.number, reader);
+      }
+      return { meta, reader };
+    }),
+  );
+  return new Version(state, levels);
 }
 
 function prefixed(cf: ColumnFamily, key: Uint8Array): Uint8Array {
@@ -301,8 +526,21 @@ function prefixed(cf: ColumnFamily, key: Uint8Array): Uint8Array {
 }
 
 function getAt(rs: ReadState, pk: Uint8Array, seq: number): Uint8Array | undefined {
-  let hit = rs.mem.get(pk, seq);
+  let hit: { kind: number; value: Uint8Array } | undefined = rs.mem.get(pk, seq);
   for (let i = 0; hit === undefined && i < rs.imms.length; i++) hit = rs.imms[i]!.get(pk, seq);
+  if (hit === undefined) {
+    const levels = rs.version.levels;
+    const l0 = levels[0]!;
+    for (let i = 0; hit === undefined && i < l0.length; i++) {
+      const t = l0[i]!;
+      if (compareInternal(pk, 0, t.meta.smallest, 0) < 0 || compareInternal(pk, 0, t.meta.largest, 0) > 0) continue;
+      hit = t.reader.get(pk, seq);
+    }
+    for (let l = 1; hit === undefined && l < levels.length; l++) {
+      const t = Version.findFile(levels[l]!, pk);
+      if (t !== undefined) hit = t.reader.get(pk, seq);
+    }
+  }
   if (hit === undefined || hit.kind !== KIND_PUT) return undefined;
   return hit.value.slice();
 }
@@ -310,6 +548,11 @@ function getAt(rs: ReadState, pk: Uint8Array, seq: number): Uint8Array | undefin
 function internalIterator(rs: ReadState): InternalIterator {
   const children: InternalIterator[] = [rs.mem.iterator()];
   for (const m of rs.imms) children.push(m.iterator());
+  for (const t of rs.version.levels[0]!) children.push(t.reader.iterator());
+  for (let l = 1; l < rs.version.levels.length; l++) {
+    const files = rs.version.levels[l]!;
+    if (files.length > 0) children.push(new LevelIterator(files));
+  }
   return new MergingIterator(children);
 }
 

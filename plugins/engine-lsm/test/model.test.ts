@@ -51,3 +51,11 @@ async function mustMatchModel(t: import('ava').ExecutionContext, seed: number, s
 test('model: default options', async (t) => {
   await mustMatchModel(t, testSeed(1234), 1500, {});
 });
+
+test('model: tiny memtables flushed to many level-0 SSTs, small blocks', async (t) => {
+  await mustMatchModel(t, testSeed(99), 1500, { memtableBytes: 2048, table: { blockSize: 256, restartInterval: 4 } });
+});
+
+test('model: one immutable memtable at most (writes stall behind flushes)', async (t) => {
+  await mustMatchModel(t, testSeed(7), 800, { memtableBytes: 1024, maxImmutableMemtables: 1 });
+});

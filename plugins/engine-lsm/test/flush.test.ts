@@ -1,0 +1,69 @@
+import test from 'ava';
+import { WriteBatch } from '@flashkv/core';
+import { LsmEngine } from '../src/engine.js';
+import { nodeFS } from '../src/fs.js';
+import { dec, enc, mustTempDir } from './helpers.js';
+
+const key = (i: number) => enc(`key${String(i).padStart(6, '0')}`);
+
+test('full memtables flush to level-0 SSTs; old WALs are deleted; data survives reopen', async (t) => {
+  const { dir, cleanup } = mustTempDir('flush');
+  t.teardown(cleanup);
+  const engine = await LsmEngine.open({ dir, memtableBytes: 16 * 1024 });
+  for (let i = 0; i < 2000; i++) await engine.write(new WriteBatch().put('default', key(i), new Uint8Array(50).fill(i & 0xff)));
+  await engine.write(new WriteBatch().deleteRange('default', key(100), key(1900)));
+  await engine.close();
+  t.true(engine.stats.flushes >= 5, `flushes ${engine.stats.flushes}`);
+  const names = nodeFS.readdir(dir);
+  const ssts = names.filter((n) => n.endsWith('.sst'));
+  const logs = names.filter((n) => n.endsWith('.log'));
+  t.true(ssts.length >= 5);
+  t.true(logs.length <= 2, `logs ${logs.join(',')}`);
+  t.is(names.filter((n) => n.startsWith('MANIFEST-')).length, 1);
+  const again = await LsmEngine.open({ dir, memtableBytes: 16 * 1024 });
+  t.is(again.get('default', key(5))![0], 5);
+  t.is(again.get('default', key(500)), undefined);
+  t.is(again.get('default', key(1999))![0], 1999 & 0xff);
+  const it = again.iterator('default');
+  let n = 0;
+  for (let ok = it.first(); ok; ok = it.next()) n++;
+  it.close();
+  t.is(n, 200);
+  await again.close();
+});
+
+test('a snapshot taken before flushes keeps its view while memtables become SSTs', async (t) => {
+  const { dir, cleanup } = mustTempDir('flush');
+  t.teardown(cleanup);
+  const engine = await LsmEngine.open({ dir, memtableBytes: 4 * 1024 });
+  for (let i = 0; i < 100; i++) await engine.write(new WriteBatch().put('default', key(i), enc('old')));
+  const snap = engine.snapshot();
+  for (let round = 0; round < 5; round++) {
+    for (let i = 0; i < 100; i++) await engine.write(new WriteBatch().put('default', key(i), enc(`new${round}`)));
+  }
+  // Let the background flushes land before reading.
+  while (engine.levelFiles()[0]!.length < 3) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 100; i += 7) t.is(dec(snap.get('default', key(i))), 'old');
+  t.is(dec(engine.get('default', key(3))), 'new4');
+  snap.release();
+  await engine.close();
+});
+
+test('reopen with a replayed WAL flushes it in the background and removes the WAL', async (t) => {
+  const { dir, cleanup } = mustTempDir('flush');
+  t.teardown(cleanup);
+  const engine = await LsmEngine.open({ dir });
+  for (let i = 0; i < 50; i++) await engine.write(new WriteBatch().put('write', key(i), enc('v')));
+  await engine.close();
+  const again = await LsmEngine.open({ dir });
+  t.is(dec(again.get('write', key(49))), 'v');
+  await again.close();
+  t.is(again.stats.flushes, 1);
+  const names = nodeFS.readdir(dir);
+  t.is(names.filter((n) => n.endsWith('.sst')).length, 1);
+  t.is(names.filter((n) => n.endsWith('.log')).length, 1);
+  const third = await LsmEngine.open({ dir });
+  t.is(dec(third.get('write', key(0))), 'v');
+  t.deepEqual(third.levelFiles()[0]!.length, 1);
+  await third.close();
+});
