@@ -143,6 +143,8 @@ test('split: parent keeps its id on the right, new region on the left, both epoc
     p.regionsInRange(EMPTY, EMPTY).map((r) => r.id),
     [3, 5, 1],
   );
+  t.deepEqual(p.regionsInRange(enc('q'), enc('q')), []);
+  await mustFail(t, () => p.regionsInRange(enc('u'), enc('n')), 'INVALID_ARGUMENT');
 });
 
 test('split: keys outside or on the edge of the range, unknown regions, stale epochs and regions in flashback are refused and change nothing', async (t) => {

@@ -20,7 +20,8 @@
  * The single-byte tags after the namespace keep each family a contiguous range, so a family
  * is listed with one bounded iterator (`lower = prefix`, `upper = prefixEnd(prefix)`).
  */
-import { LOCAL_PREFIX } from '../codec/key.js';
+/** `keys::LOCAL_PREFIX` (the codec's LOCAL_PREFIX); restated so placement loads without the codec. */
+const LOCAL_PREFIX = 0x01;
 
 export const PLACEMENT_NAMESPACE = 0x50;
 

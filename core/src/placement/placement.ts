@@ -11,7 +11,7 @@
  * two open on the same engine would hand out the same timestamps.
  */
 import { systemClock, type Clock } from '../clock.js';
-import type { StorageEngine } from '../engine/engine.js';
+import { compareBytes, type StorageEngine } from '../engine/engine.js';
 import { WriteBatch } from '../engine/write-batch.js';
 import { CorruptedError, InvalidArgumentError, KvError } from '../errors.js';
 import type { EventCatalogue, RegionChangedEvent } from '../kernel/events.js';
@@ -322,6 +322,9 @@ export class LocalPlacement implements Placement {
   regionsInRange(start: Uint8Array, end: Uint8Array): Region[] {
     assertKey('start', start);
     assertKey('end', end);
+    if (end.length !== 0 && compareBytes(start, end) > 0) {
+      throw new InvalidArgumentError(`range start ${hex(start)} is after its end ${hex(end)}`, { start: hex(start), end: hex(end) });
+    }
     return this.map.inRange(start, end);
   }
 

@@ -63,6 +63,7 @@ export class RegionMap {
   /** Regions overlapping [start, end), in key order; an empty `end` is unbounded. */
   inRange(start: Uint8Array, end: Uint8Array): Region[] {
     const out: Region[] = [];
+    if (end.length !== 0 && compareBytes(start, end) >= 0) return out;
     for (let i = Math.max(0, this.indexFor(start)); i < this.sorted.length; i++) {
       const r = this.sorted[i]!;
       if (end.length !== 0 && compareBytes(r.startKey, end) >= 0) break;
