@@ -101,6 +101,7 @@ export class DbIterator implements EngineIterator {
 
   seek(key: Uint8Array): boolean {
     this.check();
+    if (!(key instanceof Uint8Array)) throw new TypeError('seek key must be a Uint8Array');
     let target = this.pk(key);
     if (compareKeys(target, this.lowerPk) < 0) target = this.lowerPk;
     this.iter.seekGE(target, MAX_SEQ);
@@ -110,6 +111,7 @@ export class DbIterator implements EngineIterator {
 
   seekForPrev(key: Uint8Array): boolean {
     this.check();
+    if (!(key instanceof Uint8Array)) throw new TypeError('seekForPrev key must be a Uint8Array');
     const target = this.pk(key);
     if (compareKeys(target, this.upperPk) >= 0) this.iter.seekLT(this.upperPk, MAX_SEQ);
     else this.iter.seekLT(target, -1);
