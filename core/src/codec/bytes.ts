@@ -23,7 +23,6 @@ export function encodeBytes(raw: Uint8Array): EncodedKey {
  */
 export function encodeBytesInto(raw: Uint8Array, out: Uint8Array, at: number): number {
   assertBytes('raw', raw);
-  assertBytes('out', out);
   assertRoom(out, at, encodedLength(raw.length));
   return writeEncodedBytes(out, at, raw);
 }

@@ -25,8 +25,13 @@ export function assertBytes(what: string, v: unknown): asserts v is Uint8Array {
   if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${v === null ? 'null' : typeof v}`);
 }
 
-/** Throws RangeError unless `out` has `n` bytes from `at` (a caller's buffer for an `*Into` writer). */
+export function assertBoolean(field: string, v: boolean): void {
+  if (typeof v !== 'boolean') throw new TypeError(`${field} must be a boolean, got ${typeof v}`);
+}
+
+/** Throws unless `out` is a Uint8Array with `n` bytes from `at` (a caller's buffer for an `*Into` writer). */
 export function assertRoom(out: Uint8Array, at: number, n: number): void {
+  assertBytes('out', out);
   if (!Number.isInteger(at) || at < 0 || at + n > out.length) {
     throw new RangeError(`need ${n} bytes at offset ${at} of a ${out.length}-byte buffer`);
   }

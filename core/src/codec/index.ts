@@ -59,8 +59,8 @@ export type { LastChange } from './last-change.js';
 export { LAST_CHANGE_UNKNOWN, LAST_CHANGE_NOT_EXIST, lastChangeExist } from './last-change.js';
 
 export type { Write, WriteType } from './write.js';
+export { SHORT_VALUE_MAX_LEN } from './short-value.js';
 export {
-  SHORT_VALUE_MAX_LEN,
   encodeWrite,
   encodeWriteInto,
   encodedWriteLength,

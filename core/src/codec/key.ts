@@ -54,7 +54,6 @@ export function encodeTsKey(raw: Uint8Array, ts: bigint): TsKey {
  */
 export function encodeTsKeyInto(raw: Uint8Array, ts: bigint, out: Uint8Array, at: number): number {
   assertBytes('raw', raw);
-  assertBytes('out', out);
   assertU64('ts', ts);
   const n = encodedLength(raw.length);
   assertRoom(out, at, n + TS_LENGTH);

@@ -4,7 +4,7 @@
  * fields. Shared locks (type 'H') have their own layout in shared-locks.ts.
  */
 import { InvalidArgumentError } from '../errors.js';
-import { assertBytes, assertRoom, assertU64, varU64Length, varU64LengthNumber, writeU64, writeVarU64, writeVarU64Number } from './encode-into.js';
+import { assertBoolean, assertBytes, assertRoom, assertU64, varU64Length, varU64LengthNumber, writeU64, writeVarU64, writeVarU64Number } from './encode-into.js';
 import {
   LAST_CHANGE_TAG,
   LAST_CHANGE_UNKNOWN,
@@ -16,7 +16,8 @@ import {
 } from './last-change.js';
 import { compactBytesLength, writeCompactBytes } from './number.js';
 import { ByteReader } from './reader.js';
-import { SHORT_VALUE_TAG, assertShortValue, type WriteType } from './write.js';
+import { SHORT_VALUE_TAG, assertShortValue, readShortValue, shortValueSize, writeShortValue } from './short-value.js';
+import type { WriteType } from './write.js';
 
 /** The lock types a Lock record can hold; 'Shared' ('H') is only ever a SharedLocks record. */
 export type LockType = 'Put' | 'Delete' | 'Lock' | 'Pessimistic';
@@ -105,10 +106,6 @@ function lockTypeOfByte(b: number): LockType | 'Shared' | undefined {
   }
 }
 
-function assertFlag(field: string, v: boolean): void {
-  if (typeof v !== 'boolean') throw new TypeError(`${field} must be a boolean, got ${typeof v}`);
-}
-
 /** `Lock::new` plus builders: a Lock with every unspecified field at its default. */
 export function newLock(init: LockInit): Lock {
   return {
@@ -154,12 +151,12 @@ export function encodedLockLength(lock: Lock): number {
   assertU64('forUpdateTs', forUpdateTs);
   assertU64('txnSize', txnSize);
   assertU64('minCommitTs', minCommitTs);
-  assertFlag('useAsyncCommit', useAsyncCommit);
+  assertBoolean('useAsyncCommit', useAsyncCommit);
   if (!Array.isArray(secondaries)) throw new TypeError('secondaries must be an array of Uint8Array');
   if (!Array.isArray(rollbackTs)) throw new TypeError('rollbackTs must be an array of bigint');
   assertLastChange(lastChange);
   assertU64('txnSource', txnSource);
-  assertFlag('isLockedWithConflict', isLockedWithConflict);
+  assertBoolean('isLockedWithConflict', isLockedWithConflict);
   assertU64('generation', generation);
   // TiKV writes secondaries only under the async-commit tag; storing a lock that has them
   // without the flag would drop them silently.
@@ -170,7 +167,7 @@ export function encodedLockLength(lock: Lock): number {
   }
 
   let size = 1 + compactBytesLength(primary.length) + varU64Length(startTs) + varU64Length(ttl);
-  if (shortValue !== undefined) size += 2 + shortValue.length;
+  size += shortValueSize(shortValue);
   if (forUpdateTs !== 0n) size += 9;
   if (txnSize !== 0n) size += 9;
   if (minCommitTs !== 0n) size += 9;
@@ -200,12 +197,7 @@ function writeLockFields(lock: Lock, out: Uint8Array, at: number): number {
   at = writeCompactBytes(out, at, primary);
   at = writeVarU64(out, at, startTs);
   at = writeVarU64(out, at, ttl);
-  if (shortValue !== undefined) {
-    out[at++] = SHORT_VALUE_TAG;
-    out[at++] = shortValue.length;
-    out.set(shortValue, at);
-    at += shortValue.length;
-  }
+  at = writeShortValue(out, at, shortValue);
   if (forUpdateTs !== 0n) {
     out[at++] = FOR_UPDATE_TS_TAG;
     at = writeU64(out, at, forUpdateTs);
@@ -250,7 +242,6 @@ export function encodeLock(lock: Lock): Uint8Array {
 
 /** `Lock::to_bytes` into `out` at `at`; returns the end offset (see encodeWriteInto for why). */
 export function encodeLockInto(lock: Lock, out: Uint8Array, at: number): number {
-  assertBytes('out', out);
   const n = encodedLockLength(lock);
   assertRoom(out, at, n);
   return writeLockFields(lock, out, at);
@@ -291,7 +282,7 @@ export function decodeLock(bytes: Uint8Array): Lock {
   fields: while (!r.done) {
     switch (r.u8('tag')) {
       case SHORT_VALUE_TAG:
-        shortValue = r.bytes('short value', r.u8('short value length'));
+        shortValue = readShortValue(r);
         break;
       case FOR_UPDATE_TS_TAG:
         forUpdateTs = r.u64('for_update_ts');

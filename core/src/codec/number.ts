@@ -84,7 +84,6 @@ export function encodeVarU64(v: bigint): Uint8Array {
  * integer, e.g. a length) takes the cheaper path that never touches bigints.
  */
 export function encodeVarU64Into(v: bigint | number, out: Uint8Array, at: number): number {
-  assertBytes('out', out);
   if (typeof v === 'number') {
     if (!Number.isSafeInteger(v) || v < 0) throw new InvalidArgumentError(`value must be a safe non-negative integer, got ${v}`, { field: 'value' });
     assertRoom(out, at, varU64LengthNumber(v));

@@ -3,8 +3,7 @@
  * type byte, var_u64 start_ts, then optional tagged fields in a fixed order on write and any
  * order on read.
  */
-import { InvalidArgumentError } from '../errors.js';
-import { assertBytes, assertRoom, assertU64, varU64Length, writeU64, writeVarU64 } from './encode-into.js';
+import { assertBoolean, assertRoom, assertU64, varU64Length, writeU64, writeVarU64 } from './encode-into.js';
 import {
   LAST_CHANGE_TAG,
   LAST_CHANGE_UNKNOWN,
@@ -15,6 +14,7 @@ import {
   type LastChange,
 } from './last-change.js';
 import { ByteReader } from './reader.js';
+import { SHORT_VALUE_TAG, assertShortValue, readShortValue, shortValueSize, writeShortValue } from './short-value.js';
 
 export type WriteType = 'Put' | 'Delete' | 'Lock' | 'Rollback';
 
@@ -34,10 +34,6 @@ export interface Write {
   readonly txnSource: bigint;
 }
 
-/** `SHORT_VALUE_MAX_LEN`: the length is written as one u8. */
-export const SHORT_VALUE_MAX_LEN = 255;
-/** `SHORT_VALUE_PREFIX`, the 'v' tag shared by Write and Lock. */
-export const SHORT_VALUE_TAG = 0x76;
 /** A protected rollback's short value is exactly "p" (`PROTECTED_ROLLBACK_SHORT_VALUE`). */
 const PROTECTED_ROLLBACK_BYTE = 0x70;
 const PROTECTED_ROLLBACK_VALUE = Uint8Array.of(PROTECTED_ROLLBACK_BYTE);
@@ -64,22 +60,6 @@ function writeTypeByte(t: WriteType): number {
     default:
       throw new TypeError(`writeType must be 'Put', 'Delete', 'Lock' or 'Rollback', got ${JSON.stringify(t)}`);
   }
-}
-
-/** Checks a short value for Write and Lock: never silently truncate the u8 length (FORMATS.md 7.5). */
-export function assertShortValue(v: Uint8Array | undefined): void {
-  if (v === undefined) return;
-  assertBytes('shortValue', v);
-  if (v.length > SHORT_VALUE_MAX_LEN) {
-    throw new InvalidArgumentError(`shortValue of ${v.length} bytes exceeds ${SHORT_VALUE_MAX_LEN}; store it in the default CF`, {
-      field: 'shortValue',
-      length: v.length,
-    });
-  }
-}
-
-function assertFlag(field: string, v: boolean): void {
-  if (typeof v !== 'boolean') throw new TypeError(`${field} must be a boolean, got ${typeof v}`);
 }
 
 /** `Write::new`: a record with every optional field at its default. */
@@ -125,13 +105,13 @@ export function encodedWriteLength(write: Write): number {
   const { startTs, shortValue, hasOverlappedRollback, gcFence, lastChange, txnSource } = write;
   assertU64('startTs', startTs);
   assertShortValue(shortValue);
-  assertFlag('hasOverlappedRollback', hasOverlappedRollback);
+  assertBoolean('hasOverlappedRollback', hasOverlappedRollback);
   if (gcFence !== undefined) assertU64('gcFence', gcFence);
   assertLastChange(lastChange);
   assertU64('txnSource', txnSource);
 
   let size = 1 + varU64Length(startTs);
-  if (shortValue !== undefined) size += 2 + shortValue.length;
+  size += shortValueSize(shortValue);
   if (hasOverlappedRollback) size += 1;
   if (gcFence !== undefined) size += 9;
   size += lastChangeSize(lastChange);
@@ -144,12 +124,7 @@ function writeWriteFields(write: Write, out: Uint8Array, at: number): number {
   const { startTs, shortValue, hasOverlappedRollback, gcFence, lastChange, txnSource } = write;
   out[at++] = writeTypeByte(write.writeType);
   at = writeVarU64(out, at, startTs);
-  if (shortValue !== undefined) {
-    out[at++] = SHORT_VALUE_TAG;
-    out[at++] = shortValue.length;
-    out.set(shortValue, at);
-    at += shortValue.length;
-  }
+  at = writeShortValue(out, at, shortValue);
   if (hasOverlappedRollback) out[at++] = OVERLAPPED_ROLLBACK_TAG;
   if (gcFence !== undefined) {
     out[at++] = GC_FENCE_TAG;
@@ -175,7 +150,6 @@ export function encodeWrite(write: Write): Uint8Array {
  * into one buffer: V8 allocates each Uint8Array over 64 bytes off-heap, at several times the cost.
  */
 export function encodeWriteInto(write: Write, out: Uint8Array, at: number): number {
-  assertBytes('out', out);
   const n = encodedWriteLength(write);
   assertRoom(out, at, n);
   return writeWriteFields(write, out, at);
@@ -217,7 +191,7 @@ export function decodeWrite(bytes: Uint8Array): Write {
   fields: while (!r.done) {
     switch (r.u8('tag')) {
       case SHORT_VALUE_TAG:
-        shortValue = r.bytes('short value', r.u8('short value length'));
+        shortValue = readShortValue(r);
         break;
       case OVERLAPPED_ROLLBACK_TAG:
         hasOverlappedRollback = true;
