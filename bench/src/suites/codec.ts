@@ -83,6 +83,62 @@ function arrayCases(name: string, keys: readonly Uint8Array[], packer: 'packBatc
   });
 }
 
+/** Calls per second of `fn` over one slice of about `ms` milliseconds. */
+function sliceRate(fn: () => void, ms: number): number {
+  const budget = BigInt(Math.round(ms * 1e6));
+  const t0 = process.hrtime.bigint();
+  let calls = 0;
+  let elapsed = 0n;
+  do {
+    for (let i = 0; i < 64; i++) fn();
+    calls += 64;
+    elapsed = process.hrtime.bigint() - t0;
+  } while (elapsed < budget);
+  return calls / (Number(elapsed) / 1e9);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * benchmark.js times one impl after the other, and on a shared machine the load can change in
+ * between. This alternates short slices of the two impls of a case, so both see the same
+ * conditions, and records each impl's median rate plus the median of the per-round ratios.
+ */
+function paired(ctx: SuiteContext, ours: BenchCase, anchor: BenchCase, rounds: number, sliceMs: number): void {
+  const pair = [ours, anchor] as const;
+  const rates: number[][] = [[], []];
+  const ratios: number[] = [];
+  for (let r = -3; r < rounds; r++) {
+    const round = pair.map((c) => sliceRate(c.fn, sliceMs) * (c.opsPerCall ?? 1));
+    if (r < 0) continue; // warm-up rounds let both tiers of both impls settle
+    rates[0]!.push(round[0]!);
+    rates[1]!.push(round[1]!);
+    ratios.push(round[0]! / round[1]!);
+  }
+  pair.forEach((c, k) => {
+    const xs = rates[k]!;
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+    const per = c.opsPerCall ?? 1;
+    const ops = median(xs);
+    ctx.record({
+      case: `${c.name} [paired]`,
+      impl: c.impl,
+      ops_per_s: ops,
+      rme_pct: ((1.96 * sd) / Math.sqrt(xs.length) / mean) * 100,
+      samples: xs.length,
+      mean_ms_per_call: (per / ops) * 1000,
+      ops_per_call: per,
+      ...(c.params ? { params: c.params } : {}),
+      extra: { method: `median of ${rounds} alternating ${sliceMs} ms slices`, median_ratio_vs_anchor: median(ratios) },
+    });
+  });
+}
+
 export default {
   ours: 'wasm',
   anchor: 'js',
@@ -95,6 +151,11 @@ export default {
       ...arrayCases('BatchPacker+encode 256 (16 B)', makeKeys(256, 16, 4), 'BatchPacker'),
     ];
     await ctx.run(cases);
+    const byName = (name: string) => cases.filter((c) => c.name === name);
+    for (const name of ['encode 1 key', 'encode 256 keys (16 B)']) {
+      const [ours, anchor] = byName(name);
+      paired(ctx, ours!, anchor!, 21, 40);
+    }
     if (sink === 0x7fffffff) console.log('(sink)');
   },
 };
