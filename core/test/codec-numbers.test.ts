@@ -7,6 +7,7 @@ import { CorruptedError, InvalidArgumentError } from '../src/errors.js';
 // Integer encodings, varints and compact bytes (FORMATS.md section 2).
 
 const SEED = process.env.SEED === undefined ? 20261122 : Number(process.env.SEED);
+if (!Number.isSafeInteger(SEED)) throw new TypeError(`SEED must be an integer, got ${JSON.stringify(process.env.SEED)}`);
 
 function mustHold(t: ExecutionContext, property: fc.IRawProperty<any>, numRuns = 300): void {
   try {
