@@ -166,8 +166,7 @@ export function encodedLockLength(lock: Lock): number {
     });
   }
 
-  let size = 1 + compactBytesLength(primary.length) + varU64Length(startTs) + varU64Length(ttl);
-  size += shortValueSize(shortValue);
+  let size = 1 + compactBytesLength(primary.length) + varU64Length(startTs) + varU64Length(ttl) + shortValueSize(shortValue);
   if (forUpdateTs !== 0n) size += 9;
   if (txnSize !== 0n) size += 9;
   if (minCommitTs !== 0n) size += 9;

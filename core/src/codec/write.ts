@@ -88,7 +88,8 @@ export function isProtectedRollback(write: Write): boolean {
 
 /**
  * `Write::check_gc_fence_as_latest_version`: false iff gcFence is Some(t) with t != 0 and
- * t <= readTs, i.e. the record was overwritten by a later version that GC has since removed.
+ * t <= readTs: a newer version committed at t existed (GC may since have removed it), so at
+ * readTs this record is not the latest version.
  */
 export function checkGcFenceAsLatestVersion(write: Write, readTs: bigint): boolean {
   const fence = write.gcFence;
@@ -110,8 +111,7 @@ export function encodedWriteLength(write: Write): number {
   assertLastChange(lastChange);
   assertU64('txnSource', txnSource);
 
-  let size = 1 + varU64Length(startTs);
-  size += shortValueSize(shortValue);
+  let size = 1 + varU64Length(startTs) + shortValueSize(shortValue);
   if (hasOverlappedRollback) size += 1;
   if (gcFence !== undefined) size += 9;
   size += lastChangeSize(lastChange);
