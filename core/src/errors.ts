@@ -25,6 +25,7 @@ export type KvErrorCode =
   | 'ENGINE_CLOSED'
   // a storage engine's disk failed (EIO, ENOSPC); the engine refuses writes until reopened
   | 'IO_ERROR'
+  | 'KEY_NOT_IN_REGION'
   | 'INVALID_ARGUMENT'
   // kernel manifest and lifecycle errors (STYLE.md habit 8)
   | 'PLUGIN_INVALID'

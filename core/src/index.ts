@@ -7,3 +7,4 @@ export * from './clock.js';
 export * from './placement/index.js';
 export * from './txn/latches.js';
 export * from './txn/scheduler/index.js';
+export * from './consensus/index.js';

@@ -2,6 +2,7 @@ import type { InjectionToken } from 'tsyringe';
 import type { StorageEngine } from '../engine/engine.js';
 import type { HotPath } from '../hotpath/hotpath.js';
 import type { EventCatalogue } from './events.js';
+import type { Consensus } from '../consensus/consensus.js';
 import type { Clock } from '../clock.js';
 import type { Placement } from '../placement/placement.js';
 
@@ -20,3 +21,5 @@ export const EVENTS: InjectionToken<EventCatalogue> = Symbol('flashkv.events');
 export const PLACEMENT: InjectionToken<Placement> = Symbol('flashkv.placement');
 /** Wall time for everything that must not read Date.now itself (STYLE.md habit 1). */
 export const CLOCK: InjectionToken<Clock> = Symbol('flashkv.clock');
+/** Consensus (TiKV's tikv_kv::Engine): region-gated snapshots, writes and admin commands. */
+export const CONSENSUS: InjectionToken<Consensus> = Symbol('flashkv.consensus');

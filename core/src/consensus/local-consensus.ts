@@ -1,0 +1,173 @@
+import { KvError } from '../errors.js';
+import type { EngineIterator, EngineSnapshot, IterOptions, StorageEngine } from '../engine/engine.js';
+import type { ColumnFamily } from '../engine/column-family.js';
+import { WriteBatch, type BatchOp } from '../engine/write-batch.js';
+import type { EventCatalogue } from '../kernel/events.js';
+import type { Placement } from '../placement/placement.js';
+import type { Region } from '../placement/region.js';
+import { DATA_PREFIX } from '../codec/key.js';
+import type { AdminCommand, AdminResult, Consensus, RegionSnapshot, RequestContext, WriteResult } from './consensus.js';
+import { checkKeyInRegion, checkRegionGate, isInFlashback, type GateRequest } from './region-gate.js';
+
+export interface LocalConsensusOptions {
+  readonly engine: StorageEngine;
+  /** The region directory doubles as this single store's region metadata. */
+  readonly placement: Placement;
+  /** When given, every applied batch is emitted on `applied`. */
+  readonly events?: EventCatalogue;
+}
+
+class LocalRegionSnapshot implements RegionSnapshot {
+  constructor(
+    private readonly inner: EngineSnapshot,
+    readonly region: Region,
+  ) {}
+  get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined {
+    return this.inner.get(cf, key);
+  }
+  iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator {
+    return this.inner.iterator(cf, options);
+  }
+  release(): void {
+    this.inner.release();
+  }
+}
+
+/**
+ * The embedded default consensus: one store, many regions, no replication (DESIGN.md section 3).
+ * Writes to the engine run concurrently (the scheduler's latches already order conflicting
+ * ones); an admin command is a barrier: it waits for the writes in flight, holds new ones back,
+ * runs, and lets them through, so every write is gated against the region state it applies under.
+ */
+export class LocalConsensus implements Consensus {
+  readonly name = 'local';
+  private readonly engine: StorageEngine;
+  private readonly placement: Placement;
+  private readonly events: EventCatalogue | undefined;
+  private readonly applyIndex = new Map<number, bigint>();
+  private barrier: Promise<void> | undefined;
+  private inflight = 0;
+  private drained: (() => void) | undefined;
+
+  constructor(options: LocalConsensusOptions) {
+    this.engine = options.engine;
+    this.placement = options.placement;
+    this.events = options.events;
+  }
+
+  regionForKey(encodedKey: Uint8Array): Region {
+    return this.placement.regionForKey(encodedKey);
+  }
+
+  getRegion(regionId: number): Region {
+    return this.placement.getRegion(regionId);
+  }
+
+  async snapshot(ctx: RequestContext): Promise<RegionSnapshot> {
+    const region = this.placement.getRegion(ctx.regionId);
+    const refused = checkRegionGate(region, readRequest(ctx), 'read');
+    if (refused) throw refused;
+    return new LocalRegionSnapshot(this.engine.snapshot(), region);
+  }
+
+  async write(ctx: RequestContext, modifies: readonly BatchOp[], options: { readonly sync?: boolean } = {}): Promise<WriteResult> {
+    const req: GateRequest = { kind: 'write', epoch: ctx.epoch, ...(ctx.flags ? { flags: ctx.flags } : {}) };
+    const proposed = this.placement.getRegion(ctx.regionId);
+    const atPropose = checkRegionGate(proposed, req, 'propose');
+    if (atPropose) throw atPropose;
+    const batch = toBatch(proposed, modifies);
+    while (this.barrier) await this.barrier;
+    // Apply: the region may have changed (split, flashback) while this write waited.
+    const region = this.placement.getRegion(ctx.regionId);
+    const atApply = checkRegionGate(region, req, 'apply');
+    if (atApply) throw atApply;
+    this.inflight++;
+    try {
+      await this.engine.write(batch, options);
+    } finally {
+      this.inflight--;
+      if (this.inflight === 0) this.drained?.();
+    }
+    const index = (this.applyIndex.get(region.id) ?? 0n) + 1n;
+    this.applyIndex.set(region.id, index);
+    this.events?.emit('applied', { regionId: region.id, index, flags: ctx.flags ?? new Set(), modifies });
+    return { regionId: region.id, index };
+  }
+
+  async admin(ctx: RequestContext, command: AdminCommand): Promise<AdminResult> {
+    while (this.barrier) await this.barrier;
+    let release!: () => void;
+    this.barrier = new Promise<void>((r) => (release = r));
+    try {
+      if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
+      this.drained = undefined;
+      const region = this.placement.getRegion(ctx.regionId);
+      const refused = checkRegionGate(region, { kind: 'admin', epoch: ctx.epoch, command: command.type }, 'apply');
+      if (refused) throw refused;
+      const opts = { epoch: ctx.epoch };
+      switch (command.type) {
+        case 'split': {
+          const { left, right } = await this.placement.split(region.id, command.splitKey, opts);
+          return { type: 'split', left, right };
+        }
+        case 'prepareFlashback': {
+          if (typeof command.startTs !== 'bigint' || command.startTs <= 0n) throw new KvError('INVALID_ARGUMENT', `flashback start_ts must be a positive bigint, got ${String(command.startTs)}`);
+          // Prepare on a region already in flashback overwrites the start ts (FLASHBACK.md a.3.1).
+          const r = await this.placement.setFlashbackState(region.id, { inFlashback: true, flashbackStartTs: command.startTs }, opts);
+          return { type: 'prepareFlashback', region: r };
+        }
+        case 'finishFlashback': {
+          // Finish on a region not in flashback is a no-op success.
+          if (!isInFlashback(region)) return { type: 'finishFlashback', region };
+          const r = await this.placement.setFlashbackState(region.id, { inFlashback: false }, opts);
+          return { type: 'finishFlashback', region: r };
+        }
+        case 'transferLeader':
+          // One store, one peer: the gate ran (a region in flashback refuses it); nothing moves.
+          return { type: 'transferLeader', region };
+        default:
+          throw new TypeError(`unknown admin command ${JSON.stringify((command as { type?: unknown }).type)}`);
+      }
+    } finally {
+      this.barrier = undefined;
+      release();
+    }
+  }
+}
+
+function readRequest(ctx: RequestContext): GateRequest {
+  return { kind: 'read', epoch: ctx.epoch, ...(ctx.readTs !== undefined ? { readTs: ctx.readTs } : {}), ...(ctx.flags ? { flags: ctx.flags } : {}) };
+}
+
+/** Checks every modify targets a data CF and a data key inside the region, and builds the batch. */
+function toBatch(region: Region, modifies: readonly BatchOp[]): WriteBatch {
+  if (!Array.isArray(modifies)) throw new TypeError('modifies must be an array');
+  const batch = new WriteBatch();
+  for (const m of modifies) {
+    if (m.cf === 'raft') throw new TypeError('the raft column family is the store\'s own; a request cannot write it');
+    if (m.op === 'deleteRange') {
+      checkDataKey(region, m.start);
+      if (m.end.length > 0) checkDataKey(region, m.end, true);
+      batch.deleteRange(m.cf, m.start, m.end);
+    } else {
+      checkDataKey(region, m.key);
+      if (m.op === 'put') batch.put(m.cf, m.key, m.value);
+      else batch.delete(m.cf, m.key);
+    }
+  }
+  return batch;
+}
+
+function checkDataKey(region: Region, key: Uint8Array, isEnd = false): void {
+  if (!(key instanceof Uint8Array) || key.length === 0 || key[0] !== DATA_PREFIX) {
+    throw new KvError('INVALID_ARGUMENT', 'a modify key must be a data key (prefix \'z\')', { regionId: region.id });
+  }
+  const encoded = key.subarray(1);
+  if (isEnd) {
+    // A range end may equal the region end.
+    if (region.endKey.length > 0 && Buffer.compare(encoded, region.endKey) > 0) throw checkKeyInRegion(region, encoded)!;
+    return;
+  }
+  const err = checkKeyInRegion(region, encoded);
+  if (err) throw err;
+}
