@@ -1,5 +1,6 @@
 import {
   assertColumnFamily,
+  compareBytes,
   EngineClosedError,
   KvError,
   type ColumnFamily,
@@ -17,6 +18,8 @@ import { nodeFS, type FS } from './fs.js';
 import type { InternalIterator } from './internal-iterator.js';
 import { CF_ID, compareInternal, KIND_DELETE, KIND_DELETE_RANGE, KIND_PUT } from './keys.js';
 import { CompactionFilter } from './compaction-filter.js';
+import { runCompaction, type CompactionJob } from './compaction.js';
+import { CompactionWorker } from './compaction-client.js';
 import { applyEdit, emptyState, fileName, ManifestWriter, readManifest, type FileMeta, type ManifestState, type VersionEdit } from './manifest.js';
 import { Memtable } from './memtable.js';
 import { MergingIterator } from './merging-iterator.js';
@@ -43,6 +46,20 @@ export interface LsmOptions {
   readonly blockCacheBytes?: number;
   /** SST block size, restart interval and bloom bits per key. */
   readonly table?: TableOptions;
+  /** Level-0 file count that triggers a compaction into level 1. Default 4. */
+  readonly l0CompactionTrigger?: number;
+  /** Level-0 file count at which writes stall until compaction catches up. Default 12. */
+  readonly l0StopWritesTrigger?: number;
+  /** Size limit of level 1; level n+1 may hold `levelMultiplier` times level n. Default 64 MiB. */
+  readonly levelBaseBytes?: number;
+  readonly levelMultiplier?: number;
+  /** Target size of compaction output tables. Default 8 MiB. */
+  readonly targetFileSize?: number;
+  /**
+   * Where compactions run: a worker thread (default with the real filesystem) or inline on
+   * the main thread in slices (always with an injected `fs`, which a worker cannot share).
+   */
+  readonly compactionThread?: 'worker' | 'inline';
 }
 
 const EMPTY = new Uint8Array(0);
@@ -143,8 +160,17 @@ export class LsmEngine implements StorageEngine {
   private readonly tables: Map<number, TableReader>;
   /** SSTs being written right now (in no version yet): never obsolete. */
   private readonly pendingOutputs = new Set<number>();
+  private compacting: Promise<void> | null = null;
+  private readonly compactPointer: (Uint8Array | null)[] = [];
+  private worker: CompactionWorker | null = null;
+  private readonly l0Trigger: number;
+  private readonly l0Stop: number;
+  private readonly levelBase: number;
+  private readonly levelMultiplier: number;
+  private readonly targetFileSize: number;
+  private readonly useWorker: boolean;
   /** Counters for tests and tools. */
-  readonly stats = { flushes: 0, stalls: 0, walSyncs: 0 };
+  readonly stats = { flushes: 0, stalls: 0, walSyncs: 0, compactions: 0, compactionEntriesIn: 0, compactionEntriesOut: 0 };
 
   private constructor(
     private readonly fs: FS,
@@ -170,6 +196,15 @@ export class LsmEngine implements StorageEngine {
     this.maxImms = options.maxImmutableMemtables ?? 2;
     this.tableOptions = options.table ?? {};
     this.cache = cache;
+    this.l0Trigger = options.l0CompactionTrigger ?? 4;
+    this.l0Stop = Math.max(options.l0StopWritesTrigger ?? 12, this.l0Trigger + 1);
+    this.levelBase = options.levelBaseBytes ?? 64 * 1024 * 1024;
+    this.levelMultiplier = options.levelMultiplier ?? 10;
+    this.targetFileSize = options.targetFileSize ?? 8 * 1024 * 1024;
+    this.useWorker = (options.compactionThread ?? (options.fs === undefined ? 'worker' : 'inline')) === 'worker';
+    if (this.useWorker && options.fs !== undefined && options.fs !== nodeFS) {
+      throw new TypeError('compactionThread "worker" needs the real filesystem: a worker cannot share an injected fs');
+    }
   }
 
   /** Opens (creating if needed) the database in `options.dir`, replaying its WAL. */
@@ -289,6 +324,11 @@ export class LsmEngine implements StorageEngine {
     return this.version.levels.map((l) => l.map((t) => t.meta.number));
   }
 
+  /** Metadata of the live SSTs per level (for tests and tools). */
+  levelMetas(): FileMeta[][] {
+    return this.version.levels.map((l) => l.map((t) => t.meta));
+  }
+
   write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
     try {
       this.checkOpen();
@@ -317,6 +357,10 @@ export class LsmEngine implements StorageEngine {
         while (this.imms.length >= this.maxImms && this.flushing !== null && this.failure === null) {
           this.stats.stalls++;
           await this.flushing;
+        }
+        while (this.version.levels[0]!.length >= this.l0Stop && this.compacting !== null && this.failure === null) {
+          this.stats.stalls++;
+          await this.compacting;
         }
         if (this.failure !== null) {
           for (const p of this.queue.splice(0)) p.reject(this.failure);
@@ -386,8 +430,146 @@ export class LsmEngine implements StorageEngine {
     this.flushing = this.flushLoop().finally(() => {
       this.flushing = null;
       // Rotations that happened during the last flush leave more work.
-      if (!this.life.closed) this.scheduleFlush();
+      if (!this.life.closed) {
+        this.scheduleFlush();
+        this.scheduleCompaction();
+      }
     });
+  }
+
+  /** Makes the current memtable immutable (if it holds anything) and waits until it is an SST. */
+  async flush(): Promise<void> {
+    this.checkOpen();
+    while (this.leading) await this.committing;
+    if (this.mem.count > 0) this.rotateMemtable();
+    while (this.flushing !== null) await this.flushing;
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private levelBytes(level: number): number {
+    let n = 0;
+    for (const t of this.version.levels[level]!) n += t.meta.size;
+    return n;
+  }
+
+  private maxBytesForLevel(level: number): number {
+    return this.levelBase * this.levelMultiplier ** (level - 1);
+  }
+
+  /** LevelDB's scoring: the level most over its budget compacts into the next one. */
+  private pickCompaction(): CompactionJob | null {
+    const levels = this.version.levels;
+    let best = -1;
+    let bestScore = 1;
+    const l0Score = levels[0]!.length / this.l0Trigger;
+    if (l0Score >= bestScore) {
+      best = 0;
+      bestScore = l0Score;
+    }
+    for (let l = 1; l < levels.length - 1; l++) {
+      const score = this.levelBytes(l) / this.maxBytesForLevel(l);
+      if (score > bestScore) {
+        best = l;
+        bestScore = score;
+      }
+    }
+    if (best < 0) return null;
+    let inputs: FileMeta[];
+    if (best === 0) {
+      inputs = levels[0]!.map((t) => t.meta);
+    } else {
+      // Round-robin through the level's key space, as LevelDB's compact pointer does.
+      const files = levels[best]!;
+      const ptr = this.compactPointer[best] ?? null;
+      const pick = files.find((t) => ptr === null || compareBytes(t.meta.smallest, ptr) > 0) ?? files[0]!;
+      inputs = [pick.meta];
+      this.compactPointer[best] = pick.meta.largest;
+    }
+    return this.makeJob(this.withOverlaps(best, inputs, best + 1), best + 1);
+  }
+
+  /** Adds the files of `outputLevel` that overlap `inputs`' key range (they must be rewritten too). */
+  private withOverlaps(level: number, inputs: FileMeta[], outputLevel: number): { level: number; files: FileMeta[] }[] {
+    let lo = inputs[0]!.smallest;
+    let hi = inputs[0]!.largest;
+    for (const f of inputs) {
+      if (compareBytes(f.smallest, lo) < 0) lo = f.smallest;
+      if (compareBytes(f.largest, hi) > 0) hi = f.largest;
+    }
+    const overlapping = this.version.levels[outputLevel]!.filter((t) => compareBytes(t.meta.largest, lo) >= 0 && compareBytes(t.meta.smallest, hi) <= 0).map((t) => t.meta);
+    return overlapping.length > 0 ? [{ level, files: inputs }, { level: outputLevel, files: overlapping }] : [{ level, files: inputs }];
+  }
+
+  private makeJob(groups: { level: number; files: FileMeta[] }[], outputLevel: number): CompactionJob {
+    let bytes = 0;
+    for (const g of groups) for (const f of g.files) bytes += f.size;
+    const count = Math.ceil(bytes / this.targetFileSize) + 2;
+    const fileNumbers: number[] = [];
+    for (let i = 0; i < count; i++) fileNumbers.push(this.nextFile++);
+    return {
+      dir: this.dir,
+      inputs: groups,
+      outputLevel,
+      snapshots: this.snapshotSeqs(),
+      deeper: this.version.levels.slice(outputLevel + 1).map((files) => files.map((t) => ({ smallest: t.meta.smallest, largest: t.meta.largest }))),
+      fileNumbers,
+      targetFileSize: this.targetFileSize,
+      table: this.tableOptions,
+    };
+  }
+
+  private scheduleCompaction(): void {
+    if (this.compacting !== null || this.failure !== null || this.life.closed) return;
+    const job = this.pickCompaction();
+    if (job === null) return;
+    this.compacting = this.runJob(job).finally(() => {
+      this.compacting = null;
+      this.scheduleCompaction();
+    });
+  }
+
+  private async runJob(job: CompactionJob): Promise<void> {
+    for (const n of job.fileNumbers) this.pendingOutputs.add(n);
+    try {
+      const result = this.useWorker ? await (this.worker ??= new CompactionWorker()).run(job) : await runCompaction(job, this.fs, yieldToLoop);
+      const edit: VersionEdit = {
+        nextFileNumber: this.nextFile,
+        remove: job.inputs.flatMap((g) => g.files.map((f) => ({ level: g.level, number: f.number }))),
+        add: result.outputs.map((file) => ({ level: job.outputLevel, file })),
+      };
+      await this.manifest.append(edit);
+      this.installVersion(edit);
+      this.stats.compactions++;
+      this.stats.compactionEntriesIn += result.entriesIn;
+      this.stats.compactionEntriesOut += result.entriesOut;
+    } catch (e) {
+      this.fail(e instanceof KvError ? e : ioFailure('compaction', e));
+    } finally {
+      for (const n of job.fileNumbers) this.pendingOutputs.delete(n);
+    }
+    this.deleteObsoleteFiles();
+  }
+
+  /**
+   * Flushes the memtable, then merges every table into the deepest non-empty level in one
+   * compaction: obsolete versions and (with no snapshot pinning them) tombstones disappear.
+   * For tests, tools and space measurements.
+   */
+  async compactAll(): Promise<void> {
+    await this.flush();
+    while (this.compacting !== null) await this.compacting;
+    const levels = this.version.levels;
+    let deepest = 1;
+    for (let l = 1; l < levels.length; l++) if (levels[l]!.length > 0) deepest = l;
+    const groups: { level: number; files: FileMeta[] }[] = [];
+    for (let l = 0; l <= deepest; l++) if (levels[l]!.length > 0) groups.push({ level: l, files: levels[l]!.map((t) => t.meta) });
+    if (groups.length === 0) return;
+    const job = this.makeJob(groups, deepest);
+    this.compacting = this.runJob(job).finally(() => {
+      this.compacting = null;
+    });
+    await this.compacting;
+    if (this.failure !== null) throw this.failure;
   }
 
   private async flushLoop(): Promise<void> {
@@ -487,8 +669,12 @@ export class LsmEngine implements StorageEngine {
   async close(): Promise<void> {
     if (this.life.closed) return;
     while (this.leading) await this.committing;
-    while (this.flushing !== null) await this.flushing;
+    while (this.flushing !== null || this.compacting !== null) {
+      if (this.flushing !== null) await this.flushing;
+      if (this.compacting !== null) await this.compacting;
+    }
     this.life.closed = true;
+    await this.worker?.terminate();
     try {
       if (this.failure === null) {
         this.wal.flush();

@@ -59,3 +59,14 @@ test('model: tiny memtables flushed to many level-0 SSTs, small blocks', async (
 test('model: one immutable memtable at most (writes stall behind flushes)', async (t) => {
   await mustMatchModel(t, testSeed(7), 800, { memtableBytes: 1024, maxImmutableMemtables: 1 });
 });
+
+test('model: tiny levels, compaction inline (obsolete versions dropped under snapshots)', async (t) => {
+  await mustMatchModel(t, testSeed(55), 1500, {
+    memtableBytes: 1024,
+    l0CompactionTrigger: 2,
+    levelBaseBytes: 4096,
+    levelMultiplier: 2,
+    targetFileSize: 2048,
+    compactionThread: 'inline',
+  });
+});

@@ -1,0 +1,118 @@
+import { compareBytes } from '@flashkv/core';
+import { CompactionFilter } from './compaction-filter.js';
+import type { FS, WritableFile } from './fs.js';
+import type { InternalIterator } from './internal-iterator.js';
+import { equalBytes } from './keys.js';
+import { LevelIterator } from './level-iterator.js';
+import { fileName, type FileMeta } from './manifest.js';
+import { MergingIterator } from './merging-iterator.js';
+import { BlockCache } from './sstable/block-cache.js';
+import { TableReader } from './sstable/table-reader.js';
+import { TableWriter, type TableOptions } from './sstable/table-writer.js';
+import type { TableEntry } from './version.js';
+
+/**
+ * Everything a compaction needs, as plain structured-cloneable data, so the same job runs
+ * inline or in a worker thread (compaction-worker.ts) that shares nothing with the engine.
+ */
+export interface CompactionJob {
+  readonly dir: string;
+  /** Input files by level; level-0 files newest first. */
+  readonly inputs: readonly { readonly level: number; readonly files: readonly FileMeta[] }[];
+  readonly outputLevel: number;
+  /** Sequence numbers pinned by open snapshots, ascending. */
+  readonly snapshots: readonly number[];
+  /** Key ranges of the files in levels below the output level, per level, sorted. */
+  readonly deeper: readonly (readonly { readonly smallest: Uint8Array; readonly largest: Uint8Array }[])[];
+  /** File numbers reserved for the outputs. */
+  readonly fileNumbers: readonly number[];
+  readonly targetFileSize: number;
+  readonly table: TableOptions;
+}
+
+export interface CompactionResult {
+  readonly outputs: FileMeta[];
+  readonly entriesIn: number;
+  readonly entriesOut: number;
+}
+
+/** Can an older version of `key` exist below the output level? */
+function makeBottommost(deeper: CompactionJob['deeper']): (key: Uint8Array) => boolean {
+  return (key) => {
+    for (const files of deeper) {
+      let lo = 0;
+      let hi = files.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareBytes(files[mid]!.largest, key) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      const f = files[lo];
+      if (f !== undefined && compareBytes(f.smallest, key) <= 0) return false;
+    }
+    return true;
+  };
+}
+
+/**
+ * Merges the inputs, keeps what the CompactionFilter keeps, and writes output tables of about
+ * `targetFileSize`, cut only between user keys (so a key's versions never straddle two files
+ * of one level, which point reads rely on). `pause` lets an inline run yield to the event loop.
+ */
+export async function runCompaction(job: CompactionJob, fs: FS, pause?: () => Promise<void>): Promise<CompactionResult> {
+  const cache = new BlockCache(8 * 1024 * 1024);
+  const readers: TableReader[] = [];
+  const children: InternalIterator[] = [];
+  const entryOf = (meta: FileMeta): TableEntry => {
+    const reader = TableReader.open(fs.open(`${job.dir}/${fileName(meta.number, 'sst')}`), meta.number, cache);
+    readers.push(reader);
+    return { meta, reader };
+  };
+  for (const input of job.inputs) {
+    if (input.level === 0) for (const f of input.files) children.push(entryOf(f).reader.iterator());
+    else children.push(new LevelIterator(input.files.map(entryOf)));
+  }
+  const it = new MergingIterator(children);
+  const filter = new CompactionFilter(job.snapshots, makeBottommost(job.deeper));
+  const outputs: FileMeta[] = [];
+  let writer: TableWriter | null = null;
+  let file: WritableFile | null = null;
+  let next = 0;
+  let entriesIn = 0;
+  let entriesOut = 0;
+  let lastKey: Uint8Array | null = null;
+  const finishOutput = async () => {
+    if (writer === null) return;
+    const { meta } = writer.finish();
+    await file!.sync();
+    file!.close();
+    outputs.push(meta);
+    writer = null;
+    file = null;
+  };
+  try {
+    for (it.first(); it.valid(); it.next()) {
+      entriesIn++;
+      const key = it.key();
+      const newKey = lastKey === null || !equalBytes(lastKey, key);
+      if (!filter.keep(key, it.seq(), it.kind())) continue;
+      if (newKey && writer !== null && (writer as TableWriter).estimatedSize() >= job.targetFileSize) await finishOutput();
+      if (writer === null) {
+        if (next >= job.fileNumbers.length) throw new Error('compaction ran out of reserved file numbers');
+        const number = job.fileNumbers[next++]!;
+        file = fs.create(`${job.dir}/${fileName(number, 'sst')}`);
+        writer = new TableWriter(file, number, job.table);
+      }
+      (writer as TableWriter).add(key, it.seq(), it.kind(), it.value());
+      lastKey = key;
+      entriesOut++;
+      if (pause !== undefined && entriesIn % 4096 === 0) await pause();
+    }
+    await finishOutput();
+  } finally {
+    it.close();
+    for (const r of readers) r.close();
+    (file as WritableFile | null)?.close();
+  }
+  return { outputs, entriesIn, entriesOut };
+}
