@@ -33,8 +33,9 @@ const FLAG_TS = 1;
 const FLAG_DATA_PREFIX = 2;
 
 /**
- * Largest input plus output one call may reserve. The scratch block doubles as it grows and the
- * stub runtime caps one block just under 1 GiB, so requests stay well below half of that.
+ * Largest input plus output one call may reserve. A region that grows at least doubles, and the
+ * stub runtime caps one block just under 1 GiB; with this limit the block stays below ~760 MiB
+ * (the output bound is at least 9/8 of the input, so input alone stays under ~121 MiB).
  */
 export const WASM_BATCH_BYTES_MAX = 256 * 1024 * 1024;
 
@@ -65,6 +66,11 @@ export class WasmHotPath implements HotPath {
   #outCap = 0;
 
   constructor() {
+    // Offsets and timestamps are copied in as native-order typed arrays, and wasm memory is
+    // little-endian, so on a big-endian host every number would arrive byte-swapped.
+    if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) {
+      throw new Error('@flashkv/asm: the WASM hot path needs a little-endian host; use FLASHKV_HOTPATH=js');
+    }
     // The raw instance exports: the loader's demangled wrappers add a rest-args call per export.
     const { instance } = instantiateSync<Record<string, unknown>>(flashKvModule() as never, {});
     this.#exports = instance.exports as unknown as FlashKvExports;

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import test from 'ava';
 import fc from 'fast-check';
 import { HOT_BATCH_MAX, batchItem, codec, createJsHotPath, isKvError, packBatch, type HotPath, type PackedBatch } from '@flashkv/core';
-import { createWasmHotPath, loadHotPath, hotPathKindFromEnv, HOTPATH_ENV } from '@flashkv/asm';
+import { createWasmHotPath, loadHotPath, hotPathKindFromEnv, HOTPATH_ENV, WASM_BATCH_BYTES_MAX } from '@flashkv/asm';
 
 // Differential tests (STYLE.md habit 7): the WASM build against the TS reference in core.
 
@@ -186,6 +186,16 @@ test('both implementations reject the same bad input with the same error', (t) =
   }
   // Rejections leave the WASM instance usable.
   t.deepEqual(mustHexItems(wasm.encodeKeys(packBatch([Uint8Array.of(9)]), null)), ['09 00 00 00 00 00 00 00 f8']);
+});
+
+test('a batch needing more scratch than WASM_BATCH_BYTES_MAX is a RangeError, and the instance stays usable', (t) => {
+  const wasm = createWasmHotPath();
+  // One key whose input plus output bound (9/8 of it, plus 18) passes the limit by about 1 MiB.
+  const n = Math.ceil((WASM_BATCH_BYTES_MAX + (1 << 20)) / (1 + 9 / 8));
+  const huge = { data: new Uint8Array(n), offsets: Uint32Array.of(0, n), count: 1 };
+  t.throws(() => wasm.encodeKeys(huge, null), { instanceOf: RangeError, message: /bytes of WASM scratch/ });
+  t.true(wasm.memoryBytes < 1 << 20, `no memory was reserved for the rejected batch (${wasm.memoryBytes} bytes)`);
+  t.deepEqual(mustHexItems(wasm.encodeKeys(packBatch([Uint8Array.of(1)]), null)), ['01 00 00 00 00 00 00 00 f8']);
 });
 
 test('FLASHKV_HOTPATH selects the implementation; unset or empty means wasm', (t) => {
