@@ -60,7 +60,7 @@ const caseArb: fc.Arbitrary<Case> = fc.record({
   spare: fc.integer({ min: 0, max: 2 }),
 });
 
-function mustAgree(js: HotPath, wasm: HotPath, c: Case): boolean {
+function agreesWithReference(js: HotPath, wasm: HotPath, c: Case): boolean {
   const { input, ts } = mustPack(c);
   const want = mustHexItems(js.encodeKeys(input, ts, { dataPrefix: c.dataPrefix }));
   const got = mustHexItems(wasm.encodeKeys(input, ts, { dataPrefix: c.dataPrefix }));
@@ -81,7 +81,7 @@ test('WASM output is byte-identical to the TS reference on random batches', (t) 
   const js = createJsHotPath();
   const wasm = createWasmHotPath();
   const run = fc.check(
-    fc.property(caseArb, (c) => mustAgree(js, wasm, c)),
+    fc.property(caseArb, (c) => agreesWithReference(js, wasm, c)),
     { seed: SEED, numRuns: 120 },
   );
   if (run.failed) t.fail(`SEED=${SEED} replays this: ${fc.defaultReportMessage(run)}`);
