@@ -8,3 +8,4 @@ export * from './placement/index.js';
 export * from './txn/latches.js';
 export * from './txn/scheduler/index.js';
 export * from './consensus/index.js';
+export * from './txn/index.js';

@@ -1,0 +1,233 @@
+/**
+ * Range scans at a read ts (TiKV `src/storage/mvcc/reader/scanner/forward.rs` and backward.rs).
+ *
+ * Forward: write-CF entries are read in engine order into batches of up to HOT_BATCH_MAX and
+ * `mvccScanBatch` picks the visible version of each user key; a lock-CF cursor walks alongside
+ * so every key the scan passes (including keys that only have a lock) gets the lock check of a
+ * point get. Locks past the last key returned are not checked, as in TiKV.
+ *
+ * Reverse: user keys are found walking the write CF backwards, one seek per key, and each is
+ * resolved like a point get; reverse scans are rarer and this keeps them obviously right.
+ *
+ * The first blocking lock met throws KEY_IS_LOCKED (TiKV instead reports it per key and goes
+ * on; a client resolves and rescans either way).
+ */
+import { decodeBytes, encodeBytes } from '../../codec/index.js';
+import type { RawKey } from '../../codec/index.js';
+import { decodeLock } from '../../codec/index.js';
+import { decodeWrite } from '../../codec/index.js';
+import { compareBytes, type EngineIterator } from '../../engine/engine.js';
+import { CorruptedError } from '../../errors.js';
+import { HOT_BATCH_MAX, type PackedBatch } from '../../hotpath/hotpath.js';
+import { dataRange } from './keys.js';
+import { checkLockConflict, type ReadLockOptions } from './lock-check.js';
+import type { MvccReader } from './reader.js';
+import { SCAN_NONE, SCAN_UNDECIDED, mvccScanBatch } from './scan-batch.js';
+import type { EncodedKey } from '../../codec/index.js';
+
+const TS_LEN = 8;
+
+export interface ScanOptions extends ReadLockOptions {
+  /** Raw start key, inclusive; absent or empty means unbounded. */
+  readonly start?: Uint8Array;
+  /** Raw end key, exclusive; absent or empty means unbounded. */
+  readonly end?: Uint8Array;
+  readonly ts: bigint;
+  /** Most pairs returned; absent means no limit. */
+  readonly limit?: number;
+  /** Values are returned empty and never loaded. */
+  readonly keyOnly?: boolean;
+  /** Walk [start, end) from the end down. */
+  readonly reverse?: boolean;
+}
+
+export interface KvPair {
+  readonly key: RawKey;
+  readonly value: Uint8Array;
+}
+
+/** Growable packed buffers for one batch of keys or values, reused across batches of a scan. */
+class Packer {
+  data = new Uint8Array(4096);
+  readonly offsets = new Uint32Array(HOT_BATCH_MAX + 1);
+  count = 0;
+
+  reset(): void {
+    this.count = 0;
+    this.offsets[0] = 0;
+  }
+
+  push(bytes: Uint8Array): void {
+    const at = this.offsets[this.count]!;
+    const need = at + bytes.length;
+    if (need > this.data.length) {
+      let size = this.data.length * 2;
+      while (size < need) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.data.subarray(0, at));
+      this.data = grown;
+    }
+    this.data.set(bytes, at);
+    this.count++;
+    this.offsets[this.count] = need;
+  }
+
+  batch(): PackedBatch {
+    return { data: this.data, offsets: this.offsets, count: this.count };
+  }
+
+  item(i: number): Uint8Array {
+    return this.data.subarray(this.offsets[i]!, this.offsets[i + 1]!);
+  }
+}
+
+function checkScanOptions(options: ScanOptions): number {
+  if (options === null || typeof options !== 'object') throw new TypeError('scan options must be an object');
+  if (typeof options.ts !== 'bigint') throw new TypeError('scan: ts must be a bigint');
+  for (const b of ['start', 'end'] as const) {
+    const v = options[b];
+    if (v !== undefined && !(v instanceof Uint8Array)) throw new TypeError(`scan: ${b} must be a Uint8Array`);
+  }
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  if (limit !== Number.POSITIVE_INFINITY && (!Number.isInteger(limit) || limit < 0)) {
+    throw new TypeError(`scan: limit must be a non-negative integer, got ${limit}`);
+  }
+  return limit;
+}
+
+function rangeOf(options: ScanOptions): { lower: Uint8Array; upper: Uint8Array } {
+  const start = options.start !== undefined && options.start.length > 0 ? encodeBytes(options.start) : undefined;
+  const end = options.end !== undefined && options.end.length > 0 ? encodeBytes(options.end) : undefined;
+  return dataRange(start, end);
+}
+
+/** Raw key of a data key ('z' + encoded [+ ts]); the ts, if any, is ignored by the decoder. */
+function rawOf(dataKey: Uint8Array): RawKey {
+  return decodeBytes(dataKey.subarray(1)).raw;
+}
+
+/** The lock check of a scan for the lock under `lockIt`. */
+function checkLockAt(lockIt: EngineIterator, options: ScanOptions): void {
+  const key = lockIt.key();
+  checkLockConflict(decodeLock(lockIt.value()), () => rawOf(key), options.ts, options);
+}
+
+export function scanRange(reader: MvccReader, options: ScanOptions): KvPair[] {
+  const limit = checkScanOptions(options);
+  if (limit === 0) return [];
+  const range = rangeOf(options);
+  if (compareBytes(range.lower, range.upper) >= 0) return [];
+  const snapshot = reader.snapshot;
+  const writeIt = snapshot.iterator('write', range);
+  const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
+  try {
+    return options.reverse === true ? scanBackward(reader, writeIt, lockIt, options, limit) : scanForward(reader, writeIt, lockIt, options, limit);
+  } finally {
+    writeIt.close();
+    lockIt?.close();
+  }
+}
+
+function sameUserKey(a: Uint8Array, aLen: number, b: Uint8Array, bLen: number): boolean {
+  if (aLen !== bLen) return false;
+  for (let i = 0; i < aLen; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** `a[0, aLen)` compared with all of `b`. */
+function comparePrefix(a: Uint8Array, aLen: number, b: Uint8Array): number {
+  const n = aLen < b.length ? aLen : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return aLen - b.length;
+}
+
+function scanForward(reader: MvccReader, writeIt: EngineIterator, lockIt: EngineIterator | undefined, options: ScanOptions, limit: number): KvPair[] {
+  const out: KvPair[] = [];
+  const keys = new Packer();
+  const values = new Packer();
+  const groupStart = new Int32Array(HOT_BATCH_MAX);
+  const visible = new Int32Array(HOT_BATCH_MAX);
+  const keyOnly = options.keyOnly === true;
+  lockIt?.first();
+  // The last user key of the previous batch (data key without ts), and whether it was decided.
+  let carryKey: Uint8Array | undefined;
+  let carryDecided = false;
+  let more = writeIt.first();
+  while (more) {
+    keys.reset();
+    values.reset();
+    while (more && keys.count < HOT_BATCH_MAX) {
+      keys.push(writeIt.key());
+      values.push(writeIt.value());
+      more = writeIt.next();
+    }
+    const groups = mvccScanBatch(keys.batch(), values.batch(), options.ts, groupStart, visible);
+    if (groups < 0) {
+      const bad = -groups - 1;
+      throw new CorruptedError(`write CF entry ${bad} of a scan batch is malformed`, { key: keys.item(bad).slice() });
+    }
+    for (let g = 0; g < groups; g++) {
+      const first = groupStart[g]!;
+      const userKey = keys.item(first);
+      const userLen = userKey.length - TS_LEN;
+      const continued = g === 0 && carryKey !== undefined && sameUserKey(userKey, userLen, carryKey, carryKey.length);
+      if (continued && carryDecided) continue;
+      if (!continued && lockIt !== undefined) {
+        // Every lock at or before this key: lock-only keys in between are read past too.
+        while (lockIt.valid() && comparePrefix(userKey, userLen, lockIt.key()) >= 0) {
+          checkLockAt(lockIt, options);
+          lockIt.next();
+        }
+      }
+      const v = visible[g]!;
+      if (g === groups - 1) {
+        carryKey = userKey.slice(0, userLen);
+        carryDecided = v !== SCAN_UNDECIDED;
+      }
+      if (v === SCAN_UNDECIDED || v === SCAN_NONE) continue;
+      const raw = rawOf(userKey);
+      if (keyOnly) out.push({ key: raw, value: new Uint8Array(0) });
+      else out.push({ key: raw, value: reader.loadData(encodedOf(userKey, userLen), decodeWrite(values.item(v))).slice() });
+      if (out.length >= limit) return out;
+    }
+  }
+  // Keys past the last write that only hold locks are still inside the scanned range.
+  if (lockIt !== undefined) {
+    for (; lockIt.valid(); lockIt.next()) checkLockAt(lockIt, options);
+  }
+  return out;
+}
+
+function encodedOf(dataKey: Uint8Array, userLen: number): EncodedKey {
+  return dataKey.slice(1, userLen) as EncodedKey;
+}
+
+function scanBackward(reader: MvccReader, writeIt: EngineIterator, lockIt: EngineIterator | undefined, options: ScanOptions, limit: number): KvPair[] {
+  const out: KvPair[] = [];
+  const keyOnly = options.keyOnly === true;
+  lockIt?.last();
+  for (let ok = writeIt.last(); ok; ) {
+    const wk = writeIt.key();
+    const userKey = wk.slice(0, wk.length - TS_LEN);
+    if (lockIt !== undefined) {
+      while (lockIt.valid() && compareBytes(lockIt.key(), userKey) >= 0) {
+        checkLockAt(lockIt, options);
+        lockIt.prev();
+      }
+    }
+    const value = reader.getValueAt(userKey.subarray(1) as EncodedKey, options.ts, keyOnly);
+    if (value !== undefined) {
+      out.push({ key: rawOf(userKey), value: keyOnly ? value : value.slice() });
+      if (out.length >= limit) return out;
+    }
+    // userKey without a ts sorts before all its versions: this lands on the previous user key.
+    ok = writeIt.seekForPrev(userKey);
+  }
+  if (lockIt !== undefined) {
+    for (; lockIt.valid(); lockIt.prev()) checkLockAt(lockIt, options);
+  }
+  return out;
+}
