@@ -1,32 +1,51 @@
 import { compareInternal } from './keys.js';
 import type { InternalIterator } from './internal-iterator.js';
 
-const MAX_HEIGHT = 12;
-
-interface Node {
-  key: Uint8Array;
-  seq: number;
+/** One version of a key. */
+export interface MemEntry {
+  readonly key: Uint8Array;
+  /** First four key bytes big-endian (zero padded): most comparisons end on this number. */
+  readonly p: number;
+  readonly seq: number;
   kind: number;
   value: Uint8Array;
-  readonly next: (Node | null)[];
 }
 
-const EMPTY = new Uint8Array(0);
+/** Entries per leaf before it splits in two. */
+const LEAF_MAX = 512;
 
 /**
- * The mutable in-memory table: a skiplist (LevelDB's memtable) of internal entries. Every
- * version stays until flush, so reads at an older sequence number (snapshots) see the version
- * they should. One writer at a time (the engine's commit pipeline); readers never see an entry
- * above the engine's published sequence number, so an insert in progress is invisible.
- * Keys and values are kept by reference: they are views into WAL batch records.
+ * Keys compare like their first four bytes as a big-endian number whenever those differ
+ * (shorter keys pad with zeros; a tie falls back to the full comparison, so padding is safe).
+ */
+function prefix32(k: Uint8Array): number {
+  const n = k.length;
+  return ((n > 0 ? k[0]! << 24 : 0) | (n > 1 ? k[1]! << 16 : 0) | (n > 2 ? k[2]! << 8 : 0) | (n > 3 ? k[3]! : 0)) >>> 0;
+}
+
+function cmp(e: MemEntry, key: Uint8Array, p: number, seq: number): number {
+  return e.p !== p ? e.p - p : compareInternal(e.key, e.seq, key, seq);
+}
+
+/**
+ * The mutable in-memory table: a sorted list of leaves of at most LEAF_MAX entries (a
+ * two-level B+tree). A skiplist (LevelDB's choice) chases a pointer per step, which in JS is
+ * an object and an array per node; binary searches over short arrays touch far less memory.
+ * Every version stays until flush, so reads at an older sequence number see what they should.
+ * One writer at a time (the engine's commit pipeline); readers never see an entry above the
+ * engine's published sequence number, so an insert in progress is invisible. Iterators notice
+ * inserts through `mod` and re-find their entry. Keys and values are views into WAL records.
  */
 export class Memtable {
-  private readonly head: Node = { key: EMPTY, seq: 0, kind: 0, value: EMPTY, next: new Array(MAX_HEIGHT).fill(null) };
-  private height = 1;
-  private rnd = 0x2545f491;
+  leaves: MemEntry[][] = [[]];
+  /** Bumped on every insert: positions (leaf, index) held by iterators are stale after it. */
+  mod = 0;
   private bytes = 0;
   private entries = 0;
-  private readonly prevs: Node[] = new Array(MAX_HEIGHT);
+  /** Result of `locate`: leaf and index of the first entry >= the target. */
+  li = 0;
+  ei = 0;
+
   /** WAL file number whose records this memtable holds. */
   constructor(readonly logNumber: number) {}
 
@@ -38,93 +57,68 @@ export class Memtable {
     return this.entries;
   }
 
-  private randomHeight(): number {
-    // xorshift32: deterministic, and the skiplist's balance does not need more.
-    let h = 1;
-    let x = this.rnd;
-    for (;;) {
-      x ^= x << 13;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      if (h >= MAX_HEIGHT || (x & 3) !== 0) break;
-      h++;
+  /**
+   * Sets (li, ei) to the first entry >= (key, seq) in leaf li; ei may equal the leaf's length
+   * (the answer is then the first entry of leaf li + 1, or none).
+   */
+  locate(key: Uint8Array, seq: number): void {
+    const leaves = this.leaves;
+    const p = prefix32(key);
+    let lo = 0;
+    let hi = leaves.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (cmp(leaves[mid]![0]!, key, p, seq) < 0) lo = mid;
+      else hi = mid - 1;
     }
-    this.rnd = x;
-    return h;
-  }
-
-  /** First node >= (key, seq); with `fillPrevs`, records the last node < it at each level (for insert). */
-  findGE(key: Uint8Array, seq: number, fillPrevs = false): Node | null {
-    let x = this.head;
-    for (let level = this.height - 1; level >= 0; level--) {
-      for (;;) {
-        const n = x.next[level]!;
-        if (n !== null && compareInternal(n.key, n.seq, key, seq) < 0) x = n;
-        else break;
-      }
-      if (fillPrevs) this.prevs[level] = x;
+    const leaf = leaves[lo]!;
+    let a = 0;
+    let b = leaf.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (cmp(leaf[mid]!, key, p, seq) < 0) a = mid + 1;
+      else b = mid;
     }
-    return x.next[0]!;
-  }
-
-  /** Last node < (key, seq), or null (head). */
-  findLT(key: Uint8Array, seq: number): Node | null {
-    let x = this.head;
-    for (let level = this.height - 1; level >= 0; level--) {
-      for (;;) {
-        const n = x.next[level]!;
-        if (n !== null && compareInternal(n.key, n.seq, key, seq) < 0) x = n;
-        else break;
-      }
-    }
-    return x === this.head ? null : x;
-  }
-
-  lastNode(): Node | null {
-    let x = this.head;
-    for (let level = this.height - 1; level >= 0; level--) {
-      while (x.next[level] !== null) x = x.next[level]!;
-    }
-    return x === this.head ? null : x;
-  }
-
-  firstNode(): Node | null {
-    return this.head.next[0]!;
+    this.li = lo;
+    this.ei = a;
   }
 
   /** Adds a version; the same (key, seq) twice (one batch writing a key twice) keeps the last. */
   add(key: Uint8Array, seq: number, kind: number, value: Uint8Array): void {
-    const found = this.findGE(key, seq, true);
-    if (found !== null && found.seq === seq && compareInternal(found.key, found.seq, key, seq) === 0) {
+    this.locate(key, seq);
+    const leaf = this.leaves[this.li]!;
+    const at = this.ei;
+    const found = at < leaf.length ? leaf[at]! : this.li + 1 < this.leaves.length ? this.leaves[this.li + 1]![0]! : undefined;
+    if (found !== undefined && found.seq === seq && compareInternal(found.key, found.seq, key, seq) === 0) {
       this.bytes += value.length - found.value.length;
       found.kind = kind;
       found.value = value;
       return;
     }
-    const h = this.randomHeight();
-    if (h > this.height) {
-      for (let l = this.height; l < h; l++) this.prevs[l] = this.head;
-      this.height = h;
-    }
-    const node: Node = { key, seq, kind, value, next: new Array(h) };
-    for (let l = 0; l < h; l++) {
-      const p = this.prevs[l]!;
-      node.next[l] = p.next[l]!;
-      p.next[l] = node;
-    }
-    this.bytes += key.length + value.length + 48 + 8 * h;
+    const e: MemEntry = { key, p: prefix32(key), seq, kind, value };
+    if (at === leaf.length) leaf.push(e);
+    else leaf.splice(at, 0, e);
+    if (leaf.length > LEAF_MAX) this.leaves.splice(this.li + 1, 0, leaf.splice(LEAF_MAX >>> 1));
+    this.mod++;
+    this.bytes += key.length + value.length + 64;
     this.entries++;
   }
 
-  /**
-   * The newest version of `key` at or below `seq`: KIND_PUT / KIND_DELETE with the value,
-   * or undefined when this memtable has no version of the key visible at `seq`.
-   */
-  get(key: Uint8Array, seq: number): Node | undefined {
-    const n = this.findGE(key, seq, false);
-    if (n === null || n.key.length !== key.length) return undefined;
-    for (let i = 0; i < key.length; i++) if (n.key[i] !== key[i]) return undefined;
-    return n;
+  /** The newest version of `key` at or below `seq`, or undefined. */
+  get(key: Uint8Array, seq: number): MemEntry | undefined {
+    this.locate(key, seq);
+    let leaf = this.leaves[this.li]!;
+    let at = this.ei;
+    if (at === leaf.length) {
+      if (this.li + 1 >= this.leaves.length) return undefined;
+      leaf = this.leaves[this.li + 1]!;
+      at = 0;
+    }
+    const e = leaf[at];
+    if (e === undefined || e.key.length !== key.length) return undefined;
+    const k = e.key;
+    for (let i = 0; i < k.length; i++) if (k[i] !== key[i]) return undefined;
+    return e;
   }
 
   iterator(): InternalIterator {
@@ -132,46 +126,86 @@ export class Memtable {
   }
 }
 
-export type MemEntry = Pick<Node, 'key' | 'seq' | 'kind' | 'value'>;
-
 class MemtableIterator implements InternalIterator {
-  private node: Node | null = null;
+  private li = 0;
+  private ei = 0;
+  private cur: MemEntry | null = null;
+  private mod = -1;
+
   constructor(private readonly mem: Memtable) {}
+
+  /** Normalises (li, ei) forward to a real entry, or clears the position. */
+  private settleForward(li: number, ei: number): void {
+    const leaves = this.mem.leaves;
+    while (li < leaves.length && ei >= leaves[li]!.length) {
+      li++;
+      ei = 0;
+    }
+    this.li = li;
+    this.ei = ei;
+    this.cur = li < leaves.length ? leaves[li]![ei]! : null;
+    this.mod = this.mem.mod;
+  }
+
+  private settleBackward(li: number, ei: number): void {
+    const leaves = this.mem.leaves;
+    while (li >= 0 && ei < 0) {
+      li--;
+      if (li >= 0) ei = leaves[li]!.length - 1;
+    }
+    this.li = li;
+    this.ei = ei;
+    this.cur = li >= 0 ? leaves[li]![ei]! : null;
+    this.mod = this.mem.mod;
+  }
+
+  /** After inserts, find the current entry's new (leaf, index). */
+  private refresh(): void {
+    if (this.mod === this.mem.mod) return;
+    const c = this.cur!;
+    this.mem.locate(c.key, c.seq);
+    this.settleForward(this.mem.li, this.mem.ei);
+  }
+
   valid(): boolean {
-    return this.node !== null;
+    return this.cur !== null;
   }
   seekGE(key: Uint8Array, seq: number): void {
-    this.node = this.mem.findGE(key, seq);
+    this.mem.locate(key, seq);
+    this.settleForward(this.mem.li, this.mem.ei);
   }
   seekLT(key: Uint8Array, seq: number): void {
-    this.node = this.mem.findLT(key, seq);
+    this.mem.locate(key, seq);
+    this.settleBackward(this.mem.li, this.mem.ei - 1);
   }
   first(): void {
-    this.node = this.mem.firstNode();
+    this.settleForward(0, 0);
   }
   last(): void {
-    this.node = this.mem.lastNode();
+    const leaves = this.mem.leaves;
+    this.settleBackward(leaves.length - 1, leaves[leaves.length - 1]!.length - 1);
   }
   next(): void {
-    this.node = this.node!.next[0]!;
+    this.refresh();
+    this.settleForward(this.li, this.ei + 1);
   }
   prev(): void {
-    const n = this.node!;
-    this.node = this.mem.findLT(n.key, n.seq);
+    this.refresh();
+    this.settleBackward(this.li, this.ei - 1);
   }
   key(): Uint8Array {
-    return this.node!.key;
+    return this.cur!.key;
   }
   seq(): number {
-    return this.node!.seq;
+    return this.cur!.seq;
   }
   kind(): number {
-    return this.node!.kind;
+    return this.cur!.kind;
   }
   value(): Uint8Array {
-    return this.node!.value;
+    return this.cur!.value;
   }
   close(): void {
-    this.node = null;
+    this.cur = null;
   }
 }
