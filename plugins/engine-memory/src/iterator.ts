@@ -1,0 +1,155 @@
+// @hot-path
+import type { EngineIterator, IterOptions } from '@flashkv/core';
+import { EngineClosedError } from '@flashkv/core';
+import type { BNode } from './btree.js';
+import { cmp } from './compare.js';
+import { Cursor } from './cursor.js';
+
+/** The engine's open flag, shared with its snapshots and iterators so they fail once it closes. */
+export interface Life {
+  closed: boolean;
+  readonly name: string;
+}
+
+export function checkOpen(life: Life): void {
+  if (life.closed) throw new EngineClosedError(life.name);
+}
+
+export function assertKey(what: string, v: unknown): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${v === null ? 'null' : typeof v}`);
+}
+
+/** Copies a bound so a caller reusing its array cannot move the iterator's range. */
+function bound(what: string, v: Uint8Array | undefined): Uint8Array | null {
+  if (v === undefined) return null;
+  assertKey(what, v);
+  return v.slice();
+}
+
+/**
+ * An EngineIterator over one frozen tree root: it sees the column family as it was when the
+ * iterator was made, whatever is written afterwards. Bounds are checked once per leaf when the
+ * whole leaf lies inside them (the common case in a long scan), otherwise once per step.
+ */
+export class MemoryIterator implements EngineIterator {
+  private readonly cur: Cursor;
+  private readonly lower: Uint8Array | null;
+  private readonly upper: Uint8Array | null;
+  /** A leaf whose every key is < upper, so stepping forward inside it needs no check. */
+  private belowUpper: BNode | null = null;
+  /** A leaf whose every key is >= lower. */
+  private aboveLower: BNode | null = null;
+  private ok = false;
+  private closed = false;
+
+  constructor(
+    private readonly life: Life,
+    root: BNode,
+    options: IterOptions | undefined,
+  ) {
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError('iterator options must be an object');
+    }
+    this.lower = bound('lower bound', options?.lower);
+    this.upper = bound('upper bound', options?.upper);
+    this.cur = new Cursor(root);
+  }
+
+  private check(): void {
+    if (this.life.closed) throw new EngineClosedError(this.life.name);
+    if (this.closed) throw new TypeError('iterator is closed');
+  }
+
+  private inUpper(): boolean {
+    const upper = this.upper;
+    if (upper === null) return true;
+    const leaf = this.cur.currentLeaf();
+    if (leaf === this.belowUpper) return true;
+    if (cmp(leaf.items[leaf.items.length - 2]!, upper) < 0) {
+      this.belowUpper = leaf;
+      return true;
+    }
+    if (cmp(this.cur.key(), upper) < 0) return true;
+    this.cur.invalidate();
+    return false;
+  }
+
+  private inLower(): boolean {
+    const lower = this.lower;
+    if (lower === null) return true;
+    const leaf = this.cur.currentLeaf();
+    if (leaf === this.aboveLower) return true;
+    if (cmp(leaf.items[0]!, lower) >= 0) {
+      this.aboveLower = leaf;
+      return true;
+    }
+    if (cmp(this.cur.key(), lower) >= 0) return true;
+    this.cur.invalidate();
+    return false;
+  }
+
+  seek(key: Uint8Array): boolean {
+    this.check();
+    assertKey('seek key', key);
+    const lower = this.lower;
+    const from = lower !== null && cmp(key, lower) < 0 ? lower : key;
+    return (this.ok = this.cur.seekGE(from) && this.inUpper());
+  }
+
+  seekForPrev(key: Uint8Array): boolean {
+    this.check();
+    assertKey('seekForPrev key', key);
+    const upper = this.upper;
+    const found = upper !== null && cmp(key, upper) >= 0 ? this.cur.seekLT(upper) : this.cur.seekLE(key);
+    return (this.ok = found && this.inLower());
+  }
+
+  first(): boolean {
+    this.check();
+    const found = this.lower !== null ? this.cur.seekGE(this.lower) : this.cur.first();
+    return (this.ok = found && this.inUpper());
+  }
+
+  last(): boolean {
+    this.check();
+    const found = this.upper !== null ? this.cur.seekLT(this.upper) : this.cur.last();
+    return (this.ok = found && this.inLower());
+  }
+
+  // Stepping off the end is unspecified by the contract; like the reference engine we refuse
+  // it loudly rather than guess a position.
+  next(): boolean {
+    this.check();
+    if (!this.ok) throw new TypeError('next() on an iterator that is not valid');
+    return (this.ok = this.cur.next() && this.inUpper());
+  }
+
+  prev(): boolean {
+    this.check();
+    if (!this.ok) throw new TypeError('prev() on an iterator that is not valid');
+    return (this.ok = this.cur.prev() && this.inLower());
+  }
+
+  valid(): boolean {
+    this.check();
+    return this.ok;
+  }
+
+  key(): Uint8Array {
+    this.check();
+    if (!this.ok) throw new TypeError('key() on an iterator that is not valid');
+    return this.cur.key();
+  }
+
+  value(): Uint8Array {
+    this.check();
+    if (!this.ok) throw new TypeError('value() on an iterator that is not valid');
+    return this.cur.value();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ok = false;
+    this.cur.invalidate();
+  }
+}

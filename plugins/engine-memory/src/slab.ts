@@ -1,0 +1,46 @@
+// @hot-path
+/**
+ * Copies keys and values the engine keeps into shared slabs.
+ *
+ * Why copy at all: `WriteBatch` holds the caller's arrays, and once `write()` resolves the
+ * caller may reuse them; the engine must own its bytes.
+ *
+ * Why slabs: a fresh `new Uint8Array(100)` costs V8 a JSArrayBuffer, a C++ BackingStore, an
+ * ArrayBufferExtension and a malloc block on top of the view itself, about 370 bytes beyond
+ * the data. A view onto a shared slab costs only the view (measured for 1M 16 + 100 byte
+ * entries: 751 MiB RSS with fresh arrays against 397 MiB with slab views, and the copy is 4x
+ * faster). The price is the one Node's own Buffer pool pays: a slab stays alive while any view
+ * into it does, so a workload that deletes most but not all entries of a period keeps at most
+ * `SLAB_BYTES` per surviving entry. Slabs are kept small (16 KiB) to bound that, and values
+ * larger than `OWN_BUFFER_BYTES` get a buffer of their own.
+ */
+
+export const SLAB_BYTES = 16 * 1024;
+export const OWN_BUFFER_BYTES = 2 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
+export class Slab {
+  private buf: ArrayBuffer = new ArrayBuffer(SLAB_BYTES);
+  private off = 0;
+
+  /** A copy of `src` that the caller may keep; never shares bytes with `src`. */
+  copy(src: Uint8Array): Uint8Array {
+    const len = src.length;
+    if (len === 0) return EMPTY;
+    if (len > OWN_BUFFER_BYTES) {
+      const own = new Uint8Array(len);
+      own.set(src);
+      return own;
+    }
+    let off = this.off;
+    if (off + len > SLAB_BYTES) {
+      this.buf = new ArrayBuffer(SLAB_BYTES);
+      off = 0;
+    }
+    const view = new Uint8Array(this.buf, off, len);
+    view.set(src);
+    this.off = off + len;
+    return view;
+  }
+}
