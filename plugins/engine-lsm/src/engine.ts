@@ -24,6 +24,7 @@ import { applyEdit, emptyState, fileName, ManifestWriter, readManifest, type Fil
 import { Memtable } from './memtable.js';
 import { MergingIterator } from './merging-iterator.js';
 import { BlockCache } from './sstable/block-cache.js';
+import { bloomHash } from './sstable/bloom.js';
 import { TableReader } from './sstable/table-reader.js';
 import { TableWriter, type TableOptions } from './sstable/table-writer.js';
 import { LevelIterator } from './level-iterator.js';
@@ -663,7 +664,6 @@ export class LsmEngine implements StorageEngine {
   private closeTable(number: number): void {
     this.tables.get(number)?.close();
     this.tables.delete(number);
-    this.cache.evictFile(number);
   }
 
   async close(): Promise<void> {
@@ -717,14 +717,15 @@ function getAt(rs: ReadState, pk: Uint8Array, seq: number): Uint8Array | undefin
   if (hit === undefined) {
     const levels = rs.version.levels;
     const l0 = levels[0]!;
+    const hash = bloomHash(pk);
     for (let i = 0; hit === undefined && i < l0.length; i++) {
       const t = l0[i]!;
       if (compareInternal(pk, 0, t.meta.smallest, 0) < 0 || compareInternal(pk, 0, t.meta.largest, 0) > 0) continue;
-      hit = t.reader.get(pk, seq);
+      hit = t.reader.get(pk, seq, hash);
     }
     for (let l = 1; hit === undefined && l < levels.length; l++) {
       const t = Version.findFile(levels[l]!, pk);
-      if (t !== undefined) hit = t.reader.get(pk, seq);
+      if (t !== undefined) hit = t.reader.get(pk, seq, hash);
     }
   }
   if (hit === undefined || hit.kind !== KIND_PUT) return undefined;

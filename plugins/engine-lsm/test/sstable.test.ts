@@ -136,16 +136,24 @@ test('unknown SST format version and bad magic fail clearly', (t) => {
   t.regex(t.throws(() => TableReader.open(nodeFS.open(path), 7, new BlockCache(1024)))!.message, /not an SST/);
 });
 
-test('block cache evicts least recently used blocks beyond its byte budget', (t) => {
+test('block cache evicts least recently used blocks across tables beyond its byte budget', (t) => {
   const c = new BlockCache(100);
-  c.set(1, new Uint8Array(40));
-  c.set(2, new Uint8Array(40));
-  t.truthy(c.get(1));
-  c.set(3, new Uint8Array(40));
-  t.is(c.get(2), undefined);
-  t.truthy(c.get(1));
-  t.truthy(c.get(3));
+  const t1 = new Map();
+  const t2 = new Map();
+  c.set(t1, 0, new Uint8Array(40));
+  c.set(t2, 0, new Uint8Array(40));
+  t.truthy(c.get(t1, 0));
+  c.set(t1, 4096, new Uint8Array(40));
+  t.is(c.get(t2, 0), undefined, 'the least recently used block went first');
+  t.is(t2.size, 0);
+  t.truthy(c.get(t1, 0));
+  t.truthy(c.get(t1, 4096));
   t.true(c.bytes <= 100);
-  c.evictFile(0);
-  t.is(c.bytes, 0);
+  c.set(t2, 8, new Uint8Array(10));
+  c.drop(t1);
+  t.is(c.bytes, 10);
+  t.is(t1.size, 0);
+  t.truthy(c.get(t2, 8));
+  c.set(t2, 9, new Uint8Array(101));
+  t.is(c.get(t2, 9), undefined, 'a block larger than the cache is not kept');
 });

@@ -1,7 +1,7 @@
 // @hot-path
 import { CorruptedError } from '@flashkv/core';
 import { ByteWriter, getU32, putVarint } from '../coding.js';
-import { compareEncoded } from './internal-key.js';
+import { compareEncoded, compareEncodedAt } from './internal-key.js';
 
 /**
  * Block encoding (LevelDB's block_builder): entries
@@ -75,8 +75,8 @@ export class BlockBuilder {
  * reusable buffer (`keyBuf[0, keyLen)`), the value is a view into the block.
  */
 export class BlockIter {
-  private readonly numRestarts: number;
-  private readonly restartsAt: number;
+  private numRestarts = 0;
+  private restartsAt = 0;
   /** Offset of the current entry; `restartsAt` when not positioned (past the end). */
   private cur: number;
   private nextAt = 0;
@@ -85,15 +85,52 @@ export class BlockIter {
   valueStart = 0;
   valueEnd = 0;
 
+  data: Uint8Array;
+
   constructor(
-    readonly data: Uint8Array,
-    private readonly where: string,
+    data: Uint8Array,
+    private where: string,
   ) {
+    this.data = data;
+    this.cur = 0;
+    this.reset(data, where);
+  }
+
+  /** Points this iterator at another block (reads reuse one iterator instead of allocating). */
+  reset(data: Uint8Array, where: string): void {
+    this.data = data;
+    this.where = where;
     if (data.length < 4) this.bad('block shorter than its trailer');
     this.numRestarts = getU32(data, data.length - 4);
     this.restartsAt = data.length - 4 - 4 * this.numRestarts;
     if (this.numRestarts === 0 || this.restartsAt < 0) this.bad('bad restart count');
     this.cur = this.restartsAt;
+    this.keyLen = 0;
+  }
+
+  /**
+   * Compares the full key stored at restart point i with (pk, seq) in place: restart entries
+   * share nothing with their predecessor, so the key is contiguous in the block.
+   */
+  private compareRestart(i: number, pk: Uint8Array, seq: number): number {
+    const d = this.data;
+    let at = this.restartPoint(i);
+    // shared is 0 at a restart point: one byte.
+    if (d[at] !== 0) this.bad('restart entry with a shared prefix');
+    at++;
+    let unshared = 0;
+    let mul = 1;
+    for (;;) {
+      const b = d[at++]!;
+      unshared += (b & 0x7f) * mul;
+      if (b < 0x80) break;
+      mul *= 128;
+    }
+    while (d[at++]! >= 0x80) {
+      // skip the value length varint
+    }
+    if (at + unshared > this.restartsAt) this.bad('restart entry runs past the block');
+    return compareEncodedAt(d, at, unshared, pk, seq);
   }
 
   private bad(why: string): never {
@@ -217,9 +254,7 @@ export class BlockIter {
     let hi = this.numRestarts - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      this.seekToRestart(mid);
-      this.parseNext();
-      if (compareEncoded(this.keyBuf, this.keyLen, pk, seq) < 0) lo = mid;
+      if (this.compareRestart(mid, pk, seq) < 0) lo = mid;
       else hi = mid - 1;
     }
     this.seekToRestart(lo);

@@ -31,12 +31,17 @@ export function trailerKind(buf: Uint8Array, keyEnd: number): number {
  * allocating: user part bytewise, then sequence number descending.
  */
 export function compareEncoded(buf: Uint8Array, len: number, pk: Uint8Array, seq: number): number {
+  return compareEncodedAt(buf, 0, len, pk, seq);
+}
+
+/** compareEncoded for a key stored at buf[start, start + len). */
+export function compareEncodedAt(buf: Uint8Array, start: number, len: number, pk: Uint8Array, seq: number): number {
   const ulen = len - KEY_TRAILER;
   const n = ulen < pk.length ? ulen : pk.length;
   for (let i = 0; i < n; i++) {
-    const d = buf[i]! - pk[i]!;
+    const d = buf[start + i]! - pk[i]!;
     if (d !== 0) return d;
   }
   if (ulen !== pk.length) return ulen - pk.length;
-  return seq - trailerSeq(buf, len);
+  return seq - trailerSeq(buf, start + len);
 }

@@ -4,7 +4,7 @@ import { crc32c, crc32cUpdate, unmaskCrc } from '../crc32c.js';
 import { readFully, type ReadableFile } from '../fs.js';
 import type { InternalIterator } from '../internal-iterator.js';
 import { BlockIter } from './block.js';
-import { BlockCache } from './block-cache.js';
+import { BlockCache, type CacheEntry } from './block-cache.js';
 import { bloomHash, bloomMayContain } from './bloom.js';
 import { BLOCK_TRAILER_SIZE, FOOTER_SIZE, KEY_TRAILER, SST_FORMAT_VERSION, SST_MAGIC, type BlockHandle } from './format.js';
 import { compareEncoded, trailerKind, trailerSeq } from './internal-key.js';
@@ -28,6 +28,12 @@ export class TableReader {
   readonly filter: Uint8Array;
   readonly props: TableProperties;
   private readonly hit: TableHit = { kind: 0, value: new Uint8Array(0) };
+  /** This table's entries in the shared block cache. */
+  private readonly cached = new Map<number, CacheEntry>();
+  /** Reused by `get` (reads are synchronous, so one at a time). */
+  private readonly getIndex: BlockIter;
+  private getData: BlockIter | null = null;
+  private readonly handle = { offset: 0, size: 0 };
 
   private constructor(
     readonly file: ReadableFile,
@@ -40,6 +46,7 @@ export class TableReader {
     this.index = index;
     this.filter = filter;
     this.props = props;
+    this.getIndex = new BlockIter(index, `${file.path} index`);
   }
 
   static open(file: ReadableFile, number: number, cache: BlockCache): TableReader {
@@ -73,29 +80,33 @@ export class TableReader {
 
   /** A data block, from the cache or read and verified. */
   block(h: BlockHandle): Uint8Array {
-    const key = BlockCache.key(this.number, h.offset);
-    let b = this.cache.get(key);
+    let b = this.cache.get(this.cached, h.offset);
     if (b === undefined) {
       b = readBlock(this.file, h);
-      this.cache.set(key, b);
+      this.cache.set(this.cached, h.offset, b);
     }
     return b;
   }
 
-  mayContain(pk: Uint8Array): boolean {
-    return bloomMayContain(this.filter, bloomHash(pk));
+  mayContain(pk: Uint8Array, hash = bloomHash(pk)): boolean {
+    return bloomMayContain(this.filter, hash);
   }
 
   /**
-   * The newest version of `pk` at or below `seq`, or undefined. The returned object is reused
-   * by the next call.
+   * The newest version of `pk` at or below `seq`, or undefined. `hash` is `bloomHash(pk)`,
+   * computed once by the caller for every table it asks. The returned object is reused by the
+   * next call.
    */
-  get(pk: Uint8Array, seq: number, filterChecked = false): TableHit | undefined {
-    if (!filterChecked && !this.mayContain(pk)) return undefined;
-    const idx = new BlockIter(this.index, `${this.file.path} index`);
+  get(pk: Uint8Array, seq: number, hash = bloomHash(pk)): TableHit | undefined {
+    if (!bloomMayContain(this.filter, hash)) return undefined;
+    const idx = this.getIndex;
     idx.seekGE(pk, seq);
     if (!idx.valid()) return undefined;
-    const data = new BlockIter(this.block(decodeHandle(idx, this.file.path)), this.file.path);
+    decodeHandleInto(idx, this.file.path, this.handle);
+    const block = this.block(this.handle);
+    let data = this.getData;
+    if (data === null) data = this.getData = new BlockIter(block, this.file.path);
+    else data.reset(block, this.file.path);
     data.seekGE(pk, seq);
     if (!data.valid()) return undefined;
     if (compareEncoded(data.keyBuf, data.keyLen, pk, -1) > 0) {
@@ -115,6 +126,7 @@ export class TableReader {
   }
 
   close(): void {
+    this.cache.drop(this.cached);
     this.file.close();
   }
 }
@@ -137,11 +149,19 @@ function readBlock(file: ReadableFile, h: BlockHandle): Uint8Array {
 }
 
 function decodeHandle(idx: BlockIter, where: string): BlockHandle {
-  const cur = { pos: idx.valueStart };
-  const offset = getVarint(idx.data, cur, idx.valueEnd);
-  const size = getVarint(idx.data, cur, idx.valueEnd);
+  return decodeHandleInto(idx, where, { offset: 0, size: 0 });
+}
+
+const handleCursor = { pos: 0 };
+
+function decodeHandleInto(idx: BlockIter, where: string, out: { offset: number; size: number }): BlockHandle {
+  handleCursor.pos = idx.valueStart;
+  const offset = getVarint(idx.data, handleCursor, idx.valueEnd);
+  const size = getVarint(idx.data, handleCursor, idx.valueEnd);
   if (offset < 0 || size < 0) throw new CorruptedError(`${where}: bad block handle in index`, { file: where });
-  return { offset, size };
+  out.offset = offset;
+  out.size = size;
+  return out;
 }
 
 /** Two-level cursor: the index block picks a data block, a BlockIter walks it. */
