@@ -32,6 +32,12 @@ export class SafetyChecker {
   private readonly leaderOfTerm = new Map<number, number>();
   private readonly entryAt = new Map<string, { key: string; prevTerm: number }>();
   private readonly committedTerm = new Map<number, number>();
+  /**
+   * For each committed index, the lowest current term of a node seen holding it committed: it
+   * was committed in that term or earlier, so every leader of a later term must hold it. (A
+   * deposed leader of an earlier term that has not heard the news need not.)
+   */
+  private readonly committedBy = new Map<number, number>();
   private maxCommitted = 0;
   private readonly hashAt = new Map<number, number>();
   private readonly lastCommit = new Map<number, number>();
@@ -104,6 +110,8 @@ export class SafetyChecker {
     for (let i = Math.max(first - 1, 1); i <= commit; i++) {
       const t = log.term(i)!;
       const known = this.committedTerm.get(i);
+      const by = this.committedBy.get(i);
+      if (by === undefined || n.node.raft.term < by) this.committedBy.set(i, n.node.raft.term);
       if (known === undefined) this.committedTerm.set(i, t);
       else if (known !== t) this.fail('committed entries never change', `node ${n.id} committed index ${i} at term ${t}, but it was committed at term ${known}`);
     }
@@ -122,12 +130,15 @@ export class SafetyChecker {
 
   private checkLeaderCompleteness(n: LiveNode): void {
     const log = n.node.raft.raftLog;
-    if (log.lastIndex() < this.maxCommitted) {
-      this.fail('leader completeness', `leader ${n.id} (term ${n.node.raft.term}) ends at ${log.lastIndex()} but index ${this.maxCommitted} is committed`);
-    }
+    const term = n.node.raft.term;
     for (let i = Math.max(log.firstIndex(), 1); i <= this.maxCommitted; i++) {
-      const want = this.committedTerm.get(i);
-      if (want !== undefined && log.term(i) !== want) {
+      const by = this.committedBy.get(i);
+      if (by === undefined || by >= term) continue;
+      const want = this.committedTerm.get(i)!;
+      if (i > log.lastIndex()) {
+        this.fail('leader completeness', `leader ${n.id} (term ${term}) ends at ${log.lastIndex()} but index ${i} was committed by term ${by}`);
+      }
+      if (log.term(i) !== want) {
         this.fail('leader completeness', `leader ${n.id} (term ${n.node.raft.term}) has term ${log.term(i)} at committed index ${i}, committed term is ${want}`);
       }
     }

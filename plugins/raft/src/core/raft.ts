@@ -522,8 +522,10 @@ export class Raft {
   private restore(snap: Snapshot): boolean {
     const { index, term, confState } = snap.metadata;
     if (index <= this.raftLog.committed) return false;
-    // A snapshot that does not include us is not meant for us (we were removed, or it is stale).
-    if (!confState.voters.includes(this.id) && !confState.learners.includes(this.id)) return false;
+    // A snapshot may predate our own addition (the leader snapshots when it likes): we take it
+    // anyway and learn that we are a member from the conf change entry that follows it. Until
+    // then we are not a voter, so we cannot campaign. Only a leader sends snapshots, and only to
+    // members of its configuration.
     if (this.raftLog.matchTerm(index, term)) {
       // We already hold the snapshot's last entry, so our log agrees up to it: just commit.
       this.raftLog.commitTo(index);
