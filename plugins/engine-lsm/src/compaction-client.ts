@@ -1,22 +1,23 @@
 import { Worker } from 'node:worker_threads';
 import { CorruptedError, KvError } from '@flashkv/core';
-import type { CompactionJob, CompactionResult } from './compaction.js';
+import type { CompactionJob, CompactionResult, FlushJob } from './compaction.js';
+import type { FileMeta } from './manifest.js';
 
-/** The engine's handle on its compaction worker thread (one job at a time). */
+/** The engine's handle on its worker thread (one flush and one compaction at a time). */
 export class CompactionWorker {
   private readonly worker: Worker;
   private nextId = 1;
-  private readonly waiting = new Map<number, { resolve: (r: CompactionResult) => void; reject: (e: unknown) => void }>();
+  private readonly waiting = new Map<number, { resolve: (r: never) => void; reject: (e: unknown) => void }>();
 
   constructor() {
     this.worker = new Worker(new URL('./compaction-worker.js', import.meta.url));
     // The engine terminates it on close; an unclosed engine must not keep the process alive.
     this.worker.unref();
-    this.worker.on('message', (msg: { id: number; result?: CompactionResult; error?: { message: string; code?: string; details?: Record<string, unknown> } }) => {
+    this.worker.on('message', (msg: { id: number; result?: unknown; error?: { message: string; code?: string; details?: Record<string, unknown> } }) => {
       const w = this.waiting.get(msg.id);
       if (w === undefined) return;
       this.waiting.delete(msg.id);
-      if (msg.error === undefined) w.resolve(msg.result!);
+      if (msg.error === undefined) w.resolve(msg.result as never);
       else if (msg.error.code === 'CORRUPTED') w.reject(new CorruptedError(msg.error.message, msg.error.details ?? {}));
       else w.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
     });
@@ -28,9 +29,18 @@ export class CompactionWorker {
 
   run(job: CompactionJob): Promise<CompactionResult> {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<CompactionResult>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ id, job });
+    });
+  }
+
+  /** Writes a packed memtable as an SST; the buffer is transferred (unusable afterwards). */
+  flush(flush: FlushJob): Promise<FileMeta | null> {
+    const id = this.nextId++;
+    return new Promise<FileMeta | null>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, flush }, [flush.data.buffer as ArrayBuffer]);
     });
   }
 

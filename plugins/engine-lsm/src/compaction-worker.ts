@@ -2,15 +2,16 @@
 // (see core/src/placement/README.md: every entry point imports it first).
 import 'reflect-metadata';
 import { parentPort } from 'node:worker_threads';
-import { runCompaction, type CompactionJob } from './compaction.js';
+import { runCompaction, runFlushJob, type CompactionJob, type FlushJob } from './compaction.js';
 import { nodeFS } from './fs.js';
 
 /**
- * Runs compaction jobs off the main thread so merging and writing tables never delays reads
- * and writes. Messages: { id, job } in; { id, result } or { id, error: { message, code } } out.
+ * Runs compaction and flush jobs off the main thread so merging and writing tables never
+ * delays reads and writes. Messages: { id, job } or { id, flush } in; { id, result } or { id, error: { message, code } } out.
  */
-parentPort!.on('message', (msg: { id: number; job: CompactionJob }) => {
-  runCompaction(msg.job, nodeFS).then(
+parentPort!.on('message', (msg: { id: number; job?: CompactionJob; flush?: FlushJob }) => {
+  const work: Promise<unknown> = msg.job !== undefined ? runCompaction(msg.job, nodeFS) : runFlushJob(msg.flush!, nodeFS);
+  work.then(
     (result) => parentPort!.postMessage({ id: msg.id, result }),
     (e: unknown) => {
       const err = e as { message?: string; code?: string; details?: unknown };

@@ -1,4 +1,5 @@
 import { compareBytes } from '@flashkv/core';
+import { getU64, getVarint } from './coding.js';
 import { CompactionFilter } from './compaction-filter.js';
 import type { FS, WritableFile } from './fs.js';
 import type { InternalIterator } from './internal-iterator.js';
@@ -115,4 +116,51 @@ export async function runCompaction(job: CompactionJob, fs: FS, pause?: () => Pr
     (file as WritableFile | null)?.close();
   }
   return { outputs, entriesIn, entriesOut };
+}
+
+/**
+ * A memtable flush handed to a worker: the kept entries packed into one transferable buffer,
+ *   entry := varint len(key) | key | seq u64 | kind u8 | varint len(value) | value
+ * Packing is one copy on the main thread; building blocks, filter, checksums and the fsync
+ * then happen off it.
+ */
+export interface FlushJob {
+  readonly dir: string;
+  readonly number: number;
+  readonly table: TableOptions;
+  readonly data: Uint8Array;
+}
+
+export async function runFlushJob(job: FlushJob, fs: FS): Promise<FileMeta | null> {
+  const d = job.data;
+  const cur = { pos: 0 };
+  const path = `${job.dir}/${fileName(job.number, 'sst')}`;
+  const file = fs.create(path);
+  const writer = new TableWriter(file, job.number, job.table);
+  try {
+    while (cur.pos < d.length) {
+      const klen = getVarint(d, cur);
+      const key = d.subarray(cur.pos, cur.pos + klen);
+      cur.pos += klen;
+      const seq = getU64(d, cur.pos);
+      const kind = d[cur.pos + 8]!;
+      cur.pos += 9;
+      const vlen = getVarint(d, cur);
+      const value = d.subarray(cur.pos, cur.pos + vlen);
+      cur.pos += vlen;
+      writer.add(key, seq, kind, value);
+    }
+    if (writer.count === 0) {
+      file.close();
+      fs.unlink(path);
+      return null;
+    }
+    const { meta } = writer.finish();
+    await file.sync();
+    file.close();
+    return meta;
+  } catch (e) {
+    file.close();
+    throw e;
+  }
 }

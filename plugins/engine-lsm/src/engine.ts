@@ -13,6 +13,7 @@ import {
   type WriteOptions,
 } from '@flashkv/core';
 import { batchSeq, decodeBatch, encodeBatch, setBatchSeq } from './batch-codec.js';
+import { ByteWriter } from './coding.js';
 import { DbIterator } from './db-iterator.js';
 import { nodeFS, type FS } from './fs.js';
 import type { InternalIterator } from './internal-iterator.js';
@@ -598,25 +599,41 @@ export class LsmEngine implements StorageEngine {
   }
 
   private async writeFlush(imm: Memtable, number: number): Promise<void> {
-    const path = `${this.dir}/${fileName(number, 'sst')}`;
-    const file = this.fs.create(path);
-    const writer = new TableWriter(file, number, this.tableOptions);
     // Nothing older than level 0 can be dropped here without knowing the levels below.
     const filter = new CompactionFilter(this.snapshotSeqs(), () => false);
     const it = imm.iterator();
-    let n = 0;
-    for (it.first(); it.valid(); it.next()) {
-      if (filter.keep(it.key(), it.seq(), it.kind())) writer.add(it.key(), it.seq(), it.kind(), it.value());
-      // Let commits and reads run between slices of the flush.
-      if (++n % 4096 === 0) await yieldToLoop();
-    }
     let meta: FileMeta | null = null;
-    if (writer.count > 0) {
-      meta = writer.finish().meta;
-      await file.sync();
+    if (this.useWorker) {
+      const out = new ByteWriter(Math.max(4096, imm.approximateBytes));
+      for (it.first(); it.valid(); it.next()) {
+        const key = it.key();
+        if (!filter.keep(key, it.seq(), it.kind())) continue;
+        const value = it.value();
+        out.varint(key.length);
+        out.bytes(key);
+        out.u64(it.seq());
+        out.byte(it.kind());
+        out.varint(value.length);
+        out.bytes(value);
+      }
+      meta = await (this.worker ??= new CompactionWorker()).flush({ dir: this.dir, number, table: this.tableOptions, data: out.view() });
+    } else {
+      const path = `${this.dir}/${fileName(number, 'sst')}`;
+      const file = this.fs.create(path);
+      const writer = new TableWriter(file, number, this.tableOptions);
+      let n = 0;
+      for (it.first(); it.valid(); it.next()) {
+        if (filter.keep(it.key(), it.seq(), it.kind())) writer.add(it.key(), it.seq(), it.kind(), it.value());
+        // Let commits and reads run between slices of the flush.
+        if (++n % 4096 === 0) await yieldToLoop();
+      }
+      if (writer.count > 0) {
+        meta = writer.finish().meta;
+        await file.sync();
+      }
+      file.close();
+      if (meta === null) this.fs.unlink(path);
     }
-    file.close();
-    if (meta === null) this.fs.unlink(path);
     const rest = this.imms.slice(0, -1);
     const logNumber = (rest.at(-1) ?? this.mem).logNumber;
     const edit: VersionEdit = { logNumber, nextFileNumber: this.nextFile, lastSeq: this.lastSeq, ...(meta !== null ? { add: [{ level: 0, file: meta }] } : {}) };
