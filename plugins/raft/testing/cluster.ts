@@ -93,6 +93,9 @@ export class SimCluster {
       this.nodes.set(id, new SimNode(id, storage));
     }
     for (const id of members) this.startNode(this.nodes.get(id)!);
+    // Apply the bootstrap membership entries so every node starts knowing the configuration.
+    for (const id of members) while (this.hasReady(id)) this.handleReady(id);
+    this.trace.length = 0;
     this.afterStep();
   }
 

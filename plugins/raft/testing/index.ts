@@ -5,3 +5,4 @@ export { SimStateMachine } from './state-machine.js';
 export { SafetyChecker, InvariantViolation, type LiveNode } from './invariants.js';
 export { runChaos, type ChaosOptions, type ChaosStats } from './chaos.js';
 export { formatEntry, formatMessage, formatReady, formatSnapshot, fromLatin1, latin1 } from './format.js';
+export { GoldenEnv, parseGolden, renderGolden, runGolden, type GoldenBlock } from './golden.js';
