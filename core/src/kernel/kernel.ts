@@ -3,7 +3,9 @@ import { KvError } from '../errors.js';
 import { EventCatalogue } from './events.js';
 import { planKernel } from './plan.js';
 import { requirementToken, tokenName, type Constructor, type Plugin, type PluginContext } from './plugin.js';
-import { EVENTS } from './tokens.js';
+import { EVENTS, STORAGE, TXN_CLIENT } from './tokens.js';
+import type { Storage } from '../txn/storage/storage.js';
+import type { TxnClient } from '../txn/client/txn-client.js';
 
 export interface KernelOptions {
   readonly plugins: readonly Plugin[];
@@ -85,6 +87,16 @@ export class Kernel {
       throw new KvError('PLUGIN_MISSING', `no plugin provides ${tokenName(token)}; add one to Kernel.start({ plugins })`, { token: tokenName(token) });
     }
     return this.di.resolve(token);
+  }
+
+  /** The Storage API (explicit timestamps); PLUGIN_MISSING without the `storage()` plugin. */
+  get storage(): Storage {
+    return this.resolve(STORAGE);
+  }
+
+  /** The transaction client; PLUGIN_MISSING without the `txnClient()` plugin. */
+  client(): TxnClient {
+    return this.resolve(TXN_CLIENT);
   }
 
   /** Stops plugins in reverse start order. Every plugin's stop runs even if an earlier one throws. */

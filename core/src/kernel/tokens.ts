@@ -23,3 +23,7 @@ export const PLACEMENT: InjectionToken<Placement> = Symbol('flashkv.placement');
 export const CLOCK: InjectionToken<Clock> = Symbol('flashkv.clock');
 /** Consensus (TiKV's tikv_kv::Engine): region-gated snapshots, writes and admin commands. */
 export const CONSENSUS: InjectionToken<Consensus> = Symbol('flashkv.consensus');
+/** The store-level transactional API with explicit timestamps (DESIGN.md section 5). */
+export const STORAGE: InjectionToken<import('../txn/storage/storage.js').Storage> = Symbol('flashkv.storage');
+/** The transaction client: TSO, routing, retries, lock resolution (DESIGN.md section 5). */
+export const TXN_CLIENT: InjectionToken<import('../txn/client/txn-client.js').TxnClient> = Symbol('flashkv.txn-client');

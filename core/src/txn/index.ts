@@ -5,3 +5,6 @@ export * from './mvcc/index.js';
 export * from './actions/index.js';
 export * from './scheduler/index.js';
 export * from './latches.js';
+export * from './commands/index.js';
+export * from './storage/index.js';
+export * from './client/index.js';

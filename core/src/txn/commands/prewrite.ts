@@ -1,0 +1,82 @@
+/**
+ * Prewrite command (TiKV `commands/prewrite.rs`): latches the mutated keys, runs the prewrite
+ * action for each over one snapshot, and writes every lock in one consensus write, so a failing
+ * key leaves no lock behind in this region. With `tryOnePc` the locks never reach storage: the
+ * commit ts comes from the TSO (at least every key's min commit ts) and the Write records are
+ * written at once with the 'onePc' flag.
+ */
+import type { EncodedKey } from '../../codec/index.js';
+import { commitOnePc, prewrite, type Mutation } from '../actions/prewrite.js';
+import { maxTs } from '../actions/common.js';
+import { MvccTxn } from '../mvcc/txn.js';
+import type { Command } from '../scheduler/command.js';
+import { assertArgs, ONE_PC_FLAGS, withReader, writeTxn, type RegionRoute, type TxnCommandContext } from './context.js';
+
+export interface PrewriteCommandArgs {
+  readonly route: RegionRoute;
+  /** Keys are encoded keys. */
+  readonly mutations: readonly Mutation[];
+  readonly primary: Uint8Array;
+  readonly startTs: bigint;
+  readonly lockTtl: bigint;
+  readonly forUpdateTs?: bigint;
+  /** Per mutation (same order): the key holds this txn's pessimistic lock. */
+  readonly isPessimisticLock?: readonly boolean[];
+  readonly tryOnePc?: boolean;
+  readonly minCommitTs?: bigint;
+  readonly txnSize?: bigint;
+}
+
+export interface PrewriteCommandResult {
+  /** The largest min commit ts the locks carry (0n if none was set). */
+  readonly minCommitTs: bigint;
+  /** Non-zero when the txn was committed by 1PC at this ts; 0n means locks were written. */
+  readonly onePcCommitTs: bigint;
+}
+
+export class PrewriteCommand implements Command<PrewriteCommandResult, TxnCommandContext> {
+  readonly name = 'prewrite';
+  constructor(readonly args: PrewriteCommandArgs) {
+    assertArgs(this.name, args);
+    if (!Array.isArray(args.mutations)) throw new TypeError('prewrite: mutations must be an array');
+  }
+
+  latchKeys(): readonly EncodedKey[] {
+    return this.args.mutations.map((m) => m.key);
+  }
+
+  async process(ctx: TxnCommandContext): Promise<PrewriteCommandResult> {
+    const a = this.args;
+    const txn = new MvccTxn(a.startTs);
+    const props = {
+      startTs: a.startTs,
+      primary: a.primary,
+      lockTtl: a.lockTtl,
+      ...(a.forUpdateTs !== undefined ? { forUpdateTs: a.forUpdateTs } : {}),
+      ...(a.minCommitTs !== undefined ? { minCommitTs: a.minCommitTs } : {}),
+      ...(a.txnSize !== undefined ? { txnSize: a.txnSize } : {}),
+      tryOnePc: a.tryOnePc === true,
+    };
+    let minCommitTs = 0n;
+    await withReader(ctx, a.route, undefined, (reader) => {
+      a.mutations.forEach((m, i) => {
+        const r = prewrite(txn, reader, props, m, a.isPessimisticLock?.[i] === true);
+        minCommitTs = maxTs(minCommitTs, r.minCommitTs);
+      });
+    });
+    if (a.tryOnePc !== true || txn.locksForOnePc.length === 0) {
+      await writeTxn(ctx, a.route, txn);
+      return { minCommitTs, onePcCommitTs: 0n };
+    }
+    const ticket = ctx.fence.enter(txn.locksForOnePc.map((l) => l.key));
+    try {
+      const commitTs = maxTs(await ctx.tso.getTs(), minCommitTs);
+      ticket.setCommitTs(commitTs);
+      commitOnePc(txn, commitTs);
+      await writeTxn(ctx, a.route, txn, ONE_PC_FLAGS);
+      return { minCommitTs, onePcCommitTs: commitTs };
+    } finally {
+      ticket.end();
+    }
+  }
+}

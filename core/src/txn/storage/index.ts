@@ -1,0 +1,3 @@
+export * from './storage.js';
+export * from './validate.js';
+export * from './plugin.js';
