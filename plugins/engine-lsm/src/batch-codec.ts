@@ -72,8 +72,20 @@ export function batchSeq(record: Uint8Array): number {
 /** Receives a decoded op; `key`, `value` and `end` are views into the record. */
 export type BatchVisitor = (kind: number, key: Uint8Array, valueOrEnd: Uint8Array | null) => void;
 
-/** Decodes a batch record; throws CorruptedError (with `where`) if it does not parse. */
+/** Decodes a batch record into views; throws CorruptedError (with `where`) if it does not parse. */
 export function decodeBatch(record: Uint8Array, where: string, visit: BatchVisitor): number {
+  return decodeBatchRaw(record, where, (kind, ko, kl, vo, vl) =>
+    visit(kind, record.subarray(ko, ko + kl), kind === KIND_DELETE ? null : record.subarray(vo, vo + vl)),
+  );
+}
+
+/**
+ * Receives a decoded op as offsets into the record (no views allocated): the prefixed key is
+ * record[ko, ko + kl); the value (put) or prefixed end key (deleteRange) is record[vo, vo + vl).
+ */
+export type RawBatchVisitor = (kind: number, ko: number, kl: number, vo: number, vl: number) => void;
+
+export function decodeBatchRaw(record: Uint8Array, where: string, visit: RawBatchVisitor): number {
   const bad = (why: string): never => {
     throw new CorruptedError(`batch record in ${where}: ${why}`, { where, reason: why });
   };
@@ -81,20 +93,22 @@ export function decodeBatch(record: Uint8Array, where: string, visit: BatchVisit
   const cur = { pos: 8 };
   const count = getVarint(record, cur);
   if (count < 0) bad('bad op count');
-  const bytes = (): Uint8Array => {
+  const span = (): number => {
     const n = getVarint(record, cur);
     if (n < 0 || cur.pos + n > record.length) bad('length runs past the record');
-    const v = record.subarray(cur.pos, cur.pos + n);
     cur.pos += n;
-    return v;
+    return n;
   };
   for (let i = 0; i < count; i++) {
     if (cur.pos >= record.length) bad(`ends after ${i} of ${count} ops`);
     const kind = record[cur.pos++]!;
-    const key = bytes();
-    if (key.length < 1 || key[0]! > 3) bad('bad column family');
-    if (kind === KIND_PUT || kind === KIND_DELETE_RANGE) visit(kind, key, bytes());
-    else if (kind === KIND_DELETE) visit(kind, key, null);
+    const kl = span();
+    const ko = cur.pos - kl;
+    if (kl < 1 || record[ko]! > 3) bad('bad column family');
+    if (kind === KIND_PUT || kind === KIND_DELETE_RANGE) {
+      const vl = span();
+      visit(kind, ko, kl, cur.pos - vl, vl);
+    } else if (kind === KIND_DELETE) visit(kind, ko, kl, 0, 0);
     else bad(`unknown op kind ${kind}`);
   }
   if (cur.pos !== record.length) bad('trailing bytes');

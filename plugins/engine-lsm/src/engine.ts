@@ -12,7 +12,7 @@ import {
   type WriteBatch,
   type WriteOptions,
 } from '@flashkv/core';
-import { batchSeq, decodeBatch, encodeBatch, setBatchSeq } from './batch-codec.js';
+import { batchSeq, decodeBatchRaw, encodeBatch, setBatchSeq } from './batch-codec.js';
 import { ByteWriter } from './coding.js';
 import { DbIterator } from './db-iterator.js';
 import { nodeFS, type FS } from './fs.js';
@@ -729,9 +729,11 @@ function prefixed(cf: ColumnFamily, key: Uint8Array): Uint8Array {
 }
 
 function getAt(rs: ReadState, pk: Uint8Array, seq: number): Uint8Array | undefined {
-  let hit: { kind: number; value: Uint8Array } | undefined = rs.mem.get(pk, seq);
-  for (let i = 0; hit === undefined && i < rs.imms.length; i++) hit = rs.imms[i]!.get(pk, seq);
-  if (hit === undefined) {
+  let e = rs.mem.get(pk, seq);
+  for (let i = 0; e === undefined && i < rs.imms.length; i++) e = rs.imms[i]!.get(pk, seq);
+  if (e !== undefined) return e.kind === KIND_PUT ? e.vrec.slice(e.vo, e.vo + e.vl) : undefined;
+  let hit: { kind: number; value: Uint8Array } | undefined;
+  {
     const levels = rs.version.levels;
     const l0 = levels[0]!;
     const hash = bloomHash(pk);
@@ -790,11 +792,12 @@ function prefixedId(id: number, key: Uint8Array): Uint8Array {
  * it expands to the same deletes.
  */
 function applyBatch(rs: ReadState, record: Uint8Array, seq: number, where: string): void {
-  decodeBatch(record, where, (kind, key, v) => {
-    if (kind === KIND_PUT) rs.mem.add(key, seq, KIND_PUT, v!);
-    else if (kind === KIND_DELETE) rs.mem.add(key, seq, KIND_DELETE, EMPTY);
+  decodeBatchRaw(record, where, (kind, ko, kl, vo, vl) => {
+    if (kind === KIND_PUT) rs.mem.addRaw(record, ko, kl, seq, KIND_PUT, record, vo, vl);
+    else if (kind === KIND_DELETE) rs.mem.addRaw(record, ko, kl, seq, KIND_DELETE, EMPTY, 0, 0);
     else if (kind === KIND_DELETE_RANGE) {
-      const end = v!;
+      const key = record.subarray(ko, ko + kl);
+      const end = record.subarray(vo, vo + vl);
       if (compareInternal(key, 0, end, 0) >= 0) return;
       const live: Uint8Array[] = [];
       const it = internalIterator(rs);

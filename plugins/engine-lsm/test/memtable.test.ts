@@ -1,6 +1,6 @@
 import test from 'ava';
 import { compareInternal, KIND_PUT } from '../src/keys.js';
-import { Memtable } from '../src/memtable.js';
+import { entryValue, Memtable } from '../src/memtable.js';
 import { randomBytes, rng, testSeed } from './helpers.js';
 
 type Ref = { key: Uint8Array; seq: number };
@@ -53,9 +53,9 @@ test('memtable: get returns the newest version at or below a sequence number; sa
   mem.add(k, 5, KIND_PUT, new Uint8Array([5]));
   mem.add(k, 9, KIND_PUT, new Uint8Array([9]));
   t.is(mem.get(k, 4), undefined);
-  t.is(mem.get(k, 5)!.value[0], 5);
-  t.is(mem.get(k, 8)!.value[0], 5);
-  t.is(mem.get(k, 100)!.value[0], 9);
+  t.is(entryValue(mem.get(k, 5)!)[0], 5);
+  t.is(entryValue(mem.get(k, 8)!)[0], 5);
+  t.is(entryValue(mem.get(k, 100)!)[0], 9);
   mem.add(k, 9, 0, new Uint8Array(0));
   t.is(mem.get(k, 100)!.kind, 0);
   t.is(mem.count, 2);
