@@ -36,7 +36,15 @@ export class Transaction {
   /** Start ts of live txns whose min commit ts was pushed past ours: their locks cannot hide anything we must read. */
   private readonly bypass = new Set<bigint>();
   private primary: Uint8Array | undefined;
+  /** The newest forUpdateTs any lock was taken at (what pessimisticRollback releases up to). */
   private forUpdateTs = 0n;
+  /**
+   * The oldest forUpdateTs of a lock still relied on. Prewrite re-creates a pessimistic lock
+   * that another client removed only if nothing committed after the forUpdateTs it is given;
+   * the key locked first was read earliest, so giving the oldest one keeps a stale read from
+   * being written back (TiKV later added per-key for_update_ts constraints for the same reason).
+   */
+  private minForUpdateTs = 0n;
   private stateValue: TxnState = 'active';
   /** Which protocol committed the txn, once committed with writes. */
   commitPath: '1pc' | '2pc' | undefined;
@@ -181,6 +189,7 @@ export class Transaction {
           this.client.storage.acquirePessimisticLock({ keys: todo, primary, startTs: this.startTs, forUpdateTs, lockTtl: this.client.lockTtl, returnValues }),
         );
         if (forUpdateTs > this.forUpdateTs) this.forUpdateTs = forUpdateTs;
+        if (this.minForUpdateTs === 0n) this.minForUpdateTs = forUpdateTs;
         for (const k of todo) this.locked.set(keyId(k), k.slice());
         return r.values ?? [];
       } catch (e) {
@@ -233,7 +242,7 @@ export class Transaction {
           // Lets readers push the commit ts instead of waiting on our locks (TiKV client sets it too).
           minCommitTs: this.startTs + 1n,
           tryOnePc: this.client.onePc,
-          ...(this.pessimistic ? { forUpdateTs: this.forUpdateTs === 0n ? this.startTs : this.forUpdateTs, isPessimisticLock: mutations.map((m) => this.locked.has(keyId(m.key))) } : {}),
+          ...(this.pessimistic ? { forUpdateTs: this.minForUpdateTs === 0n ? this.startTs : this.minForUpdateTs, isPessimisticLock: mutations.map((m) => this.locked.has(keyId(m.key))) } : {}),
         }),
       );
     } catch (e) {
