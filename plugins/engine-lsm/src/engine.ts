@@ -152,6 +152,7 @@ export class LsmEngine implements StorageEngine {
   private committing: Promise<void> = Promise.resolve();
   private flushing: Promise<void> | null = null;
   private failure: KvError | null = null;
+  private closing = false;
   private readonly pins = new Map<number, number>();
   private readonly maxGroupBytes: number;
   private readonly memtableBytes: number;
@@ -333,7 +334,8 @@ export class LsmEngine implements StorageEngine {
 
   write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
     try {
-      this.checkOpen();
+      // Refused from the moment close() starts, so close never races a new commit round.
+      if (this.closing) throw new EngineClosedError(this.name);
       checkBatch(batch);
       if (this.failure !== null) throw this.failure;
     } catch (e) {
@@ -685,6 +687,7 @@ export class LsmEngine implements StorageEngine {
 
   async close(): Promise<void> {
     if (this.life.closed) return;
+    this.closing = true;
     while (this.leading) await this.committing;
     while (this.flushing !== null || this.compacting !== null) {
       if (this.flushing !== null) await this.flushing;

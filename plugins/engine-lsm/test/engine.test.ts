@@ -186,3 +186,17 @@ test('WAL files exist under the directory and a second open keeps the data', asy
   t.is(mustGet(again, 'default', 'a'), '1');
   await again.close();
 });
+
+test('writes issued while close() waits are refused, and everything acknowledged before survives', async (t) => {
+  const { dir, engine } = await mustOpen(t);
+  const first = engine.write(new WriteBatch().put('default', enc('a'), enc('1')), { sync: true });
+  const closing = engine.close();
+  const late = engine.write(new WriteBatch().put('default', enc('b'), enc('2')));
+  await first;
+  t.true(isKvError(await t.throwsAsync(() => late), 'ENGINE_CLOSED'));
+  await closing;
+  const again = await LsmEngine.open({ dir });
+  t.is(mustGet(again, 'default', 'a'), '1');
+  t.is(mustGet(again, 'default', 'b'), undefined);
+  await again.close();
+});
