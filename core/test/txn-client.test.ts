@@ -302,3 +302,22 @@ test('client input is checked before anything is sent', async (t) => {
   t.is(await txn.commit(), 0n);
   t.is(env.applied.length, 0);
 });
+
+test('a pessimistic lock removed by another client is not re-created over a write committed after the key was read', async (t) => {
+  const env = await setup();
+  await mustPut(env.client, { p: '0', s: '10' });
+  const q = await env.client.begin({ pessimistic: true });
+  const read = Number(str(await q.getForUpdate(bytes('s'))));
+  // Another client releases q's lock on s (as resolving an expired primary does), then commits s.
+  const lock = (await env.storage.mvccByKey(bytes('s'))).lock!;
+  await env.storage.pessimisticRollback({ keys: [bytes('s')], startTs: q.startTs, forUpdateTs: lock.forUpdateTs });
+  await mustPut(env.client, { s: '99' });
+  // q locks p afterwards, at a forUpdateTs newer than that commit, then writes s from its stale read.
+  await q.getForUpdate(bytes('p'));
+  await q.put(bytes('p'), bytes('1'));
+  await q.put(bytes('s'), bytes(String(read - 1)));
+  const err = await mustRefuse(t, q.commit(), 'TXN_LOCK_NOT_FOUND');
+  t.is(err.details['reason'], 'PessimisticLockNotFound');
+  t.is(await mustGet(env.client, 's'), '99', 'the newer committed write survives');
+  t.is(await mustGet(env.client, 'p'), '0');
+});
