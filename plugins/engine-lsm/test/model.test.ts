@@ -49,19 +49,19 @@ async function mustMatchModel(t: import('ava').ExecutionContext, seed: number, s
 }
 
 test('model: default options', async (t) => {
-  await mustMatchModel(t, testSeed(1234), 800, {});
+  await mustMatchModel(t, testSeed(1234), 500, {});
 });
 
 test('model: tiny memtables flushed to many level-0 SSTs, small blocks', async (t) => {
-  await mustMatchModel(t, testSeed(99), 800, { memtableBytes: 2048, table: { blockSize: 256, restartInterval: 4 } });
+  await mustMatchModel(t, testSeed(99), 500, { memtableBytes: 2048, table: { blockSize: 256, restartInterval: 4 } });
 });
 
 test('model: one immutable memtable at most (writes stall behind flushes)', async (t) => {
-  await mustMatchModel(t, testSeed(7), 500, { memtableBytes: 1024, maxImmutableMemtables: 1 });
+  await mustMatchModel(t, testSeed(7), 400, { memtableBytes: 1024, maxImmutableMemtables: 1 });
 });
 
 test('model: tiny levels, compaction inline (obsolete versions dropped under snapshots)', async (t) => {
-  await mustMatchModel(t, testSeed(55), 1500, {
+  await mustMatchModel(t, testSeed(55), 800, {
     memtableBytes: 1024,
     l0CompactionTrigger: 2,
     levelBaseBytes: 4096,
