@@ -173,7 +173,7 @@ export class LsmEngine implements StorageEngine {
   private readonly targetFileSize: number;
   private readonly useWorker: boolean;
   /** Counters for tests and tools. */
-  readonly stats = { flushes: 0, stalls: 0, walSyncs: 0, compactions: 0, compactionEntriesIn: 0, compactionEntriesOut: 0 };
+  readonly stats = { flushes: 0, stalls: 0, l0Stalls: 0, walSyncs: 0, compactions: 0, compactionEntriesIn: 0, compactionEntriesOut: 0 };
 
   private constructor(
     private readonly fs: FS,
@@ -363,7 +363,7 @@ export class LsmEngine implements StorageEngine {
           await this.flushing;
         }
         while (this.version.levels[0]!.length >= this.l0Stop && this.compacting !== null && this.failure === null) {
-          this.stats.stalls++;
+          this.stats.l0Stalls++;
           await this.compacting;
         }
         if (this.failure !== null) {

@@ -68,3 +68,27 @@ test('reopen with a replayed WAL flushes it in the background and removes the WA
   t.deepEqual(third.levelFiles()[0]!.length, 1);
   await third.close();
 });
+
+test('write stalls: queued writers wait for the flush instead of piling up memtables', async (t) => {
+  const { dir, cleanup } = mustTempDir('flush');
+  t.teardown(cleanup);
+  const engine = await LsmEngine.open({
+    dir,
+    memtableBytes: 2048,
+    maxImmutableMemtables: 1,
+    l0CompactionTrigger: 2,
+    l0StopWritesTrigger: 3,
+    compactionThread: 'inline',
+    // Small groups, so queued writers fill many memtables instead of one big group.
+    maxGroupBytes: 256,
+  });
+  const writes = [];
+  for (let i = 0; i < 400; i++) writes.push(engine.write(new WriteBatch().put('default', key(i), new Uint8Array(40).fill(i & 0xff))));
+  await Promise.all(writes);
+  t.log(`stalls behind flush ${engine.stats.stalls}, behind level-0 compaction ${engine.stats.l0Stalls}`);
+  t.true(engine.stats.stalls > 0, `stalls ${engine.stats.stalls}`);
+  t.true(engine.stats.flushes > 5);
+  t.true(engine.stats.compactions > 0);
+  for (let i = 0; i < 400; i += 13) t.is(engine.get('default', key(i))![0], i & 0xff);
+  await engine.close();
+});
