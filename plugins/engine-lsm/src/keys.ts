@@ -33,13 +33,6 @@ export function compareInternal(ak: Uint8Array, aseq: number, bk: Uint8Array, bs
   return bseq - aseq;
 }
 
-export function prefixKey(cf: number, key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
-  out[0] = cf;
-  out.set(key, 1);
-  return out;
-}
-
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
