@@ -10,7 +10,9 @@ const HOT_BATCH_MAX: u32 = 256;
 // JS side writes them through is 8-byte aligned; offsets are padded to keep what follows aligned.
 const TS_BYTES: usize = <usize>HOT_BATCH_MAX << 3;
 const OFFSETS_BYTES: usize = ((<usize>(HOT_BATCH_MAX + 1) << 2) + 15) & ~15;
-const FIXED_BYTES: usize = TS_BYTES + 2 * OFFSETS_BYTES;
+// mvccScanBatch: value offsets, then one i32 per group for its first entry and its visible one.
+const GROUP_BYTES: usize = <usize>HOT_BATCH_MAX << 2;
+const FIXED_BYTES: usize = TS_BYTES + 3 * OFFSETS_BYTES + 2 * GROUP_BYTES;
 // The final group of a key is read with one 8-byte load, which may run up to 7 bytes past the
 // last input key; the block keeps this much readable slack after the input region.
 const OVERREAD_SLACK: usize = 8;
@@ -32,6 +34,9 @@ let outCapacity: u32 = 0;
 let tsRegion: usize = 0;
 let inOffsetsRegion: usize = 0;
 let outOffsetsRegion: usize = 0;
+let valueOffsetsRegion: usize = 0;
+let groupStartRegion: usize = 0;
+let visibleRegion: usize = 0;
 let outDataRegion: usize = 0;
 let inDataRegion: usize = 0;
 
@@ -54,7 +59,10 @@ export function reserve(inBytes: u32, outBytes: u32): u32 {
   tsRegion = scratch;
   inOffsetsRegion = tsRegion + TS_BYTES;
   outOffsetsRegion = inOffsetsRegion + OFFSETS_BYTES;
-  outDataRegion = outOffsetsRegion + OFFSETS_BYTES;
+  valueOffsetsRegion = outOffsetsRegion + OFFSETS_BYTES;
+  groupStartRegion = valueOffsetsRegion + OFFSETS_BYTES;
+  visibleRegion = groupStartRegion + GROUP_BYTES;
+  outDataRegion = visibleRegion + GROUP_BYTES;
   inDataRegion = outDataRegion + <usize>newOut;
   return 1;
 }
@@ -67,6 +75,15 @@ export function inOffsetsPtr(): usize {
 }
 export function outOffsetsPtr(): usize {
   return outOffsetsRegion;
+}
+export function valueOffsetsPtr(): usize {
+  return valueOffsetsRegion;
+}
+export function groupStartPtr(): usize {
+  return groupStartRegion;
+}
+export function visiblePtr(): usize {
+  return visibleRegion;
 }
 export function outDataPtr(): usize {
   return outDataRegion;
@@ -132,4 +149,144 @@ export function encodeKeys(count: u32, flags: u32): i32 {
   const total = <u32>(o - outStart);
   store<u32>(outOffsets + (<usize>count << 2), total);
   return <i32>total;
+}
+
+// ---- mvccScanBatch: the mirror of core/src/txn/mvcc/scan-batch.ts (the TS reference). Every
+// decision, and which malformed entry is reported, must match it; the differential tests in
+// asm/test/mvcc-scan-batch.test.ts hold the two together.
+
+const TS_LEN: usize = 8;
+const SCAN_NONE: i32 = -1;
+const SCAN_UNDECIDED: i32 = -2;
+
+const TYPE_PUT: u8 = 0x50; // 'P'
+const TYPE_DELETE: u8 = 0x44; // 'D'
+const TYPE_LOCK: u8 = 0x4c; // 'L'
+const TYPE_ROLLBACK: u8 = 0x52; // 'R'
+const TAG_SHORT_VALUE: u8 = 0x76; // 'v'
+const TAG_OVERLAPPED_ROLLBACK: u8 = 0x52; // 'R'
+const TAG_GC_FENCE: u8 = 0x46; // 'F'
+const TAG_LAST_CHANGE: u8 = 0x6c; // 'l'
+const TAG_TXN_SOURCE: u8 = 0x53; // 'S'
+
+const REC_SKIP: i32 = 0;
+const REC_PUT: i32 = 1;
+const REC_DELETE: i32 = 2;
+const REC_FENCED: i32 = 3;
+const REC_CORRUPT: i32 = -1;
+
+/** Skips a var_u64 at `at`: the address after it, or 0 if it runs to `end` or over 10 bytes. */
+@inline
+function skipVarint(at: usize, end: usize): usize {
+  for (let n = 0; n < 10; n++) {
+    if (at >= end) return 0;
+    const b = load<u8>(at);
+    at++;
+    if ((b & 0x80) == 0) return at;
+  }
+  return 0;
+}
+
+/** The Write record in [at, end): skip (Lock/Rollback), Put, Delete, fenced at readTs, or corrupt. */
+function classify(at: usize, end: usize, readTs: u64): i32 {
+  if (at >= end) return REC_CORRUPT;
+  const type = load<u8>(at);
+  let kind: i32;
+  if (type == TYPE_PUT) kind = REC_PUT;
+  else if (type == TYPE_DELETE) kind = REC_DELETE;
+  else if (type == TYPE_LOCK || type == TYPE_ROLLBACK) kind = REC_SKIP;
+  else return REC_CORRUPT;
+  at = skipVarint(at + 1, end);
+  if (at == 0) return REC_CORRUPT;
+  // Tagged fields, read only to find a gc_fence; an unknown tag ends the record (FORMATS.md 4).
+  while (at < end) {
+    const tag = load<u8>(at);
+    at++;
+    if (tag == TAG_SHORT_VALUE) {
+      if (at >= end) return REC_CORRUPT;
+      at += 1 + <usize>load<u8>(at);
+      if (at > end) return REC_CORRUPT;
+    } else if (tag == TAG_OVERLAPPED_ROLLBACK) {
+      // a flag without payload
+    } else if (tag == TAG_GC_FENCE) {
+      if (at + TS_LEN > end) return REC_CORRUPT;
+      const fence = bswap<u64>(load<u64>(at, 0, 1));
+      if (fence != 0 && fence <= readTs) return REC_FENCED;
+      at += TS_LEN;
+    } else if (tag == TAG_LAST_CHANGE) {
+      if (at + TS_LEN > end) return REC_CORRUPT;
+      at = skipVarint(at + TS_LEN, end);
+      if (at == 0) return REC_CORRUPT;
+    } else if (tag == TAG_TXN_SOURCE) {
+      at = skipVarint(at, end);
+      if (at == 0) return REC_CORRUPT;
+    } else {
+      break;
+    }
+  }
+  return kind;
+}
+
+/**
+ * `n` bytes at `a` and `b` equal. Both are user-key prefixes followed by their 8-byte ts, so the
+ * masked 8-byte load of a final partial word stays inside the key.
+ */
+@inline
+function sameBytes(a: usize, b: usize, n: usize): bool {
+  while (n >= 8) {
+    if (load<u64>(a, 0, 1) != load<u64>(b, 0, 1)) return false;
+    a += 8;
+    b += 8;
+    n -= 8;
+  }
+  if (n == 0) return true;
+  // Little-endian: the first n bytes of a load are its low n bytes.
+  const mask: u64 = (<u64>1 << (<u64>n << 3)) - 1;
+  return ((load<u64>(a, 0, 1) ^ load<u64>(b, 0, 1)) & mask) == 0;
+}
+
+/**
+ * Picks the visible version per user key among `count` write-CF entries already copied in:
+ * keys and their offsets in the in-data / in-offsets regions, Write records and their offsets
+ * in the out-data / value-offsets regions (offsets as the caller had them, checked on the JS side
+ * to be non-decreasing and inside what was copied). Writes the group starts and visible indices
+ * and returns the group count, or -(i + 1) for the first malformed entry i, as the reference does.
+ */
+export function mvccScanBatch(count: u32, readTs: u64): i32 {
+  const kOffsets = inOffsetsRegion;
+  const vOffsets = valueOffsetsRegion;
+  const kBase = inDataRegion - <usize>load<u32>(kOffsets);
+  const vBase = outDataRegion - <usize>load<u32>(vOffsets);
+  // commitTs <= readTs iff ~commitTs >= ~readTs, and the key holds ~commitTs big-endian.
+  const readDesc = ~readTs;
+  let groups: i32 = 0;
+  let decided = false;
+  let prevKey: usize = 0;
+  let prevUserLen: i32 = -1;
+  let kFrom = load<u32>(kOffsets);
+  for (let i: u32 = 0; i < count; i++) {
+    const kTo = load<u32>(kOffsets + ((<usize>i + 1) << 2));
+    const userLen = <i32>(kTo - kFrom) - <i32>TS_LEN;
+    if (userLen < 0) return -(<i32>i + 1);
+    const key = kBase + <usize>kFrom;
+    kFrom = kTo;
+    if (userLen != prevUserLen || !sameBytes(key, prevKey, <usize>userLen)) {
+      if (groups > 0 && !decided) store<i32>(visibleRegion + (<usize>(groups - 1) << 2), SCAN_NONE);
+      store<i32>(groupStartRegion + (<usize>groups << 2), <i32>i);
+      store<i32>(visibleRegion + (<usize>groups << 2), SCAN_UNDECIDED);
+      groups++;
+      decided = false;
+    }
+    prevKey = key;
+    prevUserLen = userLen;
+    if (decided) continue;
+    if (bswap<u64>(load<u64>(key + <usize>userLen, 0, 1)) < readDesc) continue;
+    const vAt = vOffsets + (<usize>i << 2);
+    const rec = classify(vBase + <usize>load<u32>(vAt), vBase + <usize>load<u32>(vAt, 4), readTs);
+    if (rec == REC_CORRUPT) return -(<i32>i + 1);
+    if (rec == REC_SKIP) continue;
+    store<i32>(visibleRegion + (<usize>(groups - 1) << 2), rec == REC_PUT ? <i32>i : SCAN_NONE);
+    decided = true;
+  }
+  return groups;
 }

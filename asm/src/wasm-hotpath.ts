@@ -3,11 +3,13 @@ import { instantiateSync } from '@assemblyscript/loader';
 import {
   HOT_BATCH_MAX,
   checkEncodeKeysArgs,
+  checkScanBatchArgs,
   encodedKeysBound,
   throwOffsetsOrder,
   type EncodeKeysOptions,
   type HotPath,
   type PackedBatch,
+  type ScanBatchResult,
 } from '@flashkv/core';
 import { flashKvModule, type WasmMemory } from './wasm-module.js';
 
@@ -18,11 +20,16 @@ interface FlashKvExports {
   tsPtr(): number;
   inOffsetsPtr(): number;
   outOffsetsPtr(): number;
+  valueOffsetsPtr(): number;
+  groupStartPtr(): number;
+  visiblePtr(): number;
   outDataPtr(): number;
   inDataPtr(): number;
   inCap(): number;
   outCap(): number;
   encodeKeys(count: number, flags: number): number;
+  /** readTs crosses as an i64: a bigint in, no conversion on our side. */
+  mvccScanBatch(count: number, readTs: bigint): number;
 }
 
 /** Below this many keys the offsets are copied element by element rather than with one `set`. */
@@ -60,8 +67,12 @@ export class WasmHotPath implements HotPath {
   #ts!: BigUint64Array;
   #outData!: Uint8Array;
   #outOffsets!: Uint32Array;
+  #groupStart!: Int32Array;
+  #visible!: Int32Array;
   #inOffsetsIndex = 0;
+  #valueOffsetsIndex = 0;
   #inDataPtr = 0;
+  #outDataPtr = 0;
   #inCap = 0;
   #outCap = 0;
 
@@ -127,6 +138,52 @@ export class WasmHotPath implements HotPath {
     return { data: this.#outData, offsets: this.#outOffsets, count };
   }
 
+  /**
+   * Keys go to the in-data region and values to the out-data region (the scan writes no bytes
+   * out, so that region is free), each with one `set`, plus their offsets; one call; the group
+   * starts and visible indices are returned as views into WASM memory, valid until the next
+   * call on this instance.
+   */
+  mvccScanBatch(keys: PackedBatch, values: PackedBatch, readTs: bigint): ScanBatchResult {
+    checkScanBatchArgs(keys, values, readTs);
+    const count = keys.count;
+    let kd = keys.data;
+    let ko = keys.offsets;
+    let vd = values.data;
+    let vo = values.offsets;
+    const kStart = ko[0]!;
+    const kEnd = ko[count]!;
+    const vStart = vo[0]!;
+    const vEnd = vo[count]!;
+    const kBytes = kEnd - kStart;
+    const vBytes = vEnd - vStart;
+    if (kBytes > this.#inCap || vBytes > this.#outCap) {
+      if (kBytes + vBytes > WASM_BATCH_BYTES_MAX) {
+        throw new RangeError(`mvccScanBatch: batch needs ${kBytes + vBytes} bytes of WASM scratch, more than ${WASM_BATCH_BYTES_MAX}`);
+      }
+      // Growing memory detaches views into it, and an input may be one (an encodeKeys result).
+      const mem = this.#memory.buffer;
+      if (kd.buffer === mem) kd = kd.slice();
+      if (ko.buffer === mem) ko = ko.slice(0, count + 1);
+      if (vd.buffer === mem) vd = vd.slice();
+      if (vo.buffer === mem) vo = vo.slice(0, count + 1);
+      this.#exports.reserve(kBytes, vBytes);
+      this.#refreshViews();
+    } else if (this.#memory.buffer !== this.#buffer) {
+      this.#refreshViews();
+    }
+    const bytes = this.#bytes;
+    const words = this.#words;
+    // Keys first: an input that is a view of the out-data region (an encodeKeys result) is read
+    // before the values overwrite it; `set` within one buffer copies as if through a temporary.
+    bytes.set(kStart === 0 && kEnd === kd.length ? kd : kd.subarray(kStart, kEnd), this.#inDataPtr);
+    words.set(ko.length === count + 1 ? ko : ko.subarray(0, count + 1), this.#inOffsetsIndex);
+    bytes.set(vStart === 0 && vEnd === vd.length ? vd : vd.subarray(vStart, vEnd), this.#outDataPtr);
+    words.set(vo.length === count + 1 ? vo : vo.subarray(0, count + 1), this.#valueOffsetsIndex);
+    const groups = this.#exports.mvccScanBatch(count, readTs);
+    return { groups, groupStart: this.#groupStart, visible: this.#visible };
+  }
+
   #refreshViews(): void {
     const e = this.#exports;
     const buf = this.#memory.buffer;
@@ -136,6 +193,10 @@ export class WasmHotPath implements HotPath {
     // Pointers come back as i32; `>>> 0` keeps them right above 2 GiB.
     this.#inOffsetsIndex = (e.inOffsetsPtr() >>> 0) / 4;
     this.#inDataPtr = e.inDataPtr() >>> 0;
+    this.#outDataPtr = e.outDataPtr() >>> 0;
+    this.#valueOffsetsIndex = (e.valueOffsetsPtr() >>> 0) / 4;
+    this.#groupStart = new Int32Array(buf, e.groupStartPtr() >>> 0, HOT_BATCH_MAX);
+    this.#visible = new Int32Array(buf, e.visiblePtr() >>> 0, HOT_BATCH_MAX);
     this.#inCap = e.inCap() >>> 0;
     this.#outCap = e.outCap() >>> 0;
     this.#ts = new BigUint64Array(buf, e.tsPtr() >>> 0, HOT_BATCH_MAX);

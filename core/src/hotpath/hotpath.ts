@@ -32,6 +32,32 @@ export interface HotPath {
    * reuses: it is valid until the next call on the same HotPath.
    */
   encodeKeys(input: PackedBatch, ts: BigUint64Array | null, options?: EncodeKeysOptions): PackedBatch;
+  /**
+   * The inner step of an MVCC forward scan (`mvccScanBatch` in core/src/txn/mvcc/scan-batch.ts
+   * is the reference and documents the rules): `keys` are `count` (<= HOT_BATCH_MAX) write-CF
+   * keys in engine order ('z' ++ encoded user key ++ u64be(~commitTs)), `values` the Write
+   * records at the same indices. Groups the entries by user key and picks, per group, the Put a
+   * read at `readTs` sees. `groups < 0` means entry `-(groups + 1)` is malformed (then the
+   * arrays hold nothing meaningful). Like encodeKeys, the arrays live in buffers the
+   * implementation reuses: valid until the next call on the same HotPath.
+   */
+  mvccScanBatch(keys: PackedBatch, values: PackedBatch, readTs: bigint): ScanBatchResult;
+}
+
+/** `visible[g]`: the key has no visible version at readTs (deleted, only newer versions, or fenced). */
+export const SCAN_NONE = -1;
+/** `visible[g]`: the batch ended before the key was decided; its older versions start the next batch. */
+export const SCAN_UNDECIDED = -2;
+
+/**
+ * Per group g < groups: `groupStart[g]` is the index of its first (newest) entry, `visible[g]`
+ * the index of the visible Put, SCAN_NONE, or SCAN_UNDECIDED (only the last group can be).
+ * The arrays may be longer than `groups`.
+ */
+export interface ScanBatchResult {
+  readonly groups: number;
+  readonly groupStart: Int32Array;
+  readonly visible: Int32Array;
 }
 
 /** Packs byte strings into one buffer (for callers that hold separate arrays). */

@@ -2,3 +2,4 @@ export * from './hotpath.js';
 export * from './encode-keys-args.js';
 export * from './js-hotpath.js';
 export * from './batch-packer.js';
+export * from './scan-batch-args.js';

@@ -1,6 +1,9 @@
 // @hot-path
 import { checkEncodeKeysArgs, throwOffsetsOrder } from './encode-keys-args.js';
-import { HOT_BATCH_MAX, type EncodeKeysOptions, type HotPath, type PackedBatch } from './hotpath.js';
+import { HOT_BATCH_MAX, type EncodeKeysOptions, type HotPath, type PackedBatch, type ScanBatchResult } from './hotpath.js';
+import { checkScanBatchArgs } from './scan-batch-args.js';
+// The scan kernel lives beside the scanner it serves; only its runtime function is used here.
+import { mvccScanBatch } from '../txn/mvcc/scan-batch.js';
 
 /*
  * The TS reference for the hot path (DESIGN.md section 10): the behaviour the WASM build must
@@ -30,6 +33,14 @@ class JsHotPath implements HotPath {
   readonly kind = 'js' as const;
   #out = new Uint8Array(INITIAL_OUTPUT_BYTES);
   readonly #outOffsets = new Uint32Array(HOT_BATCH_MAX + 1);
+  readonly #groupStart = new Int32Array(HOT_BATCH_MAX);
+  readonly #visible = new Int32Array(HOT_BATCH_MAX);
+
+  mvccScanBatch(keys: PackedBatch, values: PackedBatch, readTs: bigint): ScanBatchResult {
+    checkScanBatchArgs(keys, values, readTs);
+    const groups = mvccScanBatch(keys, values, readTs, this.#groupStart, this.#visible);
+    return { groups, groupStart: this.#groupStart, visible: this.#visible };
+  }
 
   encodeKeys(input: PackedBatch, ts: BigUint64Array | null, options?: EncodeKeysOptions): PackedBatch {
     checkEncodeKeysArgs(input, ts);

@@ -13,13 +13,14 @@
  *
  * Nothing is allocated per call beyond two module scratch arrays, and no bigint per entry:
  * ts comparisons are bytewise on the encoded forms.
+ *
+ * This is the TS reference behind `HotPath.mvccScanBatch` (createJsHotPath); the WASM build in
+ * @flashkv/asm mirrors it decision for decision, including which malformed entries it reports
+ * (an entry is only parsed when its version is <= readTs and its key is still undecided).
  */
-import type { PackedBatch } from '../../hotpath/hotpath.js';
+import { SCAN_NONE, SCAN_UNDECIDED, type PackedBatch } from '../../hotpath/hotpath.js';
 
-/** `visible[g]`: the key has no visible version at readTs (deleted, only newer versions, or fenced). */
-export const SCAN_NONE = -1;
-/** `visible[g]`: the batch ended before the key was decided; its older versions start the next batch. */
-export const SCAN_UNDECIDED = -2;
+export { SCAN_NONE, SCAN_UNDECIDED };
 
 const TS_LEN = 8;
 const TYPE_PUT = 0x50;
