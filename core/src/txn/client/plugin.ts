@@ -2,7 +2,7 @@ import { definePlugin, type Plugin } from '../../kernel/plugin.js';
 import { CORE_VERSION } from '../../kernel/plan.js';
 import { STORAGE, TXN_CLIENT } from '../../kernel/tokens.js';
 import type { Sleep } from './backoff.js';
-import { timerSleep } from './sleep.js';
+import { timerSleep } from '../../runtime/timer-sleep.js';
 import { TxnClient } from './txn-client.js';
 
 export interface TxnClientPluginOptions {

@@ -1,5 +1,6 @@
 /** Range scan at a ts within one region (TiKV `Storage::scan`); bounds are raw keys already clipped to the region. */
 import { encodeBytes, type EncodedKey } from '../../codec/index.js';
+import type { HotPath } from '../../hotpath/hotpath.js';
 import type { KvPair, ScanOptions } from '../mvcc/scanner.js';
 import type { Command } from '../scheduler/command.js';
 import { assertArgs, withReader, type RegionRoute, type TxnCommandContext } from './context.js';
@@ -7,6 +8,8 @@ import { assertArgs, withReader, type RegionRoute, type TxnCommandContext } from
 export interface ScanCommandArgs {
   readonly route: RegionRoute;
   readonly scan: ScanOptions;
+  /** Runs the forward scan's batch step; default the TS reference. */
+  readonly hotPath?: HotPath;
 }
 
 function encodedBound(raw: Uint8Array | undefined): EncodedKey | undefined {
@@ -24,6 +27,6 @@ export class ScanCommand implements Command<KvPair[], TxnCommandContext> {
   async process(ctx: TxnCommandContext): Promise<KvPair[]> {
     const s = this.args.scan;
     await ctx.fence.waitRange(encodedBound(s.start), encodedBound(s.end), s.ts);
-    return withReader(ctx, this.args.route, s.ts, (reader) => reader.scan(s));
+    return withReader(ctx, this.args.route, s.ts, (reader) => reader.scan(s, this.args.hotPath));
   }
 }

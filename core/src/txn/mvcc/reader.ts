@@ -10,6 +10,7 @@ import type { EncodedKey } from '../../codec/index.js';
 import { checkGcFenceAsLatestVersion, decodeWrite, type Write } from '../../codec/index.js';
 import type { EngineIterator, EngineReader } from '../../engine/engine.js';
 import { CorruptedError } from '../../errors.js';
+import type { HotPath } from '../../hotpath/hotpath.js';
 import { dataRange, lockCfKey, lockCfUserKey, splitCfKey, tsCfKey, versionsUpperBound } from './keys.js';
 import { checkLockConflict, type ReadLockOptions } from './lock-check.js';
 import { scanRange, type KvPair, type ScanOptions } from './scanner.js';
@@ -184,9 +185,12 @@ export class MvccReader {
     }
   }
 
-  /** Key-ordered pairs visible at `options.ts` in [start, end), with the lock checks of a point get. */
-  scan(options: ScanOptions): KvPair[] {
-    return scanRange(this, options);
+  /**
+   * Key-ordered pairs visible at `options.ts` in [start, end), with the lock checks of a point
+   * get. `hotPath` runs the forward scan's batch step (default: the TS reference).
+   */
+  scan(options: ScanOptions, hotPath?: HotPath): KvPair[] {
+    return scanRange(this, options, hotPath);
   }
 
   /** Every write record of `key` keyed at a ts <= `maxTs`, newest first. */

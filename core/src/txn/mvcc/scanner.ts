@@ -2,7 +2,8 @@
  * Range scans at a read ts (TiKV `src/storage/mvcc/reader/scanner/forward.rs` and backward.rs).
  *
  * Forward: write-CF entries are read in engine order into batches of up to HOT_BATCH_MAX and
- * `mvccScanBatch` picks the visible version of each user key; a lock-CF cursor walks alongside
+ * the HotPath's `mvccScanBatch` (TS reference or WASM, DESIGN.md section 10) picks the visible
+ * version of each user key; a lock-CF cursor walks alongside
  * so every key the scan passes (including keys that only have a lock) gets the lock check of a
  * point get. Locks past the last key returned are not checked, as in TiKV.
  *
@@ -18,11 +19,11 @@ import { decodeLock } from '../../codec/index.js';
 import { decodeWrite } from '../../codec/index.js';
 import { compareBytes, type EngineIterator } from '../../engine/engine.js';
 import { CorruptedError } from '../../errors.js';
-import { HOT_BATCH_MAX, type PackedBatch } from '../../hotpath/hotpath.js';
+import { HOT_BATCH_MAX, SCAN_NONE, SCAN_UNDECIDED, type HotPath, type PackedBatch } from '../../hotpath/hotpath.js';
+import { createJsHotPath } from '../../hotpath/js-hotpath.js';
 import { dataRange } from './keys.js';
 import { checkLockConflict, type ReadLockOptions } from './lock-check.js';
 import type { MvccReader } from './reader.js';
-import { SCAN_NONE, SCAN_UNDECIDED, mvccScanBatch } from './scan-batch.js';
 import type { EncodedKey } from '../../codec/index.js';
 
 const TS_LEN = 8;
@@ -112,7 +113,12 @@ function checkLockAt(lockIt: EngineIterator, options: ScanOptions): void {
   checkLockConflict(decodeLock(lockIt.value()), () => rawOf(key), options.ts, options);
 }
 
-export function scanRange(reader: MvccReader, options: ScanOptions): KvPair[] {
+// The TS reference when no HotPath is passed. One instance serves every such scan: a scan runs
+// synchronously from its first batch to its last, so no two scans interleave on its buffers.
+let defaultHotPath: HotPath | undefined;
+
+/** `hotPath` runs the batch step; default the TS reference (createJsHotPath). */
+export function scanRange(reader: MvccReader, options: ScanOptions, hotPath?: HotPath): KvPair[] {
   const limit = checkScanOptions(options);
   if (limit === 0) return [];
   const range = rangeOf(options);
@@ -121,7 +127,8 @@ export function scanRange(reader: MvccReader, options: ScanOptions): KvPair[] {
   const writeIt = snapshot.iterator('write', range);
   const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
   try {
-    return options.reverse === true ? scanBackward(reader, writeIt, lockIt, options, limit) : scanForward(reader, writeIt, lockIt, options, limit);
+    if (options.reverse === true) return scanBackward(reader, writeIt, lockIt, options, limit);
+    return scanForward(reader, writeIt, lockIt, options, limit, hotPath ?? (defaultHotPath ??= createJsHotPath()));
   } finally {
     writeIt.close();
     lockIt?.close();
@@ -144,12 +151,10 @@ function comparePrefix(a: Uint8Array, aLen: number, b: Uint8Array): number {
   return aLen - b.length;
 }
 
-function scanForward(reader: MvccReader, writeIt: EngineIterator, lockIt: EngineIterator | undefined, options: ScanOptions, limit: number): KvPair[] {
+function scanForward(reader: MvccReader, writeIt: EngineIterator, lockIt: EngineIterator | undefined, options: ScanOptions, limit: number, hotPath: HotPath): KvPair[] {
   const out: KvPair[] = [];
   const keys = new Packer();
   const values = new Packer();
-  const groupStart = new Int32Array(HOT_BATCH_MAX);
-  const visible = new Int32Array(HOT_BATCH_MAX);
   const keyOnly = options.keyOnly === true;
   lockIt?.first();
   // The last user key of the previous batch (data key without ts), and whether it was decided.
@@ -164,7 +169,8 @@ function scanForward(reader: MvccReader, writeIt: EngineIterator, lockIt: Engine
       values.push(writeIt.value());
       more = writeIt.next();
     }
-    const groups = mvccScanBatch(keys.batch(), values.batch(), options.ts, groupStart, visible);
+    // groupStart and visible are the HotPath's buffers: read before its next call.
+    const { groups, groupStart, visible } = hotPath.mvccScanBatch(keys.batch(), values.batch(), options.ts);
     if (groups < 0) {
       const bad = -groups - 1;
       throw new CorruptedError(`write CF entry ${bad} of a scan batch is malformed`, { key: keys.item(bad).slice() });

@@ -1,7 +1,7 @@
 import { localConsensus } from '../../consensus/plugin.js';
 import { definePlugin, type Plugin } from '../../kernel/plugin.js';
 import { CORE_VERSION } from '../../kernel/plan.js';
-import { CONSENSUS, PLACEMENT, STORAGE } from '../../kernel/tokens.js';
+import { CONSENSUS, HOTPATH, PLACEMENT, STORAGE } from '../../kernel/tokens.js';
 import { localPlacement, type LocalPlacementPluginOptions } from '../../placement/plugin.js';
 import { txnClient, type TxnClientPluginOptions } from '../client/plugin.js';
 import { Storage } from './storage.js';
@@ -15,7 +15,8 @@ export const STORAGE_PLUGIN_NAME = '@flashkv/core:storage';
 
 /**
  * The Storage API as a plugin: requires CONSENSUS (LocalConsensus or raft) and PLACEMENT,
- * provides STORAGE. Its command registry is `storage.registry`; a plugin that adds commands
+ * provides STORAGE. Scans use HOTPATH (e.g. @flashkv/asm's WASM) when a plugin provides it,
+ * else the TS reference: the hot path is an optimisation, never a dependency. Its command registry is `storage.registry`; a plugin that adds commands
  * requires STORAGE and registers into it in its own register().
  */
 export function storage(options: StoragePluginOptions = {}): Plugin {
@@ -24,9 +25,12 @@ export function storage(options: StoragePluginOptions = {}): Plugin {
     name: STORAGE_PLUGIN_NAME,
     version: CORE_VERSION,
     requires: [CONSENSUS, PLACEMENT],
+    optional: [HOTPATH],
     provides: [STORAGE],
     register(ctx) {
+      const hotPath = ctx.tryResolve(HOTPATH);
       instance = new Storage({
+        ...(hotPath !== undefined ? { hotPath } : {}),
         consensus: ctx.resolve(CONSENSUS),
         placement: ctx.resolve(PLACEMENT),
         ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),

@@ -12,6 +12,7 @@ import { decodeBytes, encodeBytes, type EncodedKey, type Lock, type RawKey } fro
 import type { Consensus } from '../../consensus/consensus.js';
 import { compareBytes } from '../../engine/engine.js';
 import { InvalidArgumentError } from '../../errors.js';
+import type { HotPath } from '../../hotpath/hotpath.js';
 import type { Placement } from '../../placement/placement.js';
 import type { Region } from '../../placement/region.js';
 import type { MutationOp } from '../actions/prewrite.js';
@@ -51,6 +52,8 @@ export interface StorageOptions {
   readonly maxPending?: number;
   /** Sync every consensus write (durable before the call resolves). Default: the engine's default. */
   readonly sync?: boolean;
+  /** Runs the MVCC scan's batch step (the HOTPATH provider, WASM or TS). Default: the TS reference. */
+  readonly hotPath?: HotPath;
 }
 
 export interface StorageMutation {
@@ -136,6 +139,7 @@ export class Storage {
   readonly registry: TxnCommandRegistry;
   readonly scheduler: Scheduler<TxnCommandContext>;
   readonly fence = new OnePcFence();
+  readonly hotPath: HotPath | undefined;
 
   constructor(options: StorageOptions) {
     if (options === null || typeof options !== 'object' || options.consensus === undefined || options.placement === undefined) {
@@ -144,6 +148,7 @@ export class Storage {
     this.consensus = options.consensus;
     this.placement = options.placement;
     this.registry = options.registry ?? registerTxnCommands();
+    this.hotPath = options.hotPath;
     const sync = options.sync;
     this.scheduler = new Scheduler<TxnCommandContext>({
       ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
@@ -244,6 +249,7 @@ export class Storage {
       const remaining = limit - out.length;
       const got = await this.run<KvPair[]>('scan', {
         route: p.route,
+        ...(this.hotPath !== undefined ? { hotPath: this.hotPath } : {}),
         scan: {
           ts: req.ts,
           ...(p.start !== undefined ? { start: p.start } : {}),
