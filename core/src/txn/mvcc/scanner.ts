@@ -196,7 +196,12 @@ function scanForward(reader: MvccReader, writeIt: EngineIterator, lockIt: Engine
       if (v === SCAN_UNDECIDED || v === SCAN_NONE) continue;
       const raw = rawOf(userKey);
       if (keyOnly) out.push({ key: raw, value: new Uint8Array(0) });
-      else out.push({ key: raw, value: reader.loadData(encodedOf(userKey, userLen), decodeWrite(values.item(v))).slice() });
+      else {
+        const write = decodeWrite(values.item(v));
+        // A short value needs no key; only a default-CF read does (and copies the key for it).
+        const value = write.shortValue ?? reader.loadData(encodedOf(userKey, userLen), write);
+        out.push({ key: raw, value: value.slice() });
+      }
       if (out.length >= limit) return out;
     }
   }
