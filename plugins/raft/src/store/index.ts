@@ -1,0 +1,5 @@
+export * from './codec.js';
+export { PeerStorage, confStateOf } from './peer-storage.js';
+export { Store, RegionPeer, bootstrapStore, RAFT_INIT_INDEX, RAFT_INIT_TERM, type StoreOptions, type StoreRaftOptions } from './store.js';
+export { InProcessTransport, type InProcessTransportOptions, type RaftEnvelope, type RaftReceiver, type Transport, type TransportRng } from './transport.js';
+export { RaftConsensus, type RaftConsensusOptions, type RaftReadOptions } from './raft-consensus.js';

@@ -1,0 +1,631 @@
+import {
+  KvError,
+  NOT_IN_FLASHBACK,
+  WriteBatch,
+  checkRegionGate,
+  freezeRegion,
+  isInFlashback,
+  planSplit,
+  type AdminResult,
+  type BatchOp,
+  type EngineIterator,
+  type EngineSnapshot,
+  type EventCatalogue,
+  type IterOptions,
+  type Region,
+  type RegionSnapshot,
+  type ColumnFamily,
+  type StorageEngine,
+  type WriteResult,
+  type GateRequest,
+} from '@flashkv/core';
+import { RawNode, type Entry, type Ready, type ReadOnlyOption, type Rng, type Snapshot } from '../core/index.js';
+import {
+  DATA_CFS,
+  applyStateKey,
+  dataRange,
+  decodeApplyState,
+  decodeCommand,
+  decodeEntry,
+  decodeHardState,
+  decodeRegionState,
+  decodeSnapshotData,
+  decodeStoreIdent,
+  encodeApplyState,
+  encodeCommand,
+  encodeHardState,
+  encodeRegionState,
+  encodeStoreIdent,
+  hardStateKey,
+  isRegionStateKey,
+  logKey,
+  logRange,
+  notLeader,
+  regionIdOfKey,
+  regionMetaRange,
+  regionStateKey,
+  storeIdentKey,
+  type ApplyState,
+  type Command,
+} from './codec.js';
+import { PeerStorage } from './peer-storage.js';
+import type { RaftEnvelope, RaftReceiver, Transport } from './transport.js';
+
+/** A region peer's log starts here, like TiKV's RAFT_INIT_LOG_INDEX: index and term 5 are "the bootstrap". */
+export const RAFT_INIT_INDEX = 5;
+export const RAFT_INIT_TERM = 5;
+
+export interface StoreRaftOptions {
+  readonly electionTick?: number;
+  readonly heartbeatTick?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  /** 'safe' (a heartbeat round per read, the default) or 'leaseBased' (the leader's lease; needs checkQuorum). */
+  readonly readOnlyOption?: ReadOnlyOption;
+}
+
+export interface StoreOptions {
+  readonly engine: StorageEngine;
+  readonly transport: Transport;
+  /** Election jitter for every peer of this store. */
+  readonly rng: Rng;
+  readonly events?: EventCatalogue;
+  readonly raft?: StoreRaftOptions;
+  /** Compact a region's log once this many applied entries are above the last truncation. Default 1000. */
+  readonly logGcThreshold?: number;
+  /** Ticks a read may wait for its read index before it fails with NOT_LEADER. Default 4 election timeouts. */
+  readonly readTimeoutTicks?: number;
+}
+
+type Waiter<T> = { resolve(v: T): void; reject(e: unknown): void };
+
+interface PendingProposal extends Waiter<WriteResult | AdminResult> {
+  readonly term: number;
+}
+
+interface PendingRead extends Waiter<RegionSnapshot> {
+  readonly req: GateRequest;
+  readonly followerRead: boolean;
+  index: number | undefined;
+  age: number;
+}
+
+/** A snapshot of the engine handed out for one region, after the region gate passed. */
+class StoreRegionSnapshot implements RegionSnapshot {
+  constructor(
+    private readonly inner: EngineSnapshot,
+    readonly region: Region,
+  ) {}
+  get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined {
+    return this.inner.get(cf, key);
+  }
+  iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator {
+    return this.inner.iterator(cf, options);
+  }
+  release(): void {
+    this.inner.release();
+  }
+}
+
+/** One region's peer on this store: its raft node, storage, and what waits on it. */
+export class RegionPeer {
+  readonly node: RawNode;
+  readonly storage: PeerStorage;
+  readonly proposals = new Map<number, PendingProposal>();
+  readonly reads = new Map<string, PendingRead>();
+  applied: number;
+
+  constructor(
+    readonly peerId: number,
+    public region: Region,
+    storage: PeerStorage,
+    node: (storage: PeerStorage) => RawNode,
+  ) {
+    this.storage = storage;
+    this.applied = storage.apply.applied;
+    this.node = node(storage);
+  }
+
+  isLeader(): boolean {
+    return this.node.status().state === 'leader';
+  }
+
+  leaderHint(): { peerId: number; storeId: number } | undefined {
+    const lead = this.node.status().lead;
+    const p = this.region.peers.find((x) => x.id === lead);
+    return p ? { peerId: p.id, storeId: p.storeId } : undefined;
+  }
+}
+
+/** Writes a brand-new region peer's initial state into a batch (bootstrap and split). */
+function stageNewPeer(batch: WriteBatch, region: Region, peerId: number): void {
+  batch.put('raft', regionStateKey(region.id), encodeRegionState({ peerId, region }));
+  batch.put('raft', hardStateKey(region.id), encodeHardState({ term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX }));
+  batch.put('raft', applyStateKey(region.id), encodeApplyState({ applied: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM }));
+}
+
+/**
+ * Writes a store's identity and its peers of the given regions into an empty engine, durably.
+ * Every store of a new cluster is bootstrapped with the same regions; each finds its own peer by
+ * store id.
+ */
+export async function bootstrapStore(engine: StorageEngine, storeId: number, regions: readonly Region[]): Promise<void> {
+  if (engine.get('raft', storeIdentKey()) !== undefined) throw new KvError('INVALID_ARGUMENT', `engine already belongs to store ${decodeStoreIdent(engine.get('raft', storeIdentKey())!)}`);
+  const batch = new WriteBatch().put('raft', storeIdentKey(), encodeStoreIdent(storeId));
+  for (const r of regions) {
+    const me = r.peers.find((p) => p.storeId === storeId);
+    if (!me) continue;
+    stageNewPeer(batch, freezeRegion(r), me.id);
+  }
+  await engine.write(batch, { sync: true });
+}
+
+/**
+ * A store: many region peers over one engine (TiKV's raftstore, single-threaded). Every
+ * operation (tick, message, proposal, read) runs in turn on one serial chain, and after each the
+ * store drives every peer's Ready to completion: persist (synced when raft requires it), send,
+ * apply, advance. So the raft cores never see a call between `ready()` and `advance()`, and runs
+ * are deterministic given the same inputs.
+ */
+export class Store implements RaftReceiver {
+  readonly peers = new Map<number, RegionPeer>();
+  private chain: Promise<unknown> = Promise.resolve();
+  private readCounter = 0;
+  /** Raft snapshots this store applied (received from a leader), for tests and stats. */
+  snapshotsApplied = 0;
+  private closed = false;
+  private readonly gcThreshold: number;
+  private readonly readTimeout: number;
+
+  private constructor(
+    readonly storeId: number,
+    private readonly options: StoreOptions,
+  ) {
+    this.gcThreshold = options.logGcThreshold ?? 1000;
+    this.readTimeout = options.readTimeoutTicks ?? 4 * (options.raft?.electionTick ?? 10);
+  }
+
+  get engine(): StorageEngine {
+    return this.options.engine;
+  }
+
+  /** Opens a bootstrapped store from its engine: every region's log, hard state and apply state. */
+  static open(options: StoreOptions): Store {
+    const ident = options.engine.get('raft', storeIdentKey());
+    if (!ident) throw new KvError('INVALID_ARGUMENT', 'engine holds no store ident: bootstrap the store first');
+    const store = new Store(decodeStoreIdent(ident), options);
+    const [lower, upper] = regionMetaRange();
+    const ids: number[] = [];
+    const it = options.engine.iterator('raft', { lower, upper });
+    try {
+      for (let ok = it.first(); ok; ok = it.next()) if (isRegionStateKey(it.key())) ids.push(regionIdOfKey(it.key()));
+    } finally {
+      it.close();
+    }
+    for (const id of ids) store.loadPeer(id);
+    return store;
+  }
+
+  private loadPeer(regionId: number): RegionPeer {
+    const e = this.options.engine;
+    const rs = decodeRegionState(e.get('raft', regionStateKey(regionId))!);
+    const hsBytes = e.get('raft', hardStateKey(regionId));
+    const asBytes = e.get('raft', applyStateKey(regionId));
+    if (!hsBytes || !asBytes) throw new KvError('CORRUPTED', `region ${regionId} has a region state but no raft state`, { regionId });
+    const apply = decodeApplyState(asBytes);
+    const entries: Entry[] = [];
+    const [lower, upper] = logRange(regionId);
+    const it = e.iterator('raft', { lower, upper });
+    try {
+      for (let ok = it.first(); ok; ok = it.next()) {
+        const k = it.key();
+        const index = Number(new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(11));
+        if (index <= apply.truncatedIndex) continue;
+        if (index !== apply.truncatedIndex + entries.length + 1) throw new KvError('CORRUPTED', `region ${regionId} raft log has a gap before index ${index}`, { regionId, index });
+        entries.push(decodeEntry(index, it.value()));
+      }
+    } finally {
+      it.close();
+    }
+    return this.addPeer(rs.region, rs.peerId, decodeHardState(hsBytes), apply, entries);
+  }
+
+  private addPeer(region: Region, peerId: number, hard: ReturnType<typeof decodeHardState>, apply: ApplyState, entries: Entry[]): RegionPeer {
+    let peer: RegionPeer | undefined;
+    // The raft core reads the membership while the peer is being built, before `peer` is assigned.
+    const storage = new PeerStorage(this.options.engine, region.id, () => (peer === undefined ? region : peer.region), hard, apply, entries);
+    const r = this.options.raft ?? {};
+    peer = new RegionPeer(peerId, region, storage, (s) =>
+      new RawNode({
+        id: peerId,
+        storage: s,
+        rng: this.options.rng,
+        applied: apply.applied,
+        ...(r.electionTick !== undefined ? { electionTick: r.electionTick } : {}),
+        ...(r.heartbeatTick !== undefined ? { heartbeatTick: r.heartbeatTick } : {}),
+        ...(r.preVote !== undefined ? { preVote: r.preVote } : {}),
+        ...(r.checkQuorum !== undefined ? { checkQuorum: r.checkQuorum } : {}),
+        ...(r.readOnlyOption !== undefined ? { readOnlyOption: r.readOnlyOption } : {}),
+      }),
+    );
+    this.peers.set(region.id, peer);
+    return peer;
+  }
+
+  /** Runs `fn` after everything queued before it; a failure rejects only its own caller. */
+  private run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const next = this.chain.then(() => {
+      if (this.closed) throw new KvError('ENGINE_CLOSED', `store ${this.storeId} is stopped`, { storeId: this.storeId });
+      return fn();
+    });
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Stops taking work (a crash, as far as this process is concerned); what is on disk stays. */
+  stop(): void {
+    this.closed = true;
+    for (const peer of this.peers.values()) {
+      for (const p of peer.proposals.values()) p.reject(new KvError('ENGINE_CLOSED', `store ${this.storeId} stopped`, { storeId: this.storeId }));
+      for (const r of peer.reads.values()) r.reject(new KvError('ENGINE_CLOSED', `store ${this.storeId} stopped`, { storeId: this.storeId }));
+      peer.proposals.clear();
+      peer.reads.clear();
+    }
+  }
+
+  regions(): Region[] {
+    return [...this.peers.values()].map((p) => p.region);
+  }
+
+  peer(regionId: number): RegionPeer {
+    const p = this.peers.get(regionId);
+    if (!p) throw new KvError('REGION_NOT_FOUND', `region ${regionId} has no peer on store ${this.storeId}`, { regionId, storeId: this.storeId });
+    return p;
+  }
+
+  // ---- inputs ----
+
+  tick(): Promise<void> {
+    return this.run(async () => {
+      for (const peer of this.peers.values()) {
+        peer.node.tick();
+        for (const [key, r] of peer.reads) {
+          if (r.index === undefined && ++r.age > this.readTimeout) {
+            peer.reads.delete(key);
+            r.reject(notLeader(peer.region.id, peer.leaderHint()));
+          }
+        }
+      }
+      await this.driveAll();
+    });
+  }
+
+  receive(env: RaftEnvelope): Promise<void> {
+    return this.run(async () => {
+      const peer = this.peers.get(env.regionId);
+      // A message for a region this store has no peer of (yet: a split not applied here) is
+      // dropped; raft retransmits. Creating uninitialized peers from messages is not implemented.
+      if (!peer || env.message.to !== peer.peerId) return;
+      peer.node.step(env.message);
+      await this.drive(peer);
+    });
+  }
+
+  reportSnapshot(regionId: number, toPeer: number, delivered: boolean): Promise<void> {
+    return this.run(async () => {
+      const peer = this.peers.get(regionId);
+      if (!peer) return;
+      peer.node.reportSnapshot(toPeer, delivered);
+      await this.drive(peer);
+    });
+  }
+
+  reportUnreachable(regionId: number, toPeer: number): Promise<void> {
+    return this.run(async () => {
+      const peer = this.peers.get(regionId);
+      if (!peer) return;
+      peer.node.reportUnreachable(toPeer);
+      await this.drive(peer);
+    });
+  }
+
+  /** Makes this store's peer campaign now (tests and a freshly split region's first leader). */
+  campaign(regionId: number): Promise<void> {
+    return this.run(async () => {
+      const peer = this.peer(regionId);
+      peer.node.campaign();
+      await this.drive(peer);
+    });
+  }
+
+  /**
+   * Proposes a command. The outer promise settles once it is in this leader's log (or refused at
+   * propose); `applied` settles when it applied, with the apply-time gate's error if it refused.
+   */
+  propose(command: Command): Promise<{ applied: Promise<WriteResult | AdminResult> }> {
+    return this.run(async () => {
+      const peer = this.peer(command.regionId);
+      const epoch = { version: command.version, confVer: command.confVer };
+      const req: GateRequest =
+        command.kind === 'write' ? { kind: 'write', epoch, flags: command.flags } : { kind: 'admin', epoch, command: command.admin.type };
+      const refused = checkRegionGate(peer.region, req, 'propose');
+      if (refused) throw refused;
+      if (!peer.isLeader()) throw notLeader(peer.region.id, peer.leaderHint());
+      let id;
+      try {
+        id = peer.node.propose(encodeCommand(command));
+      } catch (e) {
+        throw this.hinted(peer, e);
+      }
+      const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve, reject }));
+      await this.drive(peer);
+      return { applied };
+    });
+  }
+
+  /** Leader transfer is not replicated: the gate runs here, then the core starts the transfer. */
+  transferLeader(regionId: number, epoch: Region['epoch'], toPeer: number): Promise<Region> {
+    return this.run(async () => {
+      const peer = this.peer(regionId);
+      const refused = checkRegionGate(peer.region, { kind: 'admin', epoch, command: 'transferLeader' }, 'propose');
+      if (refused) throw refused;
+      if (!peer.region.peers.some((p) => p.id === toPeer)) throw new KvError('INVALID_ARGUMENT', `peer ${toPeer} is not a member of region ${regionId}`, { regionId, toPeer });
+      try {
+        peer.node.transferLeader(toPeer);
+      } catch (e) {
+        throw this.hinted(peer, e);
+      }
+      await this.drive(peer);
+      return peer.region;
+    });
+  }
+
+  /**
+   * A consistent read: read index (or the lease, per the raft options) on the leader, or with
+   * `followerRead` a read index fetched from the leader and served here once applied. The outer
+   * promise settles when the request is registered; `snapshot` once it can be served.
+   */
+  read(regionId: number, req: GateRequest, followerRead: boolean): Promise<{ snapshot: Promise<RegionSnapshot> }> {
+    return this.run(async () => {
+      const peer = this.peer(regionId);
+      const refused = checkRegionGate(peer.region, req, 'read');
+      if (refused) throw refused;
+      if (!followerRead && !peer.isLeader()) throw notLeader(regionId, peer.leaderHint());
+      const key = `${this.storeId}:${++this.readCounter}`;
+      try {
+        peer.node.readIndex(new TextEncoder().encode(key));
+      } catch (e) {
+        throw this.hinted(peer, e);
+      }
+      const snapshot = new Promise<RegionSnapshot>((resolve, reject) => peer.reads.set(key, { req, followerRead, index: undefined, age: 0, resolve, reject }));
+      await this.drive(peer);
+      return { snapshot };
+    });
+  }
+
+  private hinted(peer: RegionPeer, e: unknown): unknown {
+    if (e instanceof KvError && e.code === 'NOT_LEADER') return notLeader(peer.region.id, peer.leaderHint());
+    return e;
+  }
+
+  // ---- the Ready loop ----
+
+  private async driveAll(): Promise<void> {
+    // Map iteration visits peers a split adds during the loop, so they get driven too.
+    for (const peer of this.peers.values()) await this.drive(peer);
+  }
+
+  private async drive(peer: RegionPeer): Promise<void> {
+    while (peer.node.hasReady()) {
+      const rd = peer.node.ready();
+      await this.persist(peer, rd);
+      for (const m of rd.messages) {
+        const to = peer.region.peers.find((p) => p.id === m.to);
+        if (to) this.options.transport.send({ regionId: peer.region.id, fromStore: this.storeId, toStore: to.storeId, message: m });
+      }
+      const created = await this.apply(peer, rd.committedEntries);
+      const wasLeader = peer.isLeader();
+      peer.node.advance(rd);
+      for (const rs of rd.readStates) {
+        const r = peer.reads.get(new TextDecoder().decode(rs.ctx));
+        if (r) r.index = rs.index;
+      }
+      if (rd.softState && rd.softState.state !== 'leader') this.failLeaderReads(peer);
+      this.serveReads(peer);
+      await this.maybeCompact(peer);
+      for (const np of created) {
+        // The split's new region gets its first leader where the parent's leader is, at once.
+        if (wasLeader) np.node.campaign();
+        await this.drive(np);
+      }
+    }
+  }
+
+  /** Step 1 of a Ready: snapshot, entries and hard state, synced when raft needs it before sending. */
+  private async persist(peer: RegionPeer, rd: Ready): Promise<void> {
+    const batch = new WriteBatch();
+    let sync = rd.mustSync;
+    let snapRegion: Region | undefined;
+    if (rd.snapshot) {
+      snapRegion = this.stageSnapshot(peer, rd.snapshot, batch);
+      sync = true;
+    }
+    peer.storage.stageAppend(rd.entries, batch);
+    if (rd.hardState) batch.put('raft', hardStateKey(peer.region.id), encodeHardState(rd.hardState));
+    if (batch.count > 0) await this.options.engine.write(batch, { sync });
+    if (rd.snapshot && snapRegion) {
+      peer.storage.resetTo(rd.snapshot.metadata.index, rd.snapshot.metadata.term);
+      peer.applied = rd.snapshot.metadata.index;
+      this.snapshotsApplied++;
+      this.changeRegion(peer, snapRegion, 'epoch');
+    }
+    peer.storage.commitAppend(rd.entries);
+    if (rd.hardState) peer.storage.hard = rd.hardState;
+  }
+
+  /** A received snapshot replaces the region's data, log and state in one batch. */
+  private stageSnapshot(peer: RegionPeer, snap: Snapshot, batch: WriteBatch): Region {
+    const { region, cfs } = decodeSnapshotData(snap.data);
+    const [lower, upper] = dataRange(region);
+    DATA_CFS.forEach((cf, i) => {
+      batch.deleteRange(cf, lower, upper);
+      for (const [k, v] of cfs[i]!) batch.put(cf, k, v);
+    });
+    const [lo, hi] = logRange(peer.region.id);
+    batch.deleteRange('raft', lo, hi);
+    batch.put('raft', regionStateKey(region.id), encodeRegionState({ peerId: peer.peerId, region }));
+    const { index, term } = snap.metadata;
+    batch.put('raft', applyStateKey(region.id), encodeApplyState({ applied: index, truncatedIndex: index, truncatedTerm: term }));
+    return region;
+  }
+
+  /**
+   * Step 3: applies committed entries in order. The gate runs against the region as each entry
+   * finds it (an earlier split or prepare in the same batch counts), and all modifies, region
+   * changes and the new applied index go to the engine in one batch. Proposals settle and
+   * `applied` events fire only after that batch landed.
+   */
+  private async apply(peer: RegionPeer, entries: readonly Entry[]): Promise<RegionPeer[]> {
+    const todo = entries.filter((e) => e.index > peer.applied);
+    if (todo.length === 0) return [];
+    const batch = new WriteBatch();
+    const after: (() => void)[] = [];
+    const created: { region: Region; peerId: number }[] = [];
+    let sync = false;
+    let region = peer.region;
+    for (const e of todo) {
+      const pending = peer.proposals.get(e.index);
+      if (pending) peer.proposals.delete(e.index);
+      let outcome: { ok: WriteResult | AdminResult } | { err: unknown } | undefined;
+      if (e.type === 'normal' && e.data.length > 0) {
+        const cmd = decodeCommand(e.data);
+        const r = this.applyCommand(region, peer.peerId, cmd, e.index, batch, after, created);
+        outcome = r.outcome;
+        region = r.region;
+        if (cmd.kind === 'admin') sync = true;
+      }
+      if (pending) {
+        // An entry of another term at this index means our proposal was overwritten: it never applies.
+        if (pending.term !== e.term) after.push(() => pending.reject(new KvError('NOT_LEADER', `proposal at index ${e.index} was overwritten by a later leader`, { regionId: peer.region.id, stale: true, leader: peer.leaderHint() })));
+        else if (outcome && 'ok' in outcome) {
+          const v = outcome.ok;
+          after.push(() => pending.resolve(v));
+        } else if (outcome) {
+          const err = outcome.err;
+          after.push(() => pending.reject(err));
+        }
+      }
+    }
+    const last = todo[todo.length - 1]!.index;
+    const apply: ApplyState = { applied: last, truncatedIndex: peer.storage.apply.truncatedIndex, truncatedTerm: peer.storage.apply.truncatedTerm };
+    batch.put('raft', applyStateKey(peer.region.id), encodeApplyState(apply));
+    if (region !== peer.region) batch.put('raft', regionStateKey(region.id), encodeRegionState({ peerId: peer.peerId, region }));
+    for (const c of created) stageNewPeer(batch, c.region, c.peerId);
+    await this.options.engine.write(batch, { sync });
+    peer.applied = last;
+    peer.storage.apply = apply;
+    if (region !== peer.region) this.changeRegion(peer, region, region.epoch.version !== peer.region.epoch.version ? 'split' : 'flashback');
+    const newPeers: RegionPeer[] = [];
+    for (const c of created) {
+      if (this.peers.has(c.region.id)) continue;
+      newPeers.push(this.addPeer(c.region, c.peerId, { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX }, { applied: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM }, []));
+      this.emitRegion(c.region, 'split');
+    }
+    for (const f of after) f();
+    return newPeers;
+  }
+
+  private applyCommand(
+    region: Region,
+    peerId: number,
+    cmd: Command,
+    index: number,
+    batch: WriteBatch,
+    after: (() => void)[],
+    created: { region: Region; peerId: number }[],
+  ): { region: Region; outcome: { ok: WriteResult | AdminResult } | { err: unknown } } {
+    const epoch = { version: cmd.version, confVer: cmd.confVer };
+    if (cmd.regionId !== region.id) return { region, outcome: { err: new KvError('REGION_NOT_FOUND', `command for region ${cmd.regionId} in region ${region.id}'s log`, { regionId: cmd.regionId }) } };
+    if (cmd.kind === 'write') {
+      const refused = checkRegionGate(region, { kind: 'write', epoch, flags: cmd.flags }, 'apply');
+      if (refused) return { region, outcome: { err: refused } };
+      for (const m of cmd.modifies) {
+        if (m.op === 'put') batch.put(m.cf, m.key, m.value);
+        else if (m.op === 'delete') batch.delete(m.cf, m.key);
+        else batch.deleteRange(m.cf, m.start, m.end);
+      }
+      const events = this.options.events;
+      const ev = { regionId: region.id, index: BigInt(index), flags: cmd.flags as ReadonlySet<string>, modifies: cmd.modifies as readonly BatchOp[] };
+      if (events) after.push(() => events.emit('applied', ev));
+      return { region, outcome: { ok: { regionId: region.id, index: BigInt(index) } } };
+    }
+    const a = cmd.admin;
+    const refused = checkRegionGate(region, { kind: 'admin', epoch, command: a.type }, 'apply');
+    if (refused) return { region, outcome: { err: refused } };
+    switch (a.type) {
+      case 'split': {
+        if (a.newPeerIds.length !== region.peers.length) return { region, outcome: { err: new KvError('INVALID_ARGUMENT', 'split needs one new peer id per peer', { regionId: region.id }) } };
+        let planned;
+        try {
+          planned = planSplit(region, a.splitKey, a.newRegionId, a.newPeerIds);
+        } catch (e) {
+          return { region, outcome: { err: e } };
+        }
+        // planSplit keeps the parent's id on the right half (TiKV's right-derive); the new region is the left.
+        const mine = planned.left.peers.find((p) => p.storeId === this.storeId);
+        if (mine) created.push({ region: planned.left, peerId: mine.id });
+        void peerId;
+        return { region: planned.right, outcome: { ok: { type: 'split', left: planned.left, right: planned.right } } };
+      }
+      case 'prepareFlashback': {
+        const next = freezeRegion({ ...region, flashback: { inFlashback: true, flashbackStartTs: a.startTs } });
+        return { region: next, outcome: { ok: { type: 'prepareFlashback', region: next } } };
+      }
+      case 'finishFlashback': {
+        if (!isInFlashback(region)) return { region, outcome: { ok: { type: 'finishFlashback', region } } };
+        const next = freezeRegion({ ...region, flashback: NOT_IN_FLASHBACK });
+        return { region: next, outcome: { ok: { type: 'finishFlashback', region: next } } };
+      }
+    }
+  }
+
+  private changeRegion(peer: RegionPeer, region: Region, reason: 'split' | 'flashback' | 'epoch'): void {
+    peer.region = region;
+    this.emitRegion(region, reason);
+  }
+
+  private emitRegion(region: Region, reason: 'split' | 'flashback' | 'epoch' | 'created'): void {
+    this.options.events?.emit('regionChanged', { regionId: region.id, reason, startKey: region.startKey, endKey: region.endKey, epoch: region.epoch });
+  }
+
+  /** Reads whose read-index round a deposed leader can no longer finish fail now; the caller retries. */
+  private failLeaderReads(peer: RegionPeer): void {
+    for (const [key, r] of peer.reads) {
+      if (r.index === undefined && !r.followerRead) {
+        peer.reads.delete(key);
+        r.reject(notLeader(peer.region.id, peer.leaderHint()));
+      }
+    }
+  }
+
+  /** Serves reads whose index is applied, re-running the gate against the region as it is now. */
+  private serveReads(peer: RegionPeer): void {
+    for (const [key, r] of peer.reads) {
+      if (r.index === undefined || r.index > peer.applied) continue;
+      peer.reads.delete(key);
+      const refused = checkRegionGate(peer.region, r.req, 'read');
+      if (refused) r.reject(refused);
+      else r.resolve(new StoreRegionSnapshot(this.options.engine.snapshot(), peer.region));
+    }
+  }
+
+  private async maybeCompact(peer: RegionPeer): Promise<void> {
+    const s = peer.storage;
+    if (peer.applied - s.apply.truncatedIndex < this.gcThreshold) return;
+    const from = s.apply.truncatedIndex + 1;
+    const to = peer.applied;
+    const next = s.compactTo(to);
+    const batch = new WriteBatch().deleteRange('raft', logKey(peer.region.id, from), logKey(peer.region.id, to + 1)).put('raft', applyStateKey(peer.region.id), encodeApplyState(next));
+    await this.options.engine.write(batch);
+  }
+}
