@@ -1,0 +1,174 @@
+import { EventCatalogue, freezeRegion, NOT_IN_FLASHBACK, type AppliedEvent, type Region, type StorageEngine } from '@flashkv/core';
+import { ReferenceEngine, Rng } from '@flashkv/core/testing';
+import { InProcessTransport, RaftConsensus, Store, bootstrapStore, type StoreRaftOptions } from '../src/store/index.js';
+
+export interface StoreClusterOptions {
+  readonly stores: number;
+  readonly seed: number;
+  readonly raft?: StoreRaftOptions;
+  readonly logGcThreshold?: number;
+  /** Probability the network drops a message. Default 0. */
+  readonly dropRate?: number;
+}
+
+/** One store of the cluster with what a test looks at. */
+export interface ClusterMember {
+  readonly storeId: number;
+  readonly engine: StorageEngine;
+  store: Store;
+  consensus: RaftConsensus;
+  events: EventCatalogue;
+  /** Every `applied` event this life of the store emitted. */
+  applied: AppliedEvent[];
+  alive: boolean;
+}
+
+/**
+ * N stores in one process, each over its own engine, joined by an InProcessTransport, moved by
+ * simulated time: `tick()` ticks every live store once and then delivers until the network is
+ * quiet. Region 1 spans the whole key space with peer i on store i. All randomness (election
+ * jitter, drops) comes from the seed, so a seed replays a run.
+ */
+export class StoreCluster {
+  readonly transport: InProcessTransport;
+  readonly members = new Map<number, ClusterMember>();
+  readonly rng: Rng;
+  ticks = 0;
+  private nextId = 1000;
+
+  private constructor(readonly options: StoreClusterOptions) {
+    this.rng = new Rng(options.seed);
+    this.transport = new InProcessTransport({ dropRate: options.dropRate ?? 0, rng: this.rng.fork() });
+  }
+
+  static async create(options: StoreClusterOptions): Promise<StoreCluster> {
+    const c = new StoreCluster(options);
+    const ids = Array.from({ length: options.stores }, (_, i) => i + 1);
+    const region: Region = freezeRegion({
+      id: 1,
+      startKey: new Uint8Array(0),
+      endKey: new Uint8Array(0),
+      epoch: { version: 1, confVer: 1 },
+      peers: ids.map((id) => ({ id, storeId: id, role: 'voter' as const })),
+      flashback: NOT_IN_FLASHBACK,
+    });
+    for (const id of ids) {
+      const engine = new ReferenceEngine();
+      await bootstrapStore(engine, id, [region]);
+      c.start(id, engine);
+    }
+    return c;
+  }
+
+  private start(storeId: number, engine: StorageEngine): ClusterMember {
+    const events = new EventCatalogue();
+    const store = Store.open({
+      engine,
+      transport: this.transport,
+      rng: this.rng.fork(),
+      events,
+      ...(this.options.raft ? { raft: this.options.raft } : {}),
+      ...(this.options.logGcThreshold !== undefined ? { logGcThreshold: this.options.logGcThreshold } : {}),
+    });
+    const consensus = new RaftConsensus({ store, allocId: async () => this.nextId++ });
+    const m: ClusterMember = { storeId, engine, store, consensus, events, applied: [], alive: true };
+    events.applied$.subscribe((e) => m.applied.push(e));
+    this.transport.register(store);
+    this.members.set(storeId, m);
+    return m;
+  }
+
+  member(storeId: number): ClusterMember {
+    const m = this.members.get(storeId);
+    if (!m) throw new Error(`no store ${storeId}`);
+    return m;
+  }
+
+  /** Kills a store: it stops at once; its engine (all acknowledged, synced writes) survives. */
+  crash(storeId: number): void {
+    const m = this.member(storeId);
+    m.store.stop();
+    m.alive = false;
+    this.transport.unregister(storeId);
+  }
+
+  /** Reopens a crashed store from its engine. */
+  restart(storeId: number): ClusterMember {
+    const old = this.member(storeId);
+    if (old.alive) throw new Error(`store ${storeId} is running`);
+    return this.start(storeId, old.engine);
+  }
+
+  partition(groups: readonly (readonly number[])[]): void {
+    this.transport.partition(groups);
+  }
+
+  heal(): void {
+    this.transport.heal();
+  }
+
+  live(): ClusterMember[] {
+    return [...this.members.values()].filter((m) => m.alive);
+  }
+
+  async deliver(): Promise<void> {
+    await this.transport.deliverAll();
+  }
+
+  async tick(n = 1): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      this.ticks++;
+      for (const m of this.live()) await m.store.tick();
+      await this.transport.deliverAll();
+    }
+  }
+
+  /** The live store whose peer of `regionId` leads with the highest term, if any. */
+  leader(regionId: number, among: readonly number[] = this.live().map((m) => m.storeId)): ClusterMember | undefined {
+    let best: ClusterMember | undefined;
+    let term = -1;
+    for (const id of among) {
+      const m = this.member(id);
+      const p = m.alive ? m.store.peers.get(regionId) : undefined;
+      if (!p) continue;
+      const st = p.node.status();
+      if (st.state === 'leader' && st.term > term) {
+        best = m;
+        term = st.term;
+      }
+    }
+    return best;
+  }
+
+  /** Ticks until `pred` holds; throws after `maxTicks` (a liveness failure, with the seed). */
+  async until(pred: () => boolean, maxTicks = 500, what = 'condition'): Promise<void> {
+    for (let i = 0; i < maxTicks; i++) {
+      if (pred()) return;
+      await this.tick();
+    }
+    if (pred()) return;
+    throw new Error(`${what} did not hold after ${maxTicks} ticks (SEED=${this.options.seed})`);
+  }
+
+  async mustLeader(regionId: number, among?: readonly number[]): Promise<ClusterMember> {
+    await this.until(() => this.leader(regionId, among) !== undefined, 500, `a leader of region ${regionId}`);
+    return this.leader(regionId, among)!;
+  }
+
+  /** Ticks the cluster until `p` settles, then returns (or throws) its outcome. */
+  async settle<T>(p: Promise<T>, maxTicks = 500): Promise<T> {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    await this.deliver();
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < maxTicks && !done; i++) {
+      await this.tick();
+      await new Promise((r) => setImmediate(r));
+    }
+    if (!done) throw new Error(`request did not settle after ${maxTicks} ticks (SEED=${this.options.seed})`);
+    return p;
+  }
+}
