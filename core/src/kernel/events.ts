@@ -31,10 +31,18 @@ export interface RaftRoleChangedEvent {
 
 export interface FlashbackProgressEvent {
   readonly jobId: string;
-  readonly phase: 'prepare' | 'finish' | 'done' | 'failed';
+  readonly phase: 'check' | 'prepare' | 'finish' | 'done' | 'failed';
   readonly regionsTotal: number;
+  /** Regions done in the current phase (prepared while preparing, finished while finishing). */
   readonly regionsDone: number;
   readonly keysRewritten: number;
+  readonly regionsPrepared?: number;
+  readonly regionsFinished?: number;
+  readonly locksRolledBack?: number;
+  readonly startTs?: bigint;
+  readonly commitTs?: bigint;
+  readonly keysPerSecond?: number;
+  readonly etaMs?: number;
 }
 
 export interface ResolvedTsEvent {

@@ -11,7 +11,7 @@
 import { decodeBytes, encodeBytes, type EncodedKey, type Lock, type RawKey } from '../../codec/index.js';
 import type { Consensus } from '../../consensus/consensus.js';
 import { compareBytes } from '../../engine/engine.js';
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, KvError } from '../../errors.js';
 import type { HotPath } from '../../hotpath/hotpath.js';
 import type { Placement } from '../../placement/placement.js';
 import type { Region } from '../../placement/region.js';
@@ -41,6 +41,17 @@ import {
 } from './validate.js';
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+/** Registry names of the flashback plugin's per-region commands (args: route, encoded startKey/endKey, version, startTs[, commitTs]). */
+export const PREPARE_FLASHBACK_COMMAND = 'prepareFlashbackToVersion';
+export const FLASHBACK_COMMAND = 'flashbackToVersion';
+
+/** What a flashback command returns for one region; commands may add fields. */
+export interface FlashbackStepResult {
+  readonly regionId: number;
+  /** Modifications written by the data steps (admin commands not counted). */
+  readonly modifies: number;
+}
 
 export interface StorageOptions {
   readonly consensus: Consensus;
@@ -512,6 +523,60 @@ export class Storage {
       deletedVersions += r.deletedVersions;
     }
     return { safePoint, paused: false, keys, deletedVersions };
+  }
+
+  // ---- flashback (the commands come from the flashback plugin: FLASHBACK.md section a)
+
+  /**
+   * Phase 1 of a flashback of raw [startKey, endKey) (empty endKey: unbounded) to `version`, one
+   * command per region in key order as TiDB sends one request per region: the region enters
+   * flashback state, every lock in range is rolled back and the first key that needs flashback
+   * is locked at `startTs`. PLUGIN_MISSING without the flashback plugin.
+   */
+  async prepareFlashbackToVersion(req: { startKey?: Uint8Array; endKey?: Uint8Array; version: bigint; startTs: bigint }): Promise<FlashbackStepResult[]> {
+    assertRequest('prepareFlashbackToVersion', req);
+    assertTs('prepareFlashbackToVersion: version', req.version);
+    assertTs('prepareFlashbackToVersion: startTs', req.startTs);
+    return this.flashbackPerRegion(PREPARE_FLASHBACK_COMMAND, req, { version: req.version, startTs: req.startTs });
+  }
+
+  /**
+   * Phase 2: every changed key is rewritten to its value as of `version` at startTs/commitTs,
+   * the locked key is committed last, and the region leaves flashback state. INVALID_TXN_TSO if
+   * commitTs <= startTs; FLASHBACK_NOT_PREPARED if a region was not prepared with this startTs.
+   */
+  async flashbackToVersion(req: { startKey?: Uint8Array; endKey?: Uint8Array; version: bigint; startTs: bigint; commitTs: bigint }): Promise<FlashbackStepResult[]> {
+    assertRequest('flashbackToVersion', req);
+    assertTs('flashbackToVersion: version', req.version);
+    assertTs('flashbackToVersion: startTs', req.startTs);
+    assertTs('flashbackToVersion: commitTs', req.commitTs);
+    return this.flashbackPerRegion(FLASHBACK_COMMAND, req, { version: req.version, startTs: req.startTs, commitTs: req.commitTs });
+  }
+
+  private async flashbackPerRegion(name: string, req: { startKey?: Uint8Array; endKey?: Uint8Array }, args: Record<string, unknown>): Promise<FlashbackStepResult[]> {
+    if (!this.registry.has(name)) {
+      throw new KvError('PLUGIN_MISSING', `${name} needs the flashback plugin (@flashkv/flashback, flashback()); add it to Kernel.start({ plugins })`, {
+        command: name,
+        plugin: '@flashkv/flashback',
+      });
+    }
+    if (req.startKey !== undefined && req.startKey.length > 0) assertRawKey(`${name}: startKey`, req.startKey);
+    if (req.endKey !== undefined && req.endKey.length > 0) assertRawKey(`${name}: endKey`, req.endKey);
+    if (req.startKey !== undefined && req.endKey !== undefined && req.startKey.length > 0 && req.endKey.length > 0 && compareBytes(req.startKey, req.endKey) >= 0) {
+      throw new InvalidArgumentError(`${name}: startKey must be before endKey`, {});
+    }
+    const out: FlashbackStepResult[] = [];
+    for (const p of this.rangeParts(req.startKey, req.endKey)) {
+      out.push(
+        await this.run<FlashbackStepResult>(name, {
+          route: p.route,
+          ...(p.encStart !== undefined ? { startKey: p.encStart } : {}),
+          ...(p.encEnd !== undefined ? { endKey: p.encEnd } : {}),
+          ...args,
+        }),
+      );
+    }
+    return out;
   }
 
   private async perRegion(name: string, keys: readonly Uint8Array[], args: (encoded: EncodedKey[]) => Record<string, unknown>): Promise<void> {

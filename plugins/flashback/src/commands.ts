@@ -1,0 +1,418 @@
+/**
+ * Flashback's commands (FLASHBACK.md a.2), registered into Storage's command registry so they run
+ * through the scheduler (latches) and Consensus (region gate, writes) like every txn command.
+ *
+ * `prepareFlashbackToVersion` and `flashbackToVersion` are the per-region RPCs: drivers that hold
+ * no latches and run TiKV's states in order, each loop step a read phase on a flashback-flagged
+ * snapshot followed by one latched write command for one batch (<= 256 keys, <= 32 KiB), which
+ * hands the next read phase the key to resume from. Every write carries the 'flashback' flag;
+ * FlashbackWrite batches also carry 'onePc' (CDC emits them as committed rows), the commit of K*
+ * does not (a normal 2PC commit, a.5.4).
+ */
+import {
+  checkTxnStatus,
+  codec,
+  commit,
+  FLASHBACK_COMMAND,
+  invalidTxnTsoError,
+  isInFlashback,
+  KvError,
+  MvccReader,
+  MvccTxn,
+  PREPARE_FLASHBACK_COMMAND,
+  type BatchOp,
+  type Command,
+  type LockEntry,
+  type Modify,
+  type RegionRoute,
+  type RequestContext,
+  type RequestFlag,
+  type Storage,
+  type TxnCommandContext,
+} from '@flashkv/core';
+import { commitFlashbackKey, flashbackKeyState, flashbackRollbackLock, prewriteFlashbackKey } from './actions.js';
+import {
+  FLASHBACK_BATCH_KEYS,
+  flashbackBatch,
+  flashbackBatchBound,
+  MAX_TXN_WRITE_SIZE,
+  newFlashbackBatchInput,
+  newFlashbackBatchOutput,
+  OUT_WRITE_CF,
+  type FlashbackBatchInput,
+} from './flashback-batch.js';
+import { batchKey, findFlashbackKey, scanFlashbackWrites } from './read-phase.js';
+
+type EncodedKey = codec.EncodedKey;
+
+export const FLASHBACK_FLAGS: ReadonlySet<RequestFlag> = new Set<RequestFlag>(['flashback']);
+export const FLASHBACK_ONE_PC_FLAGS: ReadonlySet<RequestFlag> = new Set<RequestFlag>(['flashback', 'onePc']);
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+export const FLASHBACK_COMMANDS_OWNER = '@flashkv/flashback';
+
+/** One batch written by a flashback loop step, for progress reporting (never per key). */
+export interface FlashbackBatchEvent {
+  readonly regionId: number;
+  readonly step: 'rollbackLock' | 'prewrite' | 'flashbackWrite' | 'commit';
+  readonly keys: number;
+  readonly modifies: number;
+}
+
+export interface PrepareFlashbackArgs {
+  readonly route: RegionRoute;
+  /** Encoded bounds, clipped to the region; absent or empty end is unbounded. */
+  readonly startKey?: EncodedKey;
+  readonly endKey?: EncodedKey;
+  readonly version: bigint;
+  readonly startTs: bigint;
+  readonly lockPolicy?: 'rollback' | 'resolve';
+  readonly onBatch?: (e: FlashbackBatchEvent) => void;
+}
+
+export interface PrepareFlashbackResult {
+  readonly regionId: number;
+  readonly modifies: number;
+  readonly locksRolledBack: number;
+  readonly locksCommitted: number;
+  /** K*, the key locked at start_ts; undefined if nothing in range changed after the version. */
+  readonly flashbackKey: EncodedKey | undefined;
+}
+
+export interface FlashbackArgs extends Omit<PrepareFlashbackArgs, 'lockPolicy'> {
+  readonly commitTs: bigint;
+}
+
+export interface FlashbackResult {
+  readonly regionId: number;
+  readonly modifies: number;
+  readonly keysRewritten: number;
+  readonly batches: number;
+  /** The data part had been done by an earlier Finish with the same start_ts/commit_ts. */
+  readonly alreadyFinished: boolean;
+}
+
+type Run = <R>(name: string, args: unknown) => Promise<R>;
+
+function requestOf(route: RegionRoute, flags?: ReadonlySet<RequestFlag>): RequestContext {
+  return { regionId: route.regionId, epoch: route.epoch, ...(flags !== undefined ? { flags } : {}) };
+}
+
+async function withFlashbackReader<T>(ctx: TxnCommandContext, route: RegionRoute, body: (reader: MvccReader) => T): Promise<T> {
+  const snap = await ctx.consensus.snapshot(requestOf(route, FLASHBACK_FLAGS));
+  try {
+    return body(new MvccReader(snap));
+  } finally {
+    snap.release();
+  }
+}
+
+async function write(ctx: TxnCommandContext, route: RegionRoute, modifies: readonly BatchOp[], flags: ReadonlySet<RequestFlag> | undefined): Promise<void> {
+  if (modifies.length === 0) return;
+  await ctx.consensus.write(requestOf(route, flags), modifies, ctx.sync === undefined ? {} : { sync: ctx.sync });
+}
+
+function assertCommon(name: string, a: unknown): asserts a is PrepareFlashbackArgs {
+  const args = a as PrepareFlashbackArgs | null;
+  if (args === null || typeof args !== 'object') throw new TypeError(`${name}: args must be an object`);
+  const r = args.route;
+  if (r === null || typeof r !== 'object' || typeof r.regionId !== 'number' || r.epoch === null || typeof r.epoch !== 'object') throw new TypeError(`${name}: args.route must be { regionId, epoch }`);
+  if (typeof args.version !== 'bigint' || typeof args.startTs !== 'bigint') throw new TypeError(`${name}: version and startTs must be bigints`);
+  if (args.startTs <= 0n) throw new KvError('INVALID_ARGUMENT', `${name}: startTs must be positive, got ${args.startTs}`, {});
+  for (const k of ['startKey', 'endKey'] as const) if (args[k] !== undefined && !(args[k] instanceof Uint8Array)) throw new TypeError(`${name}: ${k} must be a Uint8Array`);
+}
+
+const endOf = (k: EncodedKey | undefined) => (k === undefined || k.length === 0 ? undefined : k);
+const startOf = endOf;
+
+// ---- write commands, one per batch
+
+interface RollbackLockArgs {
+  readonly route: RegionRoute;
+  readonly locks: readonly LockEntry[];
+  readonly flashbackStartTs: bigint;
+  /** lockPolicy 'resolve': txn start ts -> commit ts of its primary (0n: roll back). */
+  readonly resolved?: ReadonlyMap<bigint, bigint>;
+}
+
+interface RollbackLockResult {
+  readonly modifies: number;
+  readonly taken: number;
+  readonly rolledBack: number;
+  readonly committed: number;
+}
+
+class FlashbackRollbackLockCommand implements Command<RollbackLockResult, TxnCommandContext> {
+  readonly name = 'flashbackRollbackLock';
+  constructor(readonly args: RollbackLockArgs) {}
+  latchKeys(): readonly Uint8Array[] {
+    return this.args.locks.map((l) => l.key);
+  }
+  async process(ctx: TxnCommandContext): Promise<RollbackLockResult> {
+    const a = this.args;
+    const modifies: Modify[] = [];
+    let size = 0;
+    let taken = 0;
+    let rolledBack = 0;
+    let committed = 0;
+    await withFlashbackReader(ctx, a.route, (reader) => {
+      for (const { key } of a.locks) {
+        // Re-read under the latch: a concurrent retry may already have handled the lock.
+        const lock = reader.loadLock(key);
+        const txn = new MvccTxn(lock?.startTs ?? 1n);
+        let kind: 'none' | 'rollback' | 'commit' = 'none';
+        if (lock !== undefined && lock.startTs !== a.flashbackStartTs) {
+          const commitTs = a.resolved?.get(lock.startTs) ?? 0n;
+          if (commitTs > 0n && lock.lockType !== 'Pessimistic') {
+            commit(txn, reader, key, commitTs);
+            kind = 'commit';
+          } else {
+            flashbackRollbackLock(txn, reader, key, lock);
+            kind = 'rollback';
+          }
+        }
+        // TiKV stops a write command once its modifications reach MAX_TXN_WRITE_SIZE.
+        if (taken > 0 && size + txn.writeSize > MAX_TXN_WRITE_SIZE) break;
+        for (const m of txn.modifies) modifies.push(m);
+        size += txn.writeSize;
+        taken++;
+        if (kind === 'commit') committed++;
+        else if (kind === 'rollback') rolledBack++;
+      }
+    });
+    await write(ctx, a.route, modifies, FLASHBACK_FLAGS);
+    return { modifies: modifies.length, taken, rolledBack, committed };
+  }
+}
+
+interface CheckPrimaryArgs {
+  readonly primary: EncodedKey;
+  readonly lockTs: bigint;
+}
+
+/**
+ * lockPolicy 'resolve' (beyond TiKV, tikv#14531): decides a txn by its primary. A committed
+ * primary gives its commit ts; otherwise the primary is rolled back here (its lock, however
+ * young, or a protected rollback record if it has neither), so the txn can never commit later.
+ */
+class FlashbackCheckPrimaryCommand implements Command<bigint, TxnCommandContext> {
+  readonly name = 'flashbackCheckPrimary';
+  constructor(readonly args: CheckPrimaryArgs) {}
+  latchKeys(): readonly Uint8Array[] {
+    return [this.args.primary];
+  }
+  async process(ctx: TxnCommandContext): Promise<bigint> {
+    const region = ctx.consensus.regionForKey(this.args.primary);
+    const route = { regionId: region.id, epoch: region.epoch };
+    const txn = new MvccTxn(this.args.lockTs);
+    const status = await withFlashbackReader(ctx, route, (reader) =>
+      checkTxnStatus(txn, reader, { primaryKey: this.args.primary, currentTs: U64_MAX, callerStartTs: 0n, rollbackIfNotExist: true }),
+    );
+    await write(ctx, route, txn.modifies, isInFlashback(region) ? FLASHBACK_FLAGS : undefined);
+    return status.kind === 'committed' ? status.commitTs : 0n;
+  }
+}
+
+interface KeyArgs {
+  readonly route: RegionRoute;
+  readonly key: EncodedKey;
+  readonly version: bigint;
+  readonly startTs: bigint;
+  readonly commitTs?: bigint;
+}
+
+class FlashbackPrewriteCommand implements Command<number, TxnCommandContext> {
+  readonly name = 'flashbackPrewrite';
+  constructor(readonly args: KeyArgs) {}
+  latchKeys(): readonly Uint8Array[] {
+    return [this.args.key];
+  }
+  async process(ctx: TxnCommandContext): Promise<number> {
+    const txn = new MvccTxn(this.args.startTs);
+    await withFlashbackReader(ctx, this.args.route, (reader) => prewriteFlashbackKey(txn, reader, this.args.key, this.args.version));
+    await write(ctx, this.args.route, txn.modifies, FLASHBACK_FLAGS);
+    return txn.modifies.length;
+  }
+}
+
+class FlashbackCommitCommand implements Command<number, TxnCommandContext> {
+  readonly name = 'flashbackCommit';
+  constructor(readonly args: KeyArgs) {}
+  latchKeys(): readonly Uint8Array[] {
+    return [this.args.key];
+  }
+  async process(ctx: TxnCommandContext): Promise<number> {
+    const txn = new MvccTxn(this.args.startTs);
+    await withFlashbackReader(ctx, this.args.route, (reader) => commitFlashbackKey(txn, reader, this.args.key, this.args.commitTs!));
+    await write(ctx, this.args.route, txn.modifies, FLASHBACK_FLAGS);
+    return txn.modifies.length;
+  }
+}
+
+interface WriteBatchArgs {
+  readonly route: RegionRoute;
+  readonly input: FlashbackBatchInput;
+  readonly startTs: bigint;
+  readonly commitTs: bigint;
+}
+
+/** FlashbackWrite for one batch: the pure batch kernel's ops as one 1PC-flagged write. */
+class FlashbackWriteCommand implements Command<{ modifies: number; taken: number }, TxnCommandContext> {
+  readonly name = 'flashbackWrite';
+  constructor(readonly args: WriteBatchArgs) {}
+  latchKeys(): readonly Uint8Array[] {
+    const keys: Uint8Array[] = [];
+    for (let i = 0; i < this.args.input.count; i++) keys.push(batchKey(this.args.input, i));
+    return keys;
+  }
+  async process(ctx: TxnCommandContext): Promise<{ modifies: number; taken: number }> {
+    const { input, startTs, commitTs } = this.args;
+    // A fresh output buffer per batch: consensus and `applied` observers may keep the views.
+    const out = newFlashbackBatchOutput(flashbackBatchBound(input), input.count);
+    const taken = flashbackBatch(input, startTs, commitTs, out);
+    const ops: BatchOp[] = new Array(out.opCount);
+    for (let j = 0; j < out.opCount; j++) {
+      ops[j] = {
+        op: 'put',
+        cf: out.cf[j] === OUT_WRITE_CF ? 'write' : 'default',
+        key: out.buf.subarray(out.keyStart[j]!, out.keyEnd[j]!),
+        value: out.buf.subarray(out.valueStart[j]!, out.valueEnd[j]!),
+      };
+    }
+    await write(ctx, this.args.route, ops, FLASHBACK_ONE_PC_FLAGS);
+    return { modifies: ops.length, taken };
+  }
+}
+
+// ---- the per-region RPCs
+
+export class PrepareFlashbackToVersionCommand implements Command<PrepareFlashbackResult, TxnCommandContext> {
+  readonly name = PREPARE_FLASHBACK_COMMAND;
+  constructor(
+    readonly args: PrepareFlashbackArgs,
+    private readonly run: Run,
+  ) {
+    assertCommon(this.name, args);
+    if (args.lockPolicy !== undefined && args.lockPolicy !== 'rollback' && args.lockPolicy !== 'resolve') {
+      throw new KvError('INVALID_ARGUMENT', `${this.name}: lockPolicy must be 'rollback' or 'resolve'`, { lockPolicy: args.lockPolicy });
+    }
+  }
+  latchKeys(): readonly Uint8Array[] {
+    return [];
+  }
+  async process(ctx: TxnCommandContext): Promise<PrepareFlashbackResult> {
+    const a = this.args;
+    const start = startOf(a.startKey);
+    const end = endOf(a.endKey);
+    // The admin command first (a.2): from here on no ordinary write reaches the region.
+    await ctx.consensus.admin(requestOf(a.route), { type: 'prepareFlashback', startTs: a.startTs });
+    let modifies = 0;
+    let locksRolledBack = 0;
+    let locksCommitted = 0;
+    // RollbackLock loop (a.4.1): every lock but our own, whatever its ts relative to V.
+    let from = start;
+    for (;;) {
+      const scan = await withFlashbackReader(ctx, a.route, (reader) =>
+        reader.scanLocks({ ...(from !== undefined ? { start: from } : {}), ...(end !== undefined ? { end } : {}), filter: (l) => l.startTs !== a.startTs, limit: FLASHBACK_BATCH_KEYS + 1 }),
+      );
+      if (scan.locks.length === 0) break;
+      // The 257th lock is kept back as the resume key: at most 256 per write command.
+      const batch = scan.locks.length > FLASHBACK_BATCH_KEYS ? scan.locks.slice(0, FLASHBACK_BATCH_KEYS) : scan.locks;
+      let resolved: Map<bigint, bigint> | undefined;
+      if (a.lockPolicy === 'resolve') {
+        resolved = new Map();
+        for (const l of batch) {
+          if (resolved.has(l.lock.startTs)) continue;
+          resolved.set(l.lock.startTs, await this.run<bigint>('flashbackCheckPrimary', { primary: codec.encodeBytes(l.lock.primary), lockTs: l.lock.startTs }));
+        }
+      }
+      const r = await this.run<RollbackLockResult>('flashbackRollbackLock', { route: a.route, locks: batch, flashbackStartTs: a.startTs, ...(resolved ? { resolved } : {}) });
+      modifies += r.modifies;
+      locksRolledBack += r.rolledBack;
+      locksCommitted += r.committed;
+      a.onBatch?.({ regionId: a.route.regionId, step: 'rollbackLock', keys: r.taken, modifies: r.modifies });
+      from = r.taken < batch.length ? batch[r.taken]!.key : scan.locks.length > FLASHBACK_BATCH_KEYS ? scan.locks[FLASHBACK_BATCH_KEYS]!.key : undefined;
+      if (from === undefined) break;
+    }
+    // Prewrite (a.4.2): lock K* at start_ts, which holds resolved ts below start_ts.
+    const flashbackKey = await withFlashbackReader(ctx, a.route, (reader) => findFlashbackKey(reader.snapshot, start, end, a.version));
+    if (flashbackKey !== undefined) {
+      const n = await this.run<number>('flashbackPrewrite', { route: a.route, key: flashbackKey, version: a.version, startTs: a.startTs });
+      modifies += n;
+      a.onBatch?.({ regionId: a.route.regionId, step: 'prewrite', keys: 1, modifies: n });
+    }
+    return { regionId: a.route.regionId, modifies, locksRolledBack, locksCommitted, flashbackKey: flashbackKey as EncodedKey | undefined };
+  }
+}
+
+export class FlashbackToVersionCommand implements Command<FlashbackResult, TxnCommandContext> {
+  readonly name = FLASHBACK_COMMAND;
+  constructor(
+    readonly args: FlashbackArgs,
+    private readonly run: Run,
+  ) {
+    assertCommon(this.name, args);
+    if (typeof args.commitTs !== 'bigint') throw new TypeError(`${this.name}: commitTs must be a bigint`);
+  }
+  latchKeys(): readonly Uint8Array[] {
+    return [];
+  }
+  async process(ctx: TxnCommandContext): Promise<FlashbackResult> {
+    const a = this.args;
+    const regionId = a.route.regionId;
+    // a.5.1 step 1, before anything else: nothing is written, not even the admin command.
+    if (a.commitTs <= a.startTs) {
+      throw invalidTxnTsoError(`Invalid transaction tso with start_ts:${a.startTs}, commit_ts:${a.commitTs}`, { startTs: a.startTs, commitTs: a.commitTs, regionId });
+    }
+    const start = startOf(a.startKey);
+    const end = endOf(a.endKey);
+    // Steps 2 and 3: K* again; "already finished" before "not prepared", retries rely on the order.
+    const check = await withFlashbackReader(ctx, a.route, (reader) => {
+      const key = findFlashbackKey(reader.snapshot, start, end, a.version) as EncodedKey | undefined;
+      return { key, state: key === undefined ? ('none' as const) : flashbackKeyState(reader, key, a.startTs, a.commitTs) };
+    });
+    let modifies = 0;
+    let keysRewritten = 0;
+    let batches = 0;
+    if (check.state === 'notPrepared') {
+      throw new KvError('FLASHBACK_NOT_PREPARED', `region ${regionId} is not prepared for the flashback`, { regionId, startTs: a.startTs });
+    }
+    if (check.state === 'locked') {
+      // FlashbackWrite loop (a.5.2): keys before K* have nothing newer than V, so start at K*.
+      const input = newFlashbackBatchInput();
+      let from: Uint8Array | undefined = check.key;
+      for (;;) {
+        const scan = await withFlashbackReader(ctx, a.route, (reader) => scanFlashbackWrites(reader.snapshot, from, end, a.version, a.commitTs, check.key, input, FLASHBACK_BATCH_KEYS));
+        if (input.count === 0) break;
+        const r = await this.run<{ modifies: number; taken: number }>('flashbackWrite', { route: a.route, input, startTs: a.startTs, commitTs: a.commitTs });
+        modifies += r.modifies;
+        keysRewritten += r.taken;
+        batches++;
+        a.onBatch?.({ regionId, step: 'flashbackWrite', keys: r.taken, modifies: r.modifies });
+        from = r.taken < input.count ? batchKey(input, r.taken).slice() : scan.next;
+        if (from === undefined) break;
+      }
+      // Commit K* last (a.5.4), a normal commit.
+      const n = await this.run<number>('flashbackCommit', { route: a.route, key: check.key!, version: a.version, startTs: a.startTs, commitTs: a.commitTs });
+      modifies += n;
+      a.onBatch?.({ regionId, step: 'commit', keys: 1, modifies: n });
+    }
+    // Only after the data steps succeeded does the region leave flashback state (a.2).
+    await ctx.consensus.admin(requestOf(a.route), { type: 'finishFlashback' });
+    return { regionId, modifies, keysRewritten, batches, alreadyFinished: check.state === 'finished' };
+  }
+}
+
+/** Registers flashback's commands into `storage.registry` (their drivers run sub-commands through `storage.run`). */
+export function registerFlashbackCommands(storage: Storage): void {
+  const reg = storage.registry;
+  const owner = { owner: FLASHBACK_COMMANDS_OWNER };
+  const run: Run = (name, args) => storage.run(name, args);
+  reg.register(PREPARE_FLASHBACK_COMMAND, (a) => new PrepareFlashbackToVersionCommand(a as PrepareFlashbackArgs, run), owner);
+  reg.register(FLASHBACK_COMMAND, (a) => new FlashbackToVersionCommand(a as FlashbackArgs, run), owner);
+  reg.register('flashbackRollbackLock', (a) => new FlashbackRollbackLockCommand(a as RollbackLockArgs), owner);
+  reg.register('flashbackCheckPrimary', (a) => new FlashbackCheckPrimaryCommand(a as CheckPrimaryArgs), owner);
+  reg.register('flashbackPrewrite', (a) => new FlashbackPrewriteCommand(a as KeyArgs), owner);
+  reg.register('flashbackWrite', (a) => new FlashbackWriteCommand(a as WriteBatchArgs), owner);
+  reg.register('flashbackCommit', (a) => new FlashbackCommitCommand(a as KeyArgs), owner);
+}
