@@ -1,6 +1,6 @@
 // The multi-raft store and RaftConsensus on a 3-store in-process cluster, simulated time.
 import test, { type ExecutionContext } from 'ava';
-import { KvError, type BatchOp, type Region, type RequestContext } from '@flashkv/core';
+import { KvError, WriteBatch, type BatchOp, type Region, type RequestContext } from '@flashkv/core';
 import { testSeed } from '@flashkv/core/testing';
 import { StoreCluster, type ClusterMember } from '../testing/index.js';
 import { applyStateKey, decodeApplyState, decodeHardState, hardStateKey } from '../src/index.js';
@@ -78,7 +78,7 @@ test('leader crash: a new leader is elected, acknowledged writes survive, the ol
   const old = await c.mustLeader(1);
   const region = old.consensus.getRegion(1);
   for (let i = 0; i < 4; i++) await mustWrite(c, old, region, [put(`acked${i}`, `${i}`)]);
-  c.crash(old.storeId);
+  await c.crash(old.storeId);
   const others = c.live().map((m) => m.storeId);
   const next = await c.mustLeader(1, others);
   t.not(next.storeId, old.storeId);
@@ -143,7 +143,7 @@ test('split replicates to every store: both halves persisted with a version bump
   }
   // Both halves survive a restart of a store from its engine.
   const victim = c.live().find((m) => m !== rLeader && m !== lLeader) ?? c.live()[0]!;
-  c.crash(victim.storeId);
+  await c.crash(victim.storeId);
   const back = c.restart(victim.storeId);
   t.deepEqual(back.store.regions().map((r) => r.id).sort(), [1, res.left.id].sort());
 });
@@ -192,7 +192,7 @@ for (const via of ['log', 'snapshot'] as const) {
     if (via === 'snapshot') t.true(snapsDelivered(c) > sentBefore, 'the lagger was caught up by a snapshot');
     else t.is(snapsDelivered(c), sentBefore, 'the lagger was caught up by the log alone');
     // Persisted: a restart keeps the state (test_flashback_for_check_is_in_persist).
-    c.crash(lagger.storeId);
+    await c.crash(lagger.storeId);
     let back = c.restart(lagger.storeId);
     t.is(back.consensus.getRegion(1).flashback.flashbackStartTs, 42n);
     await c.tick(2);
@@ -218,30 +218,39 @@ function snapsDelivered(c: StoreCluster): number {
   return n;
 }
 
-test('restart from the engine recovers log, hard state and applied index, and applies nothing twice', async (t) => {
-  const c = await mustCluster(t);
-  const leader = await c.mustLeader(1);
-  const region = leader.consensus.getRegion(1);
-  for (let i = 0; i < 5; i++) await mustWrite(c, leader, region, [put(`r${i}`, `${i}`)]);
-  await c.tick(3);
-  const f = c.live().find((m) => m !== leader)!;
-  const hard = decodeHardState(f.engine.get('raft', hardStateKey(1))!);
-  const applied = decodeApplyState(f.engine.get('raft', applyStateKey(1))!).applied;
-  const appliedEvents = f.applied.length;
-  t.is(appliedEvents, 5);
-  c.crash(f.storeId);
-  const back = c.restart(f.storeId);
-  const p = back.store.peer(1);
-  t.is(p.applied, applied);
-  t.is(p.node.status().term, hard.term);
-  t.is(p.storage.lastIndex() >= applied, true);
-  await c.tick(5);
-  t.is(back.applied.length, 0, 'nothing re-applied after restart');
-  await mustWrite(c, leader, region, [put('new', 'n')]);
-  await c.tick(3);
-  t.deepEqual(back.applied.map((e) => dec.decode((e.modifies[0] as { key: Uint8Array }).key)), ['znew'], 'only the new write applied');
-  mustValue(t, back, 'r4', '4', 'old data kept');
-});
+for (const flushed of [true, false]) {
+  test(`restart from the engine recovers log, hard state and applied index, and applies nothing twice (${flushed ? 'apply state flushed' : 'unsynced apply writes lost'})`, async (t) => {
+    const c = await mustCluster(t);
+    const leader = await c.mustLeader(1);
+    const region = leader.consensus.getRegion(1);
+    const indexes: bigint[] = [];
+    for (let i = 0; i < 5; i++) indexes.push(await mustWrite(c, leader, region, [put(`r${i}`, `${i}`)]));
+    await c.tick(3);
+    const f = c.live().find((m) => m !== leader)!;
+    t.deepEqual(f.applied.map((e) => e.index), indexes);
+    // Someone else's fsync makes everything written so far durable, applied state included.
+    if (flushed) await f.engine.write(new WriteBatch(), { sync: true });
+    const termBefore = f.store.peer(1).node.status().term;
+    await c.crash(f.storeId);
+    const hard = decodeHardState(f.engine.get('raft', hardStateKey(1))!);
+    const durable = decodeApplyState(f.engine.get('raft', applyStateKey(1))!).applied;
+    t.is(hard.term, termBefore, 'term and vote are synced before any message goes out');
+    if (flushed) t.is(BigInt(durable), indexes[4], 'the flushed applied index survived');
+    else t.true(f.disk.lostWrites > 0, 'the crash lost unsynced writes');
+    const back = c.restart(f.storeId);
+    const p = back.store.peer(1);
+    t.is(p.applied, durable, 'applied index recovered from the engine');
+    t.is(p.node.status().term, hard.term);
+    t.true(p.storage.lastIndex() >= indexes[4]!, 'the synced log survived');
+    await c.tick(5);
+    const reapplied = back.applied.map((e) => e.index);
+    t.deepEqual(reapplied, indexes.filter((x) => x > BigInt(durable)), 'only entries above the durable applied index apply again, once each');
+    await mustWrite(c, leader, region, [put('new', 'n')]);
+    await c.tick(3);
+    t.is(back.applied.filter((e) => dec.decode((e.modifies[0] as { key: Uint8Array }).key) === 'znew').length, 1, 'the new write applied once');
+    for (let i = 0; i < 5; i++) mustValue(t, back, `r${i}`, `${i}`, 'old data present');
+  });
+}
 
 test('seeded lossy network: random writes from whichever store leads converge to the same data on every store', async (t) => {
   const c = await mustCluster(t, { dropRate: 0.1, logGcThreshold: 8 });
@@ -259,6 +268,12 @@ test('seeded lossy network: random writes from whichever store leads converge to
       t.log(`write ${i} failed: ${e.message}`);
     }
     if (c.rng.chance(0.1)) {
+      // A crash loses every unsynced write; raft's synced log and hard state must cover for it.
+      const m = c.rng.pick(c.live());
+      await c.crash(m.storeId);
+      await c.tick(c.rng.int(20));
+      c.restart(m.storeId);
+    } else if (c.rng.chance(0.1)) {
       const id = c.rng.int(3) + 1;
       c.partition([[id], [1, 2, 3].filter((x) => x !== id)]);
       await c.tick(c.rng.int(30));

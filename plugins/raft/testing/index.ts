@@ -6,4 +6,4 @@ export { SafetyChecker, InvariantViolation, type LiveNode } from './invariants.j
 export { runChaos, type ChaosOptions, type ChaosStats } from './chaos.js';
 export { formatEntry, formatMessage, formatReady, formatSnapshot, fromLatin1, latin1 } from './format.js';
 export { GoldenEnv, parseGolden, renderGolden, runGolden, type GoldenBlock } from './golden.js';
-export { StoreCluster, type ClusterMember, type StoreClusterOptions } from './store-cluster.js';
+export { DiskLog, StoreCluster, type ClusterMember, type StoreClusterOptions } from './store-cluster.js';

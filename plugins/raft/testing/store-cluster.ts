@@ -1,5 +1,5 @@
-import { EventCatalogue, freezeRegion, NOT_IN_FLASHBACK, type AppliedEvent, type Region, type StorageEngine } from '@flashkv/core';
-import { ReferenceEngine, Rng } from '@flashkv/core/testing';
+import { EventCatalogue, freezeRegion, NOT_IN_FLASHBACK, WriteBatch, type AppliedEvent, type BatchOp, type Region, type StorageEngine } from '@flashkv/core';
+import { ReferenceEngine, Rng, wrapEngine } from '@flashkv/core/testing';
 import { InProcessTransport, RaftConsensus, Store, bootstrapStore, type StoreRaftOptions } from '../src/store/index.js';
 
 export interface StoreClusterOptions {
@@ -14,13 +14,56 @@ export interface StoreClusterOptions {
 /** One store of the cluster with what a test looks at. */
 export interface ClusterMember {
   readonly storeId: number;
-  readonly engine: StorageEngine;
+  engine: StorageEngine;
+  /** Every batch written to `engine`, with its sync flag: what a crash may lose. */
+  readonly disk: DiskLog;
   store: Store;
   consensus: RaftConsensus;
   events: EventCatalogue;
   /** Every `applied` event this life of the store emitted. */
   applied: AppliedEvent[];
   alive: boolean;
+}
+
+/**
+ * The writes an engine received, in order. A crash keeps the prefix up to the last synced write
+ * (an fsync makes everything before it durable, as with a write-ahead log) and loses the rest.
+ */
+export class DiskLog {
+  readonly writes: { ops: BatchOp[]; sync: boolean }[] = [];
+
+  /** An engine that records into this log. */
+  wrap(inner: StorageEngine): StorageEngine {
+    return wrapEngine(inner, {
+      write: (batch, options) => {
+        this.writes.push({ ops: batch.ops.slice(), sync: options?.sync === true });
+        return batch;
+      },
+    });
+  }
+
+  /** Drops the unsynced tail and rebuilds a fresh engine from what stays. */
+  async crash(): Promise<StorageEngine> {
+    let keep = 0;
+    for (let i = 0; i < this.writes.length; i++) if (this.writes[i]!.sync) keep = i + 1;
+    const lost = this.writes.length - keep;
+    this.writes.length = keep;
+    const kept = this.writes.splice(0);
+    const engine = this.wrap(new ReferenceEngine());
+    for (const w of kept) {
+      const b = new WriteBatch();
+      for (const op of w.ops) {
+        if (op.op === 'put') b.put(op.cf, op.key, op.value);
+        else if (op.op === 'delete') b.delete(op.cf, op.key);
+        else b.deleteRange(op.cf, op.start, op.end);
+      }
+      await engine.write(b, { sync: w.sync });
+    }
+    this.lostWrites += lost;
+    return engine;
+  }
+
+  lostWrites = 0;
 }
 
 /**
@@ -53,14 +96,15 @@ export class StoreCluster {
       flashback: NOT_IN_FLASHBACK,
     });
     for (const id of ids) {
-      const engine = new ReferenceEngine();
+      const disk = new DiskLog();
+      const engine = disk.wrap(new ReferenceEngine());
       await bootstrapStore(engine, id, [region]);
-      c.start(id, engine);
+      c.start(id, engine, disk);
     }
     return c;
   }
 
-  private start(storeId: number, engine: StorageEngine): ClusterMember {
+  private start(storeId: number, engine: StorageEngine, disk: DiskLog): ClusterMember {
     const events = new EventCatalogue();
     const store = Store.open({
       engine,
@@ -71,7 +115,7 @@ export class StoreCluster {
       ...(this.options.logGcThreshold !== undefined ? { logGcThreshold: this.options.logGcThreshold } : {}),
     });
     const consensus = new RaftConsensus({ store, allocId: async () => this.nextId++ });
-    const m: ClusterMember = { storeId, engine, store, consensus, events, applied: [], alive: true };
+    const m: ClusterMember = { storeId, engine, disk, store, consensus, events, applied: [], alive: true };
     events.applied$.subscribe((e) => m.applied.push(e));
     this.transport.register(store);
     this.members.set(storeId, m);
@@ -84,19 +128,23 @@ export class StoreCluster {
     return m;
   }
 
-  /** Kills a store: it stops at once; its engine (all acknowledged, synced writes) survives. */
-  crash(storeId: number): void {
+  /**
+   * Kills a store: it stops at once, and its engine keeps only what was written up to the last
+   * synced write (everything unsynced after it is lost).
+   */
+  async crash(storeId: number): Promise<void> {
     const m = this.member(storeId);
     m.store.stop();
     m.alive = false;
     this.transport.unregister(storeId);
+    m.engine = await m.disk.crash();
   }
 
-  /** Reopens a crashed store from its engine. */
+  /** Reopens a crashed store from what its engine kept. */
   restart(storeId: number): ClusterMember {
     const old = this.member(storeId);
     if (old.alive) throw new Error(`store ${storeId} is running`);
-    return this.start(storeId, old.engine);
+    return this.start(storeId, old.engine, old.disk);
   }
 
   partition(groups: readonly (readonly number[])[]): void {

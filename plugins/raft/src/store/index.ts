@@ -3,3 +3,4 @@ export { PeerStorage, confStateOf } from './peer-storage.js';
 export { Store, RegionPeer, bootstrapStore, RAFT_INIT_INDEX, RAFT_INIT_TERM, type StoreOptions, type StoreRaftOptions } from './store.js';
 export { InProcessTransport, type InProcessTransportOptions, type RaftEnvelope, type RaftReceiver, type Transport, type TransportRng } from './transport.js';
 export { RaftConsensus, type RaftConsensusOptions, type RaftReadOptions } from './raft-consensus.js';
+export { ManualTickSource, StoreTicker, intervalTickSource, type TickSource, type Tickable } from './ticker.js';

@@ -457,6 +457,12 @@ export class Store implements RaftReceiver {
       peer.storage.resetTo(rd.snapshot.metadata.index, rd.snapshot.metadata.term);
       peer.applied = rd.snapshot.metadata.index;
       this.snapshotsApplied++;
+      // Our own proposals the snapshot covers: whether they made it in is not knowable here.
+      for (const [index, p] of peer.proposals) {
+        if (index > rd.snapshot.metadata.index) continue;
+        peer.proposals.delete(index);
+        p.reject(new KvError('NOT_LEADER', `proposal at index ${index} was superseded by a snapshot; its outcome is unknown`, { regionId: peer.region.id, stale: true, leader: peer.leaderHint() }));
+      }
       this.changeRegion(peer, snapRegion, 'epoch');
     }
     peer.storage.commitAppend(rd.entries);
