@@ -17,19 +17,29 @@ import type { Slab } from './slab.js';
  * is only written while current, and its children are then current or older). So when a leaf
  * is current, its whole path is, and the write needs no copying at all.
  *
- * Shape: a leaf holds n entries as `items` = [key0, value0, key1, value1, ...] (one array
- * instead of two: a lookup or an insert touches one fewer object, measured as a real gain on
- * this memory-bound structure). A branch holds `children` and n = children.length - 1
- * separators in `items`, where every key in children[i] is < items[i] <= every key in
- * children[i + 1]. `heads` holds head(key) of each of the n keys. All leaves are at the same
- * depth. Every node other than the root is at least half full, except on the rightmost spine,
+ * Shape: a leaf holds `n` entries as `items` = [key0, value0, key1, value1, ...] (one array
+ * instead of two: a lookup or an insert touches one fewer object). A branch holds `n`
+ * separators in `items` and n + 1 `children`, where every key in children[i] is < items[i] <=
+ * every key in children[i + 1]. `heads[i]` is head() of key or separator i. All leaves are at
+ * the same depth.
+ *
+ * Memory: every array is allocated once, at its node's full capacity plus one spare slot (an
+ * insert may overflow a node by one before it is split), by slicing a template, so it never
+ * grows. Growing arrays left V8 slack capacity in every node and, worse, an abandoned backing
+ * store in old space at each growth; both showed up in peak RSS. Slots past `n` hold shared
+ * fillers, so a removed entry is never kept alive by a stale slot.
+ *
+ * Fill: every node other than the root is at least half full, except on the rightmost spine,
  * where appends split off a small node so that sequential loads fill leaves instead of halving
- * them.
+ * them. A full leaf first hands entries to a sibling with room (as B*-trees do) and only
+ * splits when neither has any, which keeps random loads near 80% full instead of 69%.
  */
 
 export class BNode {
   constructor(
     public epoch: number,
+    /** Entries (leaf) or separators (branch) in use. */
+    public n: number,
     /** head() of each key (leaf) or separator (branch): what binary search compares first. */
     public heads: number[],
     /** Leaf: key0, value0, key1, value1, ...; branch: the separators. */
@@ -39,15 +49,24 @@ export class BNode {
   ) {}
 }
 
-/** An empty array whose elements kind is already "doubles", so head loads stay monomorphic. */
-export function doubles(): number[] {
+/** What unused item slots hold. */
+export const FILL = new Uint8Array(0);
+/** What unused child slots hold. */
+export const NO_CHILD = new BNode(-1, 0, [], [], null);
+
+/** An array of doubles of exactly `len` elements (packed, elements kind "doubles"). */
+function doublesOf(len: number): number[] {
   const a = [0.5];
   a.pop();
-  return a;
+  for (let i = 0; i < len; i++) a.push(0.5);
+  // slice() copies into a backing store of exactly `len`; push left growth slack.
+  return a.slice();
 }
 
-function cloneNode(n: BNode, epoch: number): BNode {
-  return new BNode(epoch, n.heads.slice(), n.items.slice(), n.children === null ? null : n.children.slice());
+function filled<T>(len: number, v: T): T[] {
+  const a: T[] = [];
+  for (let i = 0; i < len; i++) a.push(v);
+  return a.slice();
 }
 
 /**
@@ -87,7 +106,7 @@ export function leafSearch(leaf: BNode, key: Uint8Array): number {
   const heads = leaf.heads;
   const kh = head(key);
   let lo = 0;
-  let hi = heads.length - 1;
+  let hi = leaf.n - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const h = heads[mid]!;
@@ -103,24 +122,19 @@ export function leafSearch(leaf: BNode, key: Uint8Array): number {
   return ~lo;
 }
 
-/**
- * First entry index whose key is >= `key` (strict: > `key`). `stride` is 2 in a leaf (keys
- * interleave with values) and 1 in a branch; in a branch, upper bound is the child to descend.
- */
-export function lowerBound(node: BNode, key: Uint8Array, strict: boolean): number {
-  const heads = node.heads;
-  const items = node.items;
-  const shift = node.children === null ? 1 : 0;
+/** First entry of a leaf whose key is >= `key` (strict: > `key`). */
+export function leafBound(leaf: BNode, key: Uint8Array, strict: boolean): number {
+  const heads = leaf.heads;
   const kh = head(key);
   let lo = 0;
-  let hi = heads.length;
+  let hi = leaf.n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const h = heads[mid]!;
     let below: boolean;
     if (h !== kh) below = h < kh;
     else {
-      const c = cmpTail(items[mid << shift]!, key);
+      const c = cmpTail(leaf.items[mid << 1]!, key);
       below = strict ? c <= 0 : c < 0;
     }
     if (below) lo = mid + 1;
@@ -134,7 +148,7 @@ export function childIndex(branch: BNode, key: Uint8Array): number {
   const heads = branch.heads;
   const kh = head(key);
   let lo = 0;
-  let hi = heads.length;
+  let hi = branch.n;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const h = heads[mid]!;
@@ -175,6 +189,12 @@ export class CowBTree {
   readonly branchSize: number;
   private readonly minLeaf: number;
   private readonly minBranch: number;
+  /** Templates sliced to make node arrays of exact capacity (max + 1 spare). */
+  private readonly leafHeadsT: number[];
+  private readonly leafItemsT: Uint8Array[];
+  private readonly branchHeadsT: number[];
+  private readonly branchItemsT: Uint8Array[];
+  private readonly branchKidsT: BNode[];
   /** The root-to-leaf path of the last descent: nodes, and the child index taken in each branch. */
   private readonly pathN: BNode[] = [];
   private pathI: Int32Array = new Int32Array(16);
@@ -182,13 +202,32 @@ export class CowBTree {
   constructor(options: BTreeOptions = {}) {
     const leaf = options.leafSize ?? DEFAULT_LEAF_SIZE;
     const branch = options.branchSize ?? DEFAULT_BRANCH_SIZE;
-    if (!Number.isInteger(leaf) || leaf < 3) throw new TypeError(`leafSize must be an integer >= 3, got ${leaf}`);
-    if (!Number.isInteger(branch) || branch < 4) throw new TypeError(`branchSize must be an integer >= 4, got ${branch}`);
+    if (!Number.isInteger(leaf) || leaf < 3 || leaf > 4096) throw new TypeError(`leafSize must be an integer in 3..4096, got ${leaf}`);
+    if (!Number.isInteger(branch) || branch < 4 || branch > 4096) throw new TypeError(`branchSize must be an integer in 4..4096, got ${branch}`);
     this.leafSize = leaf;
     this.branchSize = branch;
     this.minLeaf = leaf >> 1;
     this.minBranch = branch >> 1;
-    this.root = new BNode(0, doubles(), [], null);
+    this.leafHeadsT = doublesOf(leaf + 1);
+    this.leafItemsT = filled(2 * (leaf + 1), FILL);
+    // A branch of branchSize children has branchSize - 1 separators; one spare of each.
+    this.branchHeadsT = doublesOf(branch);
+    this.branchItemsT = filled(branch, FILL);
+    this.branchKidsT = filled(branch + 1, NO_CHILD);
+    this.root = this.newLeaf(0);
+  }
+
+  private newLeaf(epoch: number): BNode {
+    return new BNode(epoch, 0, this.leafHeadsT.slice(), this.leafItemsT.slice(), null);
+  }
+
+  private newBranch(epoch: number): BNode {
+    return new BNode(epoch, 0, this.branchHeadsT.slice(), this.branchItemsT.slice(), this.branchKidsT.slice());
+  }
+
+  private clone(node: BNode, epoch: number): BNode {
+    this.copies++;
+    return new BNode(epoch, node.n, node.heads.slice(), node.items.slice(), node.children === null ? null : node.children.slice());
   }
 
   /** Number of entries. */
@@ -232,18 +271,21 @@ export class CowBTree {
       return;
     }
     const at = ~i;
-    const n = leaf.heads.length;
-    const append = at === n && this.onRightSpine(depth);
+    const n = leaf.n;
     const k = slab.copy(key);
-    // Heads are raw doubles: shift them in a loop (passing a double to splice would box it).
-    // Items are pointers: splice moves them with one memmove and one write-barrier pass, which
-    // measured faster than a store per slot into an old-space array.
     const heads = leaf.heads;
-    for (let j = n; j > at; j--) heads[j] = heads[j - 1]!;
+    const items = leaf.items;
+    for (let j = n; j > at; j--) {
+      heads[j] = heads[j - 1]!;
+      items[2 * j] = items[2 * j - 2]!;
+      items[2 * j + 1] = items[2 * j - 1]!;
+    }
     heads[at] = head(k);
-    leaf.items.splice(at << 1, 0, k, v);
+    items[2 * at] = k;
+    items[2 * at + 1] = v;
+    leaf.n = n + 1;
     this.count++;
-    if (n + 1 > this.leafSize) this.splitUp(depth, append);
+    if (n + 1 > this.leafSize) this.overflow(depth, at === n && this.onRightSpine(depth));
   }
 
   /** Removes `key`; false when it was absent (and then nothing is copied). */
@@ -251,9 +293,7 @@ export class CowBTree {
     const depth = this.descend(key);
     const i = leafSearch(this.pathN[depth]!, key);
     if (i < 0) return false;
-    const leaf = this.writable(depth);
-    leaf.heads.splice(i, 1);
-    leaf.items.splice(i << 1, 2);
+    removeEntries(this.writable(depth), i, i + 1);
     this.count--;
     this.rebalance(depth);
     return true;
@@ -271,23 +311,21 @@ export class CowBTree {
     for (;;) {
       const depth = this.descend(from);
       const leaf0 = this.pathN[depth]!;
-      const n0 = leaf0.heads.length;
-      const lo = lowerBound(leaf0, from, false);
-      const hi = lowerBound(leaf0, end, false);
+      const n0 = leaf0.n;
+      const lo = leafBound(leaf0, from, false);
+      const hi = leafBound(leaf0, end, false);
       // The separator that bounds this leaf on the right: the next leaf starts at it.
       let bound: Uint8Array | null = null;
       for (let d = depth - 1; d >= 0; d--) {
-        const n = this.pathN[d]!;
+        const node = this.pathN[d]!;
         const ci = this.pathI[d]!;
-        if (ci < n.items.length) {
-          bound = n.items[ci]!;
+        if (ci < node.n) {
+          bound = node.items[ci]!;
           break;
         }
       }
       if (lo < hi) {
-        const leaf = this.writable(depth);
-        leaf.heads.splice(lo, hi - lo);
-        leaf.items.splice(lo << 1, (hi - lo) << 1);
+        removeEntries(this.writable(depth), lo, hi);
         this.count -= hi - lo;
         removed += hi - lo;
         this.rebalance(depth);
@@ -327,16 +365,14 @@ export class CowBTree {
     if (leaf.epoch === ep) return leaf;
     let node = pN[0]!;
     if (node.epoch !== ep) {
-      this.copies++;
-      node = cloneNode(node, ep);
+      node = this.clone(node, ep);
       this.root = node;
       pN[0] = node;
     }
     for (let d = 1; d <= depth; d++) {
       let child = pN[d]!;
       if (child.epoch !== ep) {
-        this.copies++;
-        child = cloneNode(child, ep);
+        child = this.clone(child, ep);
         node.children![this.pathI[d - 1]!] = child;
         pN[d] = child;
       }
@@ -347,9 +383,43 @@ export class CowBTree {
 
   private onRightSpine(depth: number): boolean {
     for (let d = 0; d < depth; d++) {
-      if (this.pathI[d] !== this.pathN[d]!.children!.length - 1) return false;
+      if (this.pathI[d] !== this.pathN[d]!.n) return false;
     }
     return true;
+  }
+
+  /** A current copy of child `i` of the current branch `parent`. */
+  private writableChild(parent: BNode, i: number): BNode {
+    const c = parent.children![i]!;
+    if (c.epoch === this.epoch) return c;
+    const copy = this.clone(c, this.epoch);
+    parent.children![i] = copy;
+    return copy;
+  }
+
+  /**
+   * The leaf at `depth` holds leafSize + 1 entries: move some to a sibling with room, or split
+   * it (and any ancestors that overflow in turn). `append` means the entry went to the end of
+   * the rightmost leaf, where a sequential load wants the full leaf kept whole.
+   */
+  private overflow(depth: number, append: boolean): void {
+    if (!append && depth > 0) {
+      const parent = this.pathN[depth - 1]!;
+      const ci = this.pathI[depth - 1]!;
+      const leaf = this.pathN[depth]!;
+      const size = this.leafSize;
+      if (ci > 0 && parent.children![ci - 1]!.n < size) {
+        const left = this.writableChild(parent, ci - 1);
+        shiftLeaves(parent, ci - 1, left, leaf, (left.n + leaf.n) >> 1);
+        return;
+      }
+      if (ci < parent.n && parent.children![ci + 1]!.n < size) {
+        const right = this.writableChild(parent, ci + 1);
+        shiftLeaves(parent, ci, leaf, right, (leaf.n + right.n + 1) >> 1);
+        return;
+      }
+    }
+    this.splitUp(depth, append);
   }
 
   /** Splits the overfull node at `depth` and any ancestors that overflow in turn. */
@@ -362,37 +432,55 @@ export class CowBTree {
       let sep: Uint8Array;
       let sepHead: number;
       if (node.children === null) {
-        const n = node.heads.length;
+        const n = node.n;
         const s = append ? n - 1 : n >> 1;
-        right = new BNode(ep, node.heads.slice(s), node.items.slice(s << 1), null);
-        node.heads.length = s;
-        node.items.length = s << 1;
+        right = this.newLeaf(ep);
+        moveEntries(node, s, right, 0, n - s);
+        clearEntries(node, s, n);
+        node.n = s;
+        right.n = n - s;
         sep = right.items[0]!;
         sepHead = right.heads[0]!;
       } else {
-        const n = node.children.length;
+        const kids = node.n + 1;
         // Left keeps children [0, s) and separators [0, s - 1); separator s - 1 moves up.
-        const s = append ? n - 2 : (n + 1) >> 1;
+        const s = append ? kids - 2 : (kids + 1) >> 1;
         sep = node.items[s - 1]!;
         sepHead = node.heads[s - 1]!;
-        right = new BNode(ep, node.heads.slice(s), node.items.slice(s), node.children.slice(s));
-        node.heads.length = s - 1;
-        node.items.length = s - 1;
-        node.children.length = s;
+        right = this.newBranch(ep);
+        moveSeparators(node, s, right, 0, node.n - s);
+        moveChildren(node, s, right, 0, kids - s);
+        right.n = node.n - s;
+        node.items[s - 1] = FILL;
+        node.n = s - 1;
       }
       if (d === 0) {
-        const heads = doubles();
-        heads.push(sepHead);
-        this.root = new BNode(ep, heads, [sep], [node, right]);
+        const root = this.newBranch(ep);
+        root.n = 1;
+        root.heads[0] = sepHead;
+        root.items[0] = sep;
+        root.children![0] = node;
+        root.children![1] = right;
+        this.root = root;
         this.levels++;
         return;
       }
       const parent = this.pathN[d - 1]!;
       const ci = this.pathI[d - 1]!;
-      parent.heads.splice(ci, 0, sepHead);
-      parent.items.splice(ci, 0, sep);
-      parent.children!.splice(ci + 1, 0, right);
-      if (parent.children!.length <= this.branchSize) return;
+      const pn = parent.n;
+      const heads = parent.heads;
+      const items = parent.items;
+      const kids = parent.children!;
+      for (let j = pn; j > ci; j--) {
+        heads[j] = heads[j - 1]!;
+        items[j] = items[j - 1]!;
+        kids[j + 1] = kids[j]!;
+      }
+      heads[ci] = sepHead;
+      items[ci] = sep;
+      kids[ci + 1] = right;
+      parent.n = pn + 1;
+      if (pn + 2 <= this.branchSize) return;
       node = parent;
       d--;
     }
@@ -400,80 +488,195 @@ export class CowBTree {
 
   /** Restores minimum fill from the leaf at `depth` upwards after removals (path is current). */
   private rebalance(depth: number): void {
-    const ep = this.epoch;
     for (let d = depth; d > 0; d--) {
       const node = this.pathN[d]!;
       const leaf = node.children === null;
-      const len = leaf ? node.heads.length : node.children!.length;
+      // Leaves count entries, branches count children.
+      const len = leaf ? node.n : node.n + 1;
       if (len >= (leaf ? this.minLeaf : this.minBranch)) return;
       const parent = this.pathN[d - 1]!;
-      const kids = parent.children!;
       const ci = this.pathI[d - 1]!;
-      const li = ci + 1 < kids.length ? ci : ci - 1;
-      let left = kids[li]!;
-      let right = kids[li + 1]!;
-      if (left.epoch !== ep) {
-        this.copies++;
-        kids[li] = left = cloneNode(left, ep);
+      const li = ci < parent.n ? ci : ci - 1;
+      const left = this.writableChild(parent, li);
+      const right = this.writableChild(parent, li + 1);
+      if (leaf) {
+        const total = left.n + right.n;
+        if (total <= this.leafSize) {
+          mergeLeaves(parent, li, left, right);
+          continue;
+        }
+        shiftLeaves(parent, li, left, right, total >> 1);
+        return;
       }
-      if (right.epoch !== ep) {
-        this.copies++;
-        kids[li + 1] = right = cloneNode(right, ep);
-      }
-      const total = leaf ? left.heads.length + right.heads.length : left.children!.length + right.children!.length;
-      if (total <= (leaf ? this.leafSize : this.branchSize)) {
-        mergeInto(parent, li, left, right);
+      const total = left.n + right.n + 2;
+      if (total <= this.branchSize) {
+        mergeBranches(parent, li, left, right);
         continue;
       }
-      redistribute(parent, li, left, right, total >> 1);
+      shiftBranches(parent, li, left, right, total >> 1);
       return;
     }
     const root = this.root;
-    if (root.children !== null && root.children.length === 1) {
+    if (root.children !== null && root.n === 0) {
       this.root = root.children[0]!;
       this.levels--;
     }
   }
 }
 
-/** Appends `right` to `left` (children li and li + 1 of `parent`) and drops `right`. */
-function mergeInto(parent: BNode, li: number, left: BNode, right: BNode): void {
-  if (left.children === null) {
-    left.heads = left.heads.concat(right.heads);
-    left.items = left.items.concat(right.items);
-  } else {
-    // Laid end to end, the separator between the two sits between their separator lists.
-    left.heads = left.heads.concat([parent.heads[li]!], right.heads);
-    left.items = left.items.concat([parent.items[li]!], right.items);
-    left.children = left.children.concat(right.children!);
+/** Copies `count` leaf entries from `src` at `from` to `dst` at `to` (no shifting, no clearing). */
+function moveEntries(src: BNode, from: number, dst: BNode, to: number, count: number): void {
+  const sh = src.heads;
+  const si = src.items;
+  const dh = dst.heads;
+  const di = dst.items;
+  for (let j = 0; j < count; j++) {
+    dh[to + j] = sh[from + j]!;
+    di[2 * (to + j)] = si[2 * (from + j)]!;
+    di[2 * (to + j) + 1] = si[2 * (from + j) + 1]!;
   }
-  parent.heads.splice(li, 1);
-  parent.items.splice(li, 1);
-  parent.children!.splice(li + 1, 1);
 }
 
-/** Evens out siblings li and li + 1 so that `left` ends with `target` entries (or children). */
-function redistribute(parent: BNode, li: number, left: BNode, right: BNode, target: number): void {
-  if (left.children === null) {
-    const heads = left.heads.concat(right.heads);
-    const items = left.items.concat(right.items);
-    left.heads = heads.slice(0, target);
-    left.items = items.slice(0, target << 1);
-    right.heads = heads.slice(target);
-    right.items = items.slice(target << 1);
-    parent.heads[li] = right.heads[0]!;
-    parent.items[li] = right.items[0]!;
-  } else {
-    const heads = left.heads.concat([parent.heads[li]!], right.heads);
-    const items = left.items.concat([parent.items[li]!], right.items);
-    const kids = left.children.concat(right.children!);
-    left.heads = heads.slice(0, target - 1);
-    left.items = items.slice(0, target - 1);
-    left.children = kids.slice(0, target);
-    parent.heads[li] = heads[target - 1]!;
-    parent.items[li] = items[target - 1]!;
-    right.heads = heads.slice(target);
-    right.items = items.slice(target);
-    right.children = kids.slice(target);
+/** Empties leaf slots [from, to), so that slots past `n` keep nothing alive. */
+function clearEntries(leaf: BNode, from: number, to: number): void {
+  for (let j = from; j < to; j++) {
+    leaf.items[2 * j] = FILL;
+    leaf.items[2 * j + 1] = FILL;
   }
+}
+
+function moveSeparators(src: BNode, from: number, dst: BNode, to: number, count: number): void {
+  for (let j = 0; j < count; j++) {
+    dst.heads[to + j] = src.heads[from + j]!;
+    dst.items[to + j] = src.items[from + j]!;
+    src.items[from + j] = FILL;
+  }
+}
+
+function moveChildren(src: BNode, from: number, dst: BNode, to: number, count: number): void {
+  const sk = src.children!;
+  const dk = dst.children!;
+  for (let j = 0; j < count; j++) {
+    dk[to + j] = sk[from + j]!;
+    sk[from + j] = NO_CHILD;
+  }
+}
+
+/** Removes leaf entries [lo, hi), shifting the tail down and clearing the freed slots. */
+function removeEntries(leaf: BNode, lo: number, hi: number): void {
+  const n = leaf.n;
+  const k = hi - lo;
+  const heads = leaf.heads;
+  const items = leaf.items;
+  for (let j = lo; j + k < n; j++) {
+    heads[j] = heads[j + k]!;
+    items[2 * j] = items[2 * (j + k)]!;
+    items[2 * j + 1] = items[2 * (j + k) + 1]!;
+  }
+  for (let j = n - k; j < n; j++) {
+    items[2 * j] = FILL;
+    items[2 * j + 1] = FILL;
+  }
+  leaf.n = n - k;
+}
+
+/** Removes separator i and child i + 1 of a branch. */
+function removeSeparator(branch: BNode, i: number): void {
+  const n = branch.n;
+  const heads = branch.heads;
+  const items = branch.items;
+  const kids = branch.children!;
+  for (let j = i; j < n - 1; j++) {
+    heads[j] = heads[j + 1]!;
+    items[j] = items[j + 1]!;
+    kids[j + 1] = kids[j + 2]!;
+  }
+  items[n - 1] = FILL;
+  kids[n] = NO_CHILD;
+  branch.n = n - 1;
+}
+
+/** Appends leaf `right` (child li + 1 of `parent`) to `left` (child li) and drops it. */
+function mergeLeaves(parent: BNode, li: number, left: BNode, right: BNode): void {
+  moveEntries(right, 0, left, left.n, right.n);
+  left.n += right.n;
+  removeSeparator(parent, li);
+}
+
+/** Appends branch `right` to `left`, pulling their separator down between them. */
+function mergeBranches(parent: BNode, li: number, left: BNode, right: BNode): void {
+  const ln = left.n;
+  left.heads[ln] = parent.heads[li]!;
+  left.items[ln] = parent.items[li]!;
+  moveSeparators(right, 0, left, ln + 1, right.n);
+  moveChildren(right, 0, left, ln + 1, right.n + 1);
+  left.n = ln + 1 + right.n;
+  removeSeparator(parent, li);
+}
+
+/**
+ * Moves entries between adjacent leaves li and li + 1 of `parent` so that `left` ends with
+ * `target` of their entries, and resets the separator between them. Both are current.
+ */
+function shiftLeaves(parent: BNode, li: number, left: BNode, right: BNode, target: number): void {
+  const ln = left.n;
+  const rn = right.n;
+  if (target > ln) {
+    const k = target - ln;
+    moveEntries(right, 0, left, ln, k);
+    left.n = target;
+    removeEntries(right, 0, k);
+  } else if (target < ln) {
+    const k = ln - target;
+    const rh = right.heads;
+    const ri = right.items;
+    for (let j = rn - 1; j >= 0; j--) {
+      rh[j + k] = rh[j]!;
+      ri[2 * (j + k)] = ri[2 * j]!;
+      ri[2 * (j + k) + 1] = ri[2 * j + 1]!;
+    }
+    moveEntries(left, target, right, 0, k);
+    clearEntries(left, target, ln);
+    right.n = rn + k;
+    left.n = target;
+  }
+  parent.heads[li] = right.heads[0]!;
+  parent.items[li] = right.items[0]!;
+}
+
+/**
+ * Moves children between adjacent branches li and li + 1 of `parent` so that `left` ends with
+ * `target` children; separators rotate through the parent. Rare (deletes only), so it goes
+ * through plain arrays.
+ */
+function shiftBranches(parent: BNode, li: number, left: BNode, right: BNode, target: number): void {
+  const heads: number[] = [];
+  const items: Uint8Array[] = [];
+  const kids: BNode[] = [];
+  for (let j = 0; j < left.n; j++) {
+    heads.push(left.heads[j]!);
+    items.push(left.items[j]!);
+  }
+  heads.push(parent.heads[li]!);
+  items.push(parent.items[li]!);
+  for (let j = 0; j < right.n; j++) {
+    heads.push(right.heads[j]!);
+    items.push(right.items[j]!);
+  }
+  for (let j = 0; j <= left.n; j++) kids.push(left.children![j]!);
+  for (let j = 0; j <= right.n; j++) kids.push(right.children![j]!);
+  const fill = (node: BNode, from: number, seps: number): void => {
+    for (let j = 0; j < node.items.length; j++) node.items[j] = FILL;
+    for (let j = 0; j < node.children!.length; j++) node.children![j] = NO_CHILD;
+    for (let j = 0; j < seps; j++) {
+      node.heads[j] = heads[from + j]!;
+      node.items[j] = items[from + j]!;
+    }
+    for (let j = 0; j <= seps; j++) node.children![j] = kids[from + j]!;
+    node.n = seps;
+  };
+  fill(left, 0, target - 1);
+  parent.heads[li] = heads[target - 1]!;
+  parent.items[li] = items[target - 1]!;
+  fill(right, target, kids.length - target - 1);
 }

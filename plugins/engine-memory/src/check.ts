@@ -1,4 +1,4 @@
-import { type BNode, head } from './btree.js';
+import { type BNode, FILL, head, NO_CHILD } from './btree.js';
 import { cmp } from './compare.js';
 
 export interface TreeShape {
@@ -37,12 +37,13 @@ export function checkTree(root: BNode, limits: CheckLimits): TreeShape {
   };
 
   const visit = (node: BNode, depth: number, low: Uint8Array | null, high: Uint8Array | null, isRoot: boolean, spine: boolean): void => {
-    const n = node.heads.length;
+    const n = node.n;
     if (node.children === null) {
       leaves++;
       if (leafDepth === -1) leafDepth = depth;
       else if (leafDepth !== depth) fail(`leaves at depths ${leafDepth} and ${depth}`);
-      if (node.items.length !== 2 * n) fail(`leaf has ${n} heads but ${node.items.length} items`);
+      if (node.items.length !== 2 * (limits.leafSize + 1) || node.heads.length !== limits.leafSize + 1) fail(`leaf arrays have capacity ${node.heads.length}/${node.items.length}, expected ${limits.leafSize + 1} entries`);
+      for (let j = 2 * n; j < node.items.length; j++) if (node.items[j] !== FILL) fail(`leaf slot ${j >> 1} past n = ${n} still holds a key or value`);
       if (n > limits.leafSize) fail(`leaf holds ${n} > ${limits.leafSize} entries`);
       if (!isRoot && n === 0) fail('empty non-root leaf');
       if (!isRoot && !spine && n < limits.leafSize >> 1) fail(`leaf off the right spine holds ${n} < ${limits.leafSize >> 1} entries`);
@@ -60,10 +61,15 @@ export function checkTree(root: BNode, limits: CheckLimits): TreeShape {
     }
     branches++;
     const kids = node.children;
-    if (node.items.length !== n || kids.length !== n + 1) fail(`branch has ${n} heads, ${node.items.length} separators, ${kids.length} children`);
-    if (kids.length > limits.branchSize) fail(`branch has ${kids.length} > ${limits.branchSize} children`);
-    if (kids.length < 2) fail(`branch has ${kids.length} child`);
-    if (!isRoot && !spine && kids.length < limits.branchSize >> 1) fail(`branch off the right spine has ${kids.length} < ${limits.branchSize >> 1} children`);
+    if (node.items.length !== limits.branchSize || node.heads.length !== limits.branchSize || kids.length !== limits.branchSize + 1) {
+      fail(`branch arrays have capacity ${node.heads.length}/${node.items.length}/${kids.length}, expected ${limits.branchSize} separators`);
+    }
+    for (let j = n; j < node.items.length; j++) if (node.items[j] !== FILL) fail(`branch separator slot ${j} past n = ${n} is not empty`);
+    for (let j = n + 1; j < kids.length; j++) if (kids[j] !== NO_CHILD) fail(`branch child slot ${j} past n = ${n} is not empty`);
+    const used = n + 1;
+    if (used > limits.branchSize) fail(`branch has ${used} > ${limits.branchSize} children`);
+    if (used < 2) fail(`branch has ${used} child`);
+    if (!isRoot && !spine && used < limits.branchSize >> 1) fail(`branch off the right spine has ${used} < ${limits.branchSize >> 1} children`);
     for (let i = 0; i < n; i++) {
       const s = node.items[i]!;
       if (node.heads[i] !== head(s)) fail(`branch head ${i} is ${node.heads[i]}, expected ${head(s)}`);

@@ -1,5 +1,5 @@
 // @hot-path
-import { type BNode, childIndex, lowerBound } from './btree.js';
+import { type BNode, childIndex, leafBound } from './btree.js';
 
 /**
  * A position in a frozen B+tree (one taken with `CowBTree.freeze()`, which later writes never
@@ -61,8 +61,8 @@ export class Cursor {
   /** First entry with key >= `key`. */
   seekGE(key: Uint8Array): boolean {
     const leaf = this.descend(key);
-    const i = lowerBound(leaf, key, false);
-    if (i < leaf.heads.length) {
+    const i = leafBound(leaf, key, false);
+    if (i < leaf.n) {
       this.pos = i;
       return true;
     }
@@ -72,7 +72,7 @@ export class Cursor {
   /** Last entry with key <= `key`. */
   seekLE(key: Uint8Array): boolean {
     const leaf = this.descend(key);
-    const i = lowerBound(leaf, key, true) - 1;
+    const i = leafBound(leaf, key, true) - 1;
     if (i >= 0) {
       this.pos = i;
       return true;
@@ -83,7 +83,7 @@ export class Cursor {
   /** Last entry with key < `key`. */
   seekLT(key: Uint8Array): boolean {
     const leaf = this.descend(key);
-    const i = lowerBound(leaf, key, false) - 1;
+    const i = leafBound(leaf, key, false) - 1;
     if (i >= 0) {
       this.pos = i;
       return true;
@@ -100,7 +100,7 @@ export class Cursor {
       nodes[d + 1] = node;
     }
     this.leaf = node;
-    this.pos = node.heads.length > 0 ? 0 : -1;
+    this.pos = node.n > 0 ? 0 : -1;
     return this.pos >= 0;
   }
 
@@ -108,20 +108,20 @@ export class Cursor {
     const nodes = this.nodes;
     let node = nodes[0]!;
     for (let d = 0; d < this.h - 1; d++) {
-      const i = node.children!.length - 1;
+      const i = node.n;
       this.idx[d] = i;
       node = node.children![i]!;
       nodes[d + 1] = node;
     }
     this.leaf = node;
-    this.pos = node.heads.length - 1;
+    this.pos = node.n - 1;
     return this.pos >= 0;
   }
 
   /** Moves to the next entry; only meaningful when valid. */
   next(): boolean {
     const p = this.pos + 1;
-    if (p < this.leaf.heads.length) {
+    if (p < this.leaf.n) {
       this.pos = p;
       return true;
     }
@@ -149,10 +149,10 @@ export class Cursor {
     const h = this.h;
     for (let d = h - 2; d >= 0; d--) {
       const i = idx[d]! + 1;
-      const kids = nodes[d]!.children!;
-      if (i < kids.length) {
+      const parent = nodes[d]!;
+      if (i <= parent.n) {
         idx[d] = i;
-        let node = kids[i]!;
+        let node = parent.children![i]!;
         for (let e = d + 1; e < h - 1; e++) {
           nodes[e] = node;
           idx[e] = 0;
@@ -180,13 +180,13 @@ export class Cursor {
         let node = nodes[d]!.children![i]!;
         for (let e = d + 1; e < h - 1; e++) {
           nodes[e] = node;
-          const last = node.children!.length - 1;
+          const last = node.n;
           idx[e] = last;
           node = node.children![last]!;
         }
         nodes[h - 1] = node;
         this.leaf = node;
-        this.pos = node.heads.length - 1;
+        this.pos = node.n - 1;
         return true;
       }
     }

@@ -65,7 +65,7 @@ export class MemoryIterator implements EngineIterator {
     if (upper === null) return true;
     const leaf = this.cur.currentLeaf();
     if (leaf === this.belowUpper) return true;
-    if (cmp(leaf.items[leaf.items.length - 2]!, upper) < 0) {
+    if (cmp(leaf.items[(leaf.n - 1) << 1]!, upper) < 0) {
       this.belowUpper = leaf;
       return true;
     }

@@ -15,13 +15,15 @@
  * larger than `OWN_BUFFER_BYTES` get a buffer of their own.
  */
 
-export const SLAB_BYTES = 16 * 1024;
+export const SLAB_BYTES = 64 * 1024;
 export const OWN_BUFFER_BYTES = 2 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
 export class Slab {
   private buf: ArrayBuffer = new ArrayBuffer(SLAB_BYTES);
+  /** A view over the whole current slab: copying through it is one builtin call. */
+  private bytes: Uint8Array = new Uint8Array(this.buf);
   private off = 0;
 
   /** A copy of `src` that the caller may keep; never shares bytes with `src`. */
@@ -36,10 +38,13 @@ export class Slab {
     let off = this.off;
     if (off + len > SLAB_BYTES) {
       this.buf = new ArrayBuffer(SLAB_BYTES);
+      this.bytes = new Uint8Array(this.buf);
       off = 0;
     }
+    // Copying before making the view measured faster than view.set(src) (one fewer builtin
+    // entry on a fresh object).
+    this.bytes.set(src, off);
     const view = new Uint8Array(this.buf, off, len);
-    view.set(src);
     this.off = off + len;
     return view;
   }
