@@ -4,3 +4,4 @@ export { Store, RegionPeer, bootstrapStore, RAFT_INIT_INDEX, RAFT_INIT_TERM, typ
 export { InProcessTransport, type InProcessTransportOptions, type RaftEnvelope, type RaftReceiver, type Transport, type TransportRng } from './transport.js';
 export { RaftConsensus, type RaftConsensusOptions, type RaftReadOptions } from './raft-consensus.js';
 export { ManualTickSource, StoreTicker, intervalTickSource, type TickSource, type Tickable } from './ticker.js';
+export { ClusterConsensus, RaftCluster, SeededRng, type RaftClusterOptions } from './cluster.js';

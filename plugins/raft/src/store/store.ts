@@ -461,7 +461,7 @@ export class Store implements RaftReceiver {
       for (const [index, p] of peer.proposals) {
         if (index > rd.snapshot.metadata.index) continue;
         peer.proposals.delete(index);
-        p.reject(new KvError('NOT_LEADER', `proposal at index ${index} was superseded by a snapshot; its outcome is unknown`, { regionId: peer.region.id, stale: true, leader: peer.leaderHint() }));
+        p.reject(new KvError('NOT_LEADER', `proposal at index ${index} was superseded by a snapshot; its outcome is unknown`, { regionId: peer.region.id, unknownOutcome: true, leader: peer.leaderHint() }));
       }
       this.changeRegion(peer, snapRegion, 'epoch');
     }

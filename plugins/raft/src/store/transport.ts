@@ -30,6 +30,11 @@ export interface InProcessTransportOptions {
   /** Probability a message is dropped; needs `rng`. Default 0. */
   readonly dropRate?: number;
   readonly rng?: TransportRng;
+  /**
+   * Deliver on its own, soon after a send (setImmediate), for a live in-process cluster.
+   * Default false: the simulation decides when the network moves.
+   */
+  readonly autoDeliver?: boolean;
 }
 
 /**
@@ -47,10 +52,15 @@ export class InProcessTransport implements Transport {
   private readonly rng: TransportRng | undefined;
   /** Messages handed to `send` in total, for tests and stats. */
   sent = 0;
+  /** Delivery failures seen by automatic delivery. */
+  readonly errors: unknown[] = [];
+  private readonly autoDeliver: boolean;
+  private scheduled = false;
 
   constructor(options: InProcessTransportOptions = {}) {
     this.dropRate = options.dropRate ?? 0;
     this.rng = options.rng;
+    this.autoDeliver = options.autoDeliver ?? false;
     if (this.dropRate > 0 && !this.rng) throw new TypeError('InProcessTransport: dropRate needs an injected rng');
   }
 
@@ -68,6 +78,25 @@ export class InProcessTransport implements Transport {
   send(envelope: RaftEnvelope): void {
     this.sent++;
     this.queue.push(envelope);
+    if (this.autoDeliver && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.pump());
+    }
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.flush();
+    } catch (e) {
+      // A receiver that stopped under us: the message is lost, as on a real network.
+      this.errors.push(e);
+    } finally {
+      this.scheduled = false;
+      if (this.queue.length > 0 && this.autoDeliver) {
+        this.scheduled = true;
+        setImmediate(() => void this.pump());
+      }
+    }
   }
 
   /** Splits the stores into groups that only talk among themselves. */
@@ -102,7 +131,13 @@ export class InProcessTransport implements Transport {
         if (from && env.message.type === 'snap') await from.reportSnapshot(env.regionId, env.message.to, false);
         continue;
       }
-      await to.receive(env);
+      try {
+        await to.receive(env);
+      } catch (e) {
+        // The receiver stopped between the check and the delivery: the message is lost.
+        this.errors.push(e);
+        continue;
+      }
       delivered++;
       if (from && env.message.type === 'snap') await from.reportSnapshot(env.regionId, env.message.to, true);
     }

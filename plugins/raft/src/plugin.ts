@@ -1,0 +1,55 @@
+import { CONSENSUS, ENGINE, PLACEMENT, definePlugin, type Plugin, type StorageEngine } from '@flashkv/core';
+import { RaftCluster } from './store/cluster.js';
+import type { StoreRaftOptions } from './store/store.js';
+import type { TickSource } from './store/ticker.js';
+
+export const RAFT_PLUGIN_NAME = '@flashkv/raft';
+
+export interface RaftPluginOptions {
+  /** Stores in this process. Store 1 runs on the kernel's ENGINE. Default 3. */
+  readonly stores?: number;
+  /** The engine of store `storeId` >= 2 (each store needs its own). Required when stores > 1. */
+  readonly engineFor?: (storeId: number) => StorageEngine | Promise<StorageEngine>;
+  readonly raft?: StoreRaftOptions;
+  /** Default: a tick every 100 ms of wall time. */
+  readonly tickSource?: TickSource;
+  readonly seed?: number;
+  readonly logGcThreshold?: number;
+}
+
+/**
+ * Raft consensus for N stores in one process (DESIGN.md section 9): provides CONSENSUS, a
+ * client that routes each request to the region's leader. Split ids come from PLACEMENT's
+ * `allocId`. The first start bootstraps one region over the whole key space with a peer on every
+ * store; placement's own region directory is not replicated (placement on raft is not built).
+ */
+export function raft(options: RaftPluginOptions = {}): Plugin {
+  let cluster: RaftCluster | undefined;
+  const n = options.stores ?? 3;
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`raft: stores must be a positive integer, got ${String(options.stores)}`);
+  if (n > 1 && !options.engineFor) throw new TypeError('raft: engineFor(storeId) is required for more than one store');
+  return definePlugin({
+    name: RAFT_PLUGIN_NAME,
+    version: '0.1.0',
+    requires: [ENGINE, PLACEMENT],
+    provides: [CONSENSUS],
+    async register(ctx) {
+      const placement = ctx.resolve(PLACEMENT);
+      const engines: StorageEngine[] = [ctx.resolve(ENGINE)];
+      for (let s = 2; s <= n; s++) engines.push(await options.engineFor!(s));
+      cluster = await RaftCluster.start({
+        engines,
+        allocId: () => placement.allocId(),
+        events: ctx.events,
+        ...(options.raft ? { raft: options.raft } : {}),
+        ...(options.tickSource ? { tickSource: options.tickSource } : {}),
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+        ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
+      });
+      ctx.provide(CONSENSUS, cluster.consensus);
+    },
+    async stop() {
+      await cluster?.stop();
+    },
+  });
+}

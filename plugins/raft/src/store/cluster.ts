@@ -1,0 +1,224 @@
+import {
+  KvError,
+  freezeRegion,
+  regionContains,
+  type AdminCommand,
+  type AdminResult,
+  type BatchOp,
+  type Consensus,
+  type EventCatalogue,
+  type Region,
+  type RegionSnapshot,
+  type RequestContext,
+  type StorageEngine,
+  type WriteResult,
+} from '@flashkv/core';
+import type { Rng } from '../core/index.js';
+import { decodeStoreIdent, storeIdentKey } from './codec.js';
+import { RaftConsensus, type RaftReadOptions } from './raft-consensus.js';
+import { Store, bootstrapStore, type StoreRaftOptions } from './store.js';
+import { intervalTickSource, StoreTicker, type TickSource } from './ticker.js';
+import { InProcessTransport } from './transport.js';
+
+/** xorshift32 for election jitter: seeded, so a cluster started with a seed replays its elections. */
+export class SeededRng implements Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0 || 0x9e3779b9;
+  }
+  int(n: number): number {
+    let x = this.s;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.s = x >>> 0;
+    return this.s % n;
+  }
+}
+
+export interface RaftClusterOptions {
+  /** One engine per store; store ids are 1..N in this order. */
+  readonly engines: readonly StorageEngine[];
+  /**
+   * Regions to create on first start (engines without a store ident), with peers given only by
+   * store: each gets one peer per store, ids from `allocId`. Default: one region over everything.
+   */
+  readonly initialRegions?: readonly Pick<Region, 'id' | 'startKey' | 'endKey' | 'epoch' | 'flashback'>[];
+  readonly allocId: () => Promise<number>;
+  /** Receives `applied` and `regionChanged` of store 1 only, so each write is reported once. */
+  readonly events?: EventCatalogue;
+  readonly raft?: StoreRaftOptions;
+  /** Default: every 100 ms of wall time. */
+  readonly tickSource?: TickSource;
+  readonly seed?: number;
+  readonly logGcThreshold?: number;
+  /** Attempts a routed request makes (NOT_LEADER, a region not yet here) before it gives up. Default 50. */
+  readonly maxAttempts?: number;
+}
+
+/**
+ * N stores in one process over an auto-delivering in-process transport, ticked by a tick
+ * source; `consensus` routes each request to the region's leader (the client-side retry of
+ * issue 8 part 4, in-process).
+ */
+export class RaftCluster {
+  readonly consensus: ClusterConsensus;
+  private readonly ticker: StoreTicker;
+  private tickWaiters: (() => void)[] = [];
+
+  private constructor(
+    readonly stores: readonly Store[],
+    readonly transport: InProcessTransport,
+    tickSource: TickSource,
+    allocId: () => Promise<number>,
+    maxAttempts: number,
+  ) {
+    const perStore = stores.map((s) => new RaftConsensus({ store: s, allocId }));
+    this.consensus = new ClusterConsensus(perStore, () => this.nextTick(), maxAttempts);
+    const notify = { tick: async () => this.releaseTickWaiters() };
+    this.ticker = new StoreTicker([...stores, notify], tickSource);
+  }
+
+  static async start(options: RaftClusterOptions): Promise<RaftCluster> {
+    const n = options.engines.length;
+    if (n === 0) throw new TypeError('a raft cluster needs at least one engine');
+    const fresh = options.engines.map((e) => e.get('raft', storeIdentKey()) === undefined);
+    if (fresh.some((f) => f) && !fresh.every((f) => f)) throw new KvError('INVALID_ARGUMENT', 'either every engine of the cluster is new or none is');
+    if (fresh[0]) {
+      const templates = options.initialRegions ?? [{ id: 1, startKey: new Uint8Array(0), endKey: new Uint8Array(0), epoch: { version: 1, confVer: 1 }, flashback: { inFlashback: false, flashbackStartTs: 0n } }];
+      const regions: Region[] = [];
+      for (const tpl of templates) {
+        const peers = [];
+        for (let s = 1; s <= n; s++) peers.push({ id: await options.allocId(), storeId: s, role: 'voter' as const });
+        regions.push(freezeRegion({ ...tpl, peers }));
+      }
+      for (let s = 1; s <= n; s++) await bootstrapStore(options.engines[s - 1]!, s, regions);
+    }
+    const transport = new InProcessTransport({ autoDeliver: true });
+    const seed = options.seed ?? globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
+    const stores = options.engines.map((engine, i) => {
+      const got = decodeStoreIdent(engine.get('raft', storeIdentKey())!);
+      if (got !== i + 1) throw new KvError('INVALID_ARGUMENT', `engine ${i} belongs to store ${got}, expected ${i + 1}`);
+      return Store.open({
+        engine,
+        transport,
+        rng: new SeededRng(seed + i * 7919),
+        ...(i === 0 && options.events ? { events: options.events } : {}),
+        ...(options.raft ? { raft: options.raft } : {}),
+        ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
+      });
+    });
+    for (const s of stores) transport.register(s);
+    const c = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), options.allocId, options.maxAttempts ?? 50);
+    c.ticker.start();
+    return c;
+  }
+
+  private nextTick(): Promise<void> {
+    return new Promise((r) => this.tickWaiters.push(r));
+  }
+
+  private releaseTickWaiters(): void {
+    const w = this.tickWaiters;
+    this.tickWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Stops ticking and every store; requests still waiting fail with ENGINE_CLOSED. */
+  async stop(): Promise<void> {
+    await this.ticker.stop();
+    for (const s of this.stores) s.stop();
+    this.releaseTickWaiters();
+  }
+}
+
+/**
+ * Consensus for a client of the in-process cluster: sends each request to the store believed to
+ * lead the region, follows NOT_LEADER hints, waits a tick when no leader is known, and tries the
+ * next store for a region one store does not have yet. Only refusals that certainly did not
+ * apply are retried (a proposal refused at propose, or overwritten by a later leader); an
+ * unknown outcome is returned to the caller.
+ */
+export class ClusterConsensus implements Consensus {
+  readonly name = 'raft';
+  private readonly leaders = new Map<number, number>();
+
+  constructor(
+    readonly members: readonly RaftConsensus[],
+    private readonly waitTick: () => Promise<void>,
+    private readonly maxAttempts: number,
+  ) {}
+
+  private byStore(storeId: number): RaftConsensus {
+    return this.members[storeId - 1]!;
+  }
+
+  regionForKey(encodedKey: Uint8Array): Region {
+    let best: Region | undefined;
+    for (const m of this.members) {
+      for (const r of m.store.regions()) if (regionContains(r, encodedKey) && (!best || r.epoch.version > best.epoch.version)) best = r;
+    }
+    if (!best) throw new KvError('REGION_NOT_FOUND', 'no store holds a region for the key', { key: encodedKey });
+    return best;
+  }
+
+  getRegion(regionId: number): Region {
+    // The newest view: highest version, then the leader's (flashback state moves without a version bump).
+    let best: Region | undefined;
+    let bestLeads = false;
+    for (const m of this.members) {
+      const p = m.store.peers.get(regionId);
+      if (!p) continue;
+      const leads = p.isLeader();
+      if (!best || p.region.epoch.version > best.epoch.version || (p.region.epoch.version === best.epoch.version && leads && !bestLeads)) {
+        best = p.region;
+        bestLeads = leads;
+      }
+    }
+    if (!best) throw new KvError('REGION_NOT_FOUND', `region ${regionId} is on no store`, { regionId });
+    return best;
+  }
+
+  private async route<T>(regionId: number, fn: (c: RaftConsensus) => Promise<T>): Promise<T> {
+    let storeId = this.leaders.get(regionId) ?? 1;
+    let last: unknown;
+    for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      try {
+        const out = await fn(this.byStore(storeId));
+        this.leaders.set(regionId, storeId);
+        return out;
+      } catch (e) {
+        last = e;
+        if (!(e instanceof KvError)) throw e;
+        const d = (e.details ?? {}) as { leader?: { storeId: number }; unknownOutcome?: boolean };
+        if (e.code === 'NOT_LEADER' && d.unknownOutcome !== true) {
+          const hint = d.leader?.storeId;
+          if (hint !== undefined && hint !== storeId) storeId = hint;
+          else {
+            await this.waitTick();
+            storeId = (storeId % this.members.length) + 1;
+          }
+          continue;
+        }
+        if (e.code === 'REGION_NOT_FOUND' && attempt < this.members.length * 2) {
+          storeId = (storeId % this.members.length) + 1;
+          continue;
+        }
+        throw e;
+      }
+    }
+    throw last;
+  }
+
+  snapshot(ctx: RequestContext, options?: RaftReadOptions): Promise<RegionSnapshot> {
+    return this.route(ctx.regionId, (c) => c.snapshot(ctx, options));
+  }
+
+  write(ctx: RequestContext, modifies: readonly BatchOp[], options?: { readonly sync?: boolean }): Promise<WriteResult> {
+    return this.route(ctx.regionId, (c) => c.write(ctx, modifies, options));
+  }
+
+  admin(ctx: RequestContext, command: AdminCommand): Promise<AdminResult> {
+    return this.route(ctx.regionId, (c) => c.admin(ctx, command));
+  }
+}
