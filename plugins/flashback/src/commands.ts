@@ -41,6 +41,7 @@ import {
   OUT_WRITE_CF,
   type FlashbackBatchInput,
 } from './flashback-batch.js';
+import { FlashbackPreviewCommand, PREVIEW_COMMAND, type PreviewArgs } from './preview.js';
 import { batchKey, findFlashbackKey, scanFlashbackWrites } from './read-phase.js';
 
 type EncodedKey = codec.EncodedKey;
@@ -415,4 +416,5 @@ export function registerFlashbackCommands(storage: Storage): void {
   reg.register('flashbackPrewrite', (a) => new FlashbackPrewriteCommand(a as KeyArgs), owner);
   reg.register('flashbackWrite', (a) => new FlashbackWriteCommand(a as WriteBatchArgs), owner);
   reg.register('flashbackCommit', (a) => new FlashbackCommitCommand(a as KeyArgs), owner);
+  reg.register(PREVIEW_COMMAND, (a) => new FlashbackPreviewCommand(a as PreviewArgs), owner);
 }

@@ -533,11 +533,22 @@ export class Storage {
    * flashback state, every lock in range is rolled back and the first key that needs flashback
    * is locked at `startTs`. PLUGIN_MISSING without the flashback plugin.
    */
-  async prepareFlashbackToVersion(req: { startKey?: Uint8Array; endKey?: Uint8Array; version: bigint; startTs: bigint }): Promise<FlashbackStepResult[]> {
+  async prepareFlashbackToVersion(req: {
+    startKey?: Uint8Array;
+    endKey?: Uint8Array;
+    version: bigint;
+    startTs: bigint;
+    /** 'rollback' (default, TiKV's) or 'resolve' (commit locks whose primary committed). */
+    lockPolicy?: 'rollback' | 'resolve';
+  }): Promise<FlashbackStepResult[]> {
     assertRequest('prepareFlashbackToVersion', req);
     assertTs('prepareFlashbackToVersion: version', req.version);
     assertTs('prepareFlashbackToVersion: startTs', req.startTs);
-    return this.flashbackPerRegion(PREPARE_FLASHBACK_COMMAND, req, { version: req.version, startTs: req.startTs });
+    return this.flashbackPerRegion(PREPARE_FLASHBACK_COMMAND, req, {
+      version: req.version,
+      startTs: req.startTs,
+      ...(req.lockPolicy !== undefined ? { lockPolicy: req.lockPolicy } : {}),
+    });
   }
 
   /**
