@@ -292,3 +292,19 @@ test('seeded lossy network: random writes from whichever store leads converge to
   const first = dump(c.member(1));
   for (const m of c.live()) t.deepEqual(dump(m), first, `store ${m.storeId} agrees with store 1`);
 });
+
+test('prepareFlashback ordered right after a split in the log fails with EPOCH_NOT_MATCH at apply, and no region enters flashback (test_prepare_flashback_after_split)', async (t) => {
+  const c = await mustCluster(t);
+  const leader = await c.mustLeader(1);
+  const region = leader.consensus.getRegion(1);
+  const split = leader.consensus.admin(ctxOf(region), { type: 'split', splitKey: enc.encode('m') });
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  // Both pass the propose-time gate: the split has not applied yet.
+  const prepare = leader.consensus.admin(ctxOf(region), { type: 'prepareFlashback', startTs: 10n });
+  prepare.catch(() => undefined);
+  const done = await c.settle(split);
+  t.is(done.type, 'split');
+  await mustError(t, c.settle(prepare), 'EPOCH_NOT_MATCH');
+  await c.tick(3);
+  for (const m of c.live()) for (const r of m.store.regions()) t.false(r.flashback.inFlashback, `store ${m.storeId} region ${r.id}`);
+});
