@@ -308,3 +308,44 @@ test('prepareFlashback ordered right after a split in the log fails with EPOCH_N
   await c.tick(3);
   for (const m of c.live()) for (const r of m.store.regions()) t.false(r.flashback.inFlashback, `store ${m.storeId} region ${r.id}`);
 });
+
+test('a follower read on a cut-off follower fails with NOT_LEADER after the read timeout; after healing it is served', async (t) => {
+  const c = await mustCluster(t);
+  const leader = await c.mustLeader(1);
+  const region = leader.consensus.getRegion(1);
+  await mustWrite(c, leader, region, [put('k', 'v')]);
+  await c.tick(2);
+  const f = c.live().find((m) => m !== leader)!;
+  c.partition([[f.storeId], c.live().filter((m) => m !== f).map((m) => m.storeId)]);
+  // Within an election timeout the follower still believes in its leader and forwards the request.
+  const cut = f.consensus.snapshot(ctxOf(region), { followerRead: true });
+  cut.catch(() => undefined);
+  await mustError(t, c.settle(cut, 200), 'NOT_LEADER');
+  c.heal();
+  await c.until(() => f.store.peer(1).node.status().lead !== 0, 200, 'follower hears a leader again');
+  const ok = await c.settle(f.consensus.snapshot(ctxOf(region), { followerRead: true }));
+  t.is(dec.decode(ok.get('default', dataKey('k'))!), 'v');
+  ok.release();
+});
+
+test('flashback across a leader change: prepared under one leader, finished under the next, and the state agrees everywhere', async (t) => {
+  const c = await mustCluster(t);
+  const first = await c.mustLeader(1);
+  const region = first.consensus.getRegion(1);
+  await mustWrite(c, first, region, [put('k', 'old')]);
+  await c.settle(first.consensus.admin(ctxOf(region), { type: 'prepareFlashback', startTs: 7n }));
+  // The leader is lost mid-flashback.
+  await c.crash(first.storeId);
+  const rest = c.live().map((m) => m.storeId);
+  const second = await c.mustLeader(1, rest);
+  t.is(second.consensus.getRegion(1).flashback.flashbackStartTs, 7n, 'the new leader holds the prepared state');
+  await mustError(t, second.consensus.write(ctxOf(region), [put('k', 'normal')]), 'FLASHBACK_IN_PROGRESS');
+  await mustWrite(c, second, region, [put('k', 'rewritten')], { flags: new Set(['flashback']) });
+  await c.settle(second.consensus.admin(ctxOf(region), { type: 'finishFlashback' }));
+  c.restart(first.storeId);
+  await c.tick(10);
+  for (const m of c.live()) {
+    t.false(m.consensus.getRegion(1).flashback.inFlashback, `store ${m.storeId} finished`);
+    mustValue(t, m, 'k', 'rewritten', 'the flashback write everywhere');
+  }
+});

@@ -1,12 +1,14 @@
 // The store's on-disk layout and codecs, its durability discipline, lease reads and the ticker.
 import test from 'ava';
-import { CorruptedError, freezeRegion, NOT_IN_FLASHBACK, type BatchOp, type Region } from '@flashkv/core';
+import { CorruptedError, WriteBatch, freezeRegion, type BatchOp, type Region } from '@flashkv/core';
 import { compareBytes } from '@flashkv/core';
-import { testSeed } from '@flashkv/core/testing';
+import { ReferenceEngine, testSeed } from '@flashkv/core/testing';
 import { StoreCluster } from '../testing/index.js';
 import {
   ManualTickSource,
   StoreTicker,
+  bootstrapStore,
+  dumpStore,
   applyStateKey,
   decodeApplyState,
   decodeCommand,
@@ -158,4 +160,23 @@ test('the ticker ticks every store once per source tick and skips ticks while on
   await ticker.stop();
   src.fire();
   t.deepEqual(counts, [2, 2], 'no ticks after stop');
+});
+
+test('dumpStore prints every record decoded, and a damaged one with its error instead of stopping', async (t) => {
+  const engine = new ReferenceEngine();
+  await bootstrapStore(engine, 2, [region]);
+  await engine.write(new WriteBatch().put('raft', logKey(7, 6), encodeEntry({ index: 6, term: 6, type: 'normal', data: enc.encode('abc') })), { sync: true });
+  const text = dumpStore(engine, { entries: true });
+  t.is(
+    text,
+    [
+      'store 2',
+      'region 7 hard {"term":5,"vote":0,"commit":5}',
+      'region 7 apply {"applied":5,"truncatedIndex":5,"truncatedTerm":5}',
+      'region 7 state peer 12 [61, 6d) v3 c2 peers 11@1,12@2L flashback@99',
+      'region 7 entry 6 term 6 normal 3B',
+    ].join('\n'),
+  );
+  await engine.write(new WriteBatch().put('raft', hardStateKey(7), new Uint8Array([9, 9])), { sync: true });
+  t.regex(dumpStore(engine), /region 7 hard <raft hard state has format 9, expected 1>/);
 });

@@ -5,3 +5,4 @@ export { InProcessTransport, type InProcessTransportOptions, type RaftEnvelope, 
 export { RaftConsensus, type RaftConsensusOptions, type RaftReadOptions } from './raft-consensus.js';
 export { ManualTickSource, StoreTicker, intervalTickSource, type TickSource, type Tickable } from './ticker.js';
 export { ClusterConsensus, RaftCluster, SeededRng, type RaftClusterOptions } from './cluster.js';
+export { dumpStore } from './dump.js';
