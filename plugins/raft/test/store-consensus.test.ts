@@ -349,3 +349,42 @@ test('flashback across a leader change: prepared under one leader, finished unde
     mustValue(t, m, 'k', 'rewritten', 'the flashback write everywhere');
   }
 });
+
+test('a store that missed a split and learns the parent\'s shrunk range from a snapshot gets the new region from its leader (uninitialized peer, then snapshot)', async (t) => {
+  const c = await mustCluster(t, { logGcThreshold: 3 });
+  const leader = await c.mustLeader(1);
+  const region = leader.consensus.getRegion(1);
+  await mustWrite(c, leader, region, [put('a', 'old'), put('x', 'old')]);
+  await c.tick(2);
+  const lagger = c.live().find((m) => m !== leader)!;
+  const rest = c.live().filter((m) => m !== lagger).map((m) => m.storeId);
+  c.partition([[lagger.storeId], rest]);
+  const res = await c.settle(leader.consensus.admin(ctxOf(region), { type: 'split', splitKey: enc.encode('m') }));
+  if (res.type !== 'split') return t.fail();
+  const lLeader = await c.mustLeader(res.left.id, rest);
+  const rLeader = await c.mustLeader(1, rest);
+  // Enough writes on both halves that both logs compact past what the lagger has.
+  for (let i = 0; i < 6; i++) {
+    await mustWrite(c, lLeader, res.left, [put(`b${i}`, 'L')]);
+    await mustWrite(c, rLeader, res.right, [put(`y${i}`, 'R')]);
+  }
+  t.false(lagger.store.peers.has(res.left.id));
+  const snapsBefore = lagger.store.snapshotsApplied;
+  c.heal();
+  await c.until(() => lagger.store.regions().length === 2, 300, 'lagger holds both regions');
+  await c.tick(5);
+  t.true(lagger.store.snapshotsApplied >= snapsBefore + 2, 'both regions arrived by snapshot');
+  t.deepEqual(lagger.consensus.getRegion(res.left.id).epoch, res.left.epoch);
+  t.deepEqual(lagger.consensus.getRegion(1).epoch, res.right.epoch);
+  mustValue(t, lagger, 'b5', 'L', 'left data');
+  mustValue(t, lagger, 'y5', 'R', 'right data');
+  mustValue(t, lagger, 'a', 'old', 'data from before the split, now in the left region');
+  // It is a full member: it survives a restart with both regions and serves follower reads.
+  await c.crash(lagger.storeId);
+  const back = c.restart(lagger.storeId);
+  t.deepEqual(back.store.regions().map((r) => r.id).sort((p, q) => p - q), [1, res.left.id].sort((p, q) => p - q));
+  await c.until(() => back.store.peer(res.left.id).node.status().lead !== 0, 200, 'restarted lagger hears the left leader');
+  const snap = await c.settle(back.consensus.snapshot(ctxOf(res.left), { followerRead: true }));
+  t.is(dec.decode(snap.get('default', dataKey('b0'))!), 'L');
+  snap.release();
+});

@@ -1,6 +1,7 @@
 import {
   KvError,
   NOT_IN_FLASHBACK,
+  compareBytes,
   WriteBatch,
   checkRegionGate,
   freezeRegion,
@@ -113,7 +114,11 @@ export class RegionPeer {
   readonly storage: PeerStorage;
   readonly proposals = new Map<number, PendingProposal>();
   readonly reads = new Map<string, PendingRead>();
+  /** Where the senders of messages live: an uninitialized peer has no peer list to route replies by. */
+  readonly peerStores = new Map<number, number>();
   applied: number;
+  /** False for a peer created by a message, until a snapshot gives it a range and data. */
+  initialized = true;
 
   constructor(
     readonly peerId: number,
@@ -230,7 +235,7 @@ export class Store implements RaftReceiver {
     return this.addPeer(rs.region, rs.peerId, decodeHardState(hsBytes), apply, entries);
   }
 
-  private addPeer(region: Region, peerId: number, hard: ReturnType<typeof decodeHardState>, apply: ApplyState, entries: Entry[]): RegionPeer {
+  private addPeer(region: Region, peerId: number, hard: ReturnType<typeof decodeHardState>, apply: ApplyState, entries: Entry[], initialized = true): RegionPeer {
     let peer: RegionPeer | undefined;
     // The raft core reads the membership while the peer is being built, before `peer` is assigned.
     const storage = new PeerStorage(this.options.engine, region.id, () => (peer === undefined ? region : peer.region), hard, apply, entries);
@@ -248,8 +253,35 @@ export class Store implements RaftReceiver {
         ...(r.readOnlyOption !== undefined ? { readOnlyOption: r.readOnlyOption } : {}),
       }),
     );
+    peer.initialized = initialized;
     this.peers.set(region.id, peer);
     return peer;
+  }
+
+  /**
+   * A peer for a region this store does not know, created because its leader is talking to it
+   * (after a split this store missed, learned through a snapshot of the parent). It has no range
+   * and no data until a snapshot arrives; its hard state is kept on disk like any peer's, so a
+   * vote it cast survives a restart (it is picked up again when the region's leader calls).
+   */
+  private createUninitialized(regionId: number, peerId: number): RegionPeer {
+    const hsBytes = this.options.engine.get('raft', hardStateKey(regionId));
+    const hard = hsBytes ? decodeHardState(hsBytes) : { term: 0, vote: 0, commit: 0 };
+    const placeholder = freezeRegion({ id: regionId, startKey: new Uint8Array(0), endKey: new Uint8Array(0), epoch: { version: 0, confVer: 0 }, peers: [], flashback: NOT_IN_FLASHBACK });
+    return this.addPeer(placeholder, peerId, { ...hard, commit: 0 }, { applied: 0, truncatedIndex: 0, truncatedTerm: 0 }, [], false);
+  }
+
+  /** A snapshot may not install a range that overlaps another region this store holds (TiKV's check_snapshot). */
+  private snapshotFits(peer: RegionPeer, snap: Snapshot): boolean {
+    const { region } = decodeSnapshotData(snap.data);
+    for (const other of this.peers.values()) {
+      if (other === peer || !other.initialized) continue;
+      const o = other.region;
+      const startsBeforeOtherEnds = o.endKey.length === 0 || compareBytes(region.startKey, o.endKey) < 0;
+      const endsAfterOtherStarts = region.endKey.length === 0 || compareBytes(o.startKey, region.endKey) < 0;
+      if (startsBeforeOtherEnds && endsAfterOtherStarts) return false;
+    }
+    return true;
   }
 
   /** Runs `fn` after everything queued before it; a failure rejects only its own caller. */
@@ -274,12 +306,12 @@ export class Store implements RaftReceiver {
   }
 
   regions(): Region[] {
-    return [...this.peers.values()].map((p) => p.region);
+    return [...this.peers.values()].filter((p) => p.initialized).map((p) => p.region);
   }
 
   peer(regionId: number): RegionPeer {
     const p = this.peers.get(regionId);
-    if (!p) throw new KvError('REGION_NOT_FOUND', `region ${regionId} has no peer on store ${this.storeId}`, { regionId, storeId: this.storeId });
+    if (!p || !p.initialized) throw new KvError('REGION_NOT_FOUND', `region ${regionId} has no peer on store ${this.storeId}`, { regionId, storeId: this.storeId });
     return p;
   }
 
@@ -302,11 +334,18 @@ export class Store implements RaftReceiver {
 
   receive(env: RaftEnvelope): Promise<void> {
     return this.run(async () => {
-      const peer = this.peers.get(env.regionId);
-      // A message for a region this store has no peer of (yet: a split not applied here) is
-      // dropped; raft retransmits. Creating uninitialized peers from messages is not implemented.
-      if (!peer || env.message.to !== peer.peerId) return;
-      peer.node.step(env.message);
+      const m = env.message;
+      let peer = this.peers.get(env.regionId);
+      if (!peer) {
+        // Only a leader's traffic creates a peer; anything else for an unknown region is dropped.
+        if (m.type !== 'app' && m.type !== 'heartbeat' && m.type !== 'snap') return;
+        peer = this.createUninitialized(env.regionId, m.to);
+      }
+      if (m.to !== peer.peerId) return;
+      peer.peerStores.set(m.from, env.fromStore);
+      // Dropped, not refused: the leader retries, by which time the overlapping region may have shrunk.
+      if (m.type === 'snap' && m.snapshot && !this.snapshotFits(peer, m.snapshot)) return;
+      peer.node.step(m);
       await this.drive(peer);
     });
   }
@@ -420,8 +459,8 @@ export class Store implements RaftReceiver {
       const rd = peer.node.ready();
       await this.persist(peer, rd);
       for (const m of rd.messages) {
-        const to = peer.region.peers.find((p) => p.id === m.to);
-        if (to) this.options.transport.send({ regionId: peer.region.id, fromStore: this.storeId, toStore: to.storeId, message: m });
+        const toStore = peer.region.peers.find((p) => p.id === m.to)?.storeId ?? peer.peerStores.get(m.to);
+        if (toStore !== undefined) this.options.transport.send({ regionId: peer.region.id, fromStore: this.storeId, toStore, message: m });
       }
       const created = await this.apply(peer, rd.committedEntries);
       const wasLeader = peer.isLeader();
@@ -457,6 +496,7 @@ export class Store implements RaftReceiver {
       peer.storage.resetTo(rd.snapshot.metadata.index, rd.snapshot.metadata.term);
       peer.applied = rd.snapshot.metadata.index;
       this.snapshotsApplied++;
+      peer.initialized = true;
       // Our own proposals the snapshot covers: whether they made it in is not knowable here.
       for (const [index, p] of peer.proposals) {
         if (index > rd.snapshot.metadata.index) continue;
@@ -526,14 +566,29 @@ export class Store implements RaftReceiver {
     const apply: ApplyState = { applied: last, truncatedIndex: peer.storage.apply.truncatedIndex, truncatedTerm: peer.storage.apply.truncatedTerm };
     batch.put('raft', applyStateKey(peer.region.id), encodeApplyState(apply));
     if (region !== peer.region) batch.put('raft', regionStateKey(region.id), encodeRegionState({ peerId: peer.peerId, region }));
-    for (const c of created) stageNewPeer(batch, c.region, c.peerId);
+    for (const c of created) {
+      const existing = this.peers.get(c.region.id);
+      // A peer a snapshot already initialized is ahead of this split: leave it alone.
+      if (existing?.initialized) continue;
+      stageNewPeer(batch, c.region, c.peerId);
+      // An uninitialized one may have voted: keep its term and vote above the bootstrap term.
+      if (existing && existing.storage.hard.term > RAFT_INIT_TERM) {
+        batch.put('raft', hardStateKey(c.region.id), encodeHardState({ term: existing.storage.hard.term, vote: existing.storage.hard.vote, commit: RAFT_INIT_INDEX }));
+      }
+    }
     await this.options.engine.write(batch, { sync });
     peer.applied = last;
     peer.storage.apply = apply;
     if (region !== peer.region) this.changeRegion(peer, region, region.epoch.version !== peer.region.epoch.version ? 'split' : 'flashback');
     const newPeers: RegionPeer[] = [];
     for (const c of created) {
-      if (this.peers.has(c.region.id)) continue;
+      const existing = this.peers.get(c.region.id);
+      if (existing?.initialized) continue;
+      if (existing) {
+        newPeers.push(this.loadPeer(c.region.id));
+        this.emitRegion(c.region, 'split');
+        continue;
+      }
       newPeers.push(this.addPeer(c.region, c.peerId, { term: RAFT_INIT_TERM, vote: 0, commit: RAFT_INIT_INDEX }, { applied: RAFT_INIT_INDEX, truncatedIndex: RAFT_INIT_INDEX, truncatedTerm: RAFT_INIT_TERM }, []));
       this.emitRegion(c.region, 'split');
     }
