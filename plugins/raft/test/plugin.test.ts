@@ -2,7 +2,7 @@
 import test from 'ava';
 import { CONSENSUS, ENGINE, Kernel, KvError, definePlugin, localPlacement, type AppliedEvent, type StorageEngine } from '@flashkv/core';
 import { ReferenceEngine, testSeed } from '@flashkv/core/testing';
-import { ManualTickSource, raft } from '../src/index.js';
+import { ManualTickSource, raft, type ClusterConsensus } from '../src/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -16,6 +16,13 @@ async function startKernel(engines: StorageEngine[], ticks: ManualTickSource, se
       raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 } }),
     ],
   });
+}
+
+async function idle(ticks: ManualTickSource, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    ticks.fire();
+    for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
+  }
 }
 
 /** Fires ticks (letting deliveries run between them) until `p` settles. */
@@ -53,9 +60,21 @@ test('raft() provides CONSENSUS over three in-process stores: routed writes, rea
   r = consensus.regionForKey(enc.encode('b'));
   // The new region's leader may not be elected yet: the client follows NOT_LEADER until it is.
   await drive(ticks, consensus.write({ regionId: r.id, epoch: r.epoch }, [{ op: 'put', cf: 'default', key: zk('b'), value: enc.encode('3') }]));
-  for (let i = 0; i < 5; i++) ticks.fire();
-  for (let j = 0; j < 20; j++) await new Promise((res) => setImmediate(res));
+  await idle(ticks, 5);
   for (const e of engines) t.is(dec.decode(e.get('default', zk('b'))!), '3', 'replicated to every engine');
+  // Move the leader away: the client's cached leader answers NOT_LEADER and the write follows the hint.
+  const rr = consensus.regionForKey(enc.encode('x'));
+  const members = (consensus as ClusterConsensus).members;
+  const leaderStore = () => members.find((m) => m.store.peers.get(rr.id)?.isLeader())?.store.storeId;
+  const from = leaderStore()!;
+  const target = rr.peers.find((p) => p.storeId !== from)!;
+  await drive(ticks, consensus.admin({ regionId: rr.id, epoch: rr.epoch }, { type: 'transferLeader', toPeer: target.id }));
+  await idle(ticks, 30);
+  t.is(leaderStore(), target.storeId, 'leadership moved');
+  const res = await drive(ticks, consensus.write({ regionId: rr.id, epoch: rr.epoch }, [{ op: 'put', cf: 'default', key: zk('y'), value: enc.encode('4') }]));
+  t.is(res.regionId, rr.id);
+  await idle(ticks, 5);
+  for (const e of engines) t.is(dec.decode(e.get('default', zk('y'))!), '4', 'written through the new leader');
   await kernel.stop();
 
   const again = await startKernel(engines, ticks, seed + 1);

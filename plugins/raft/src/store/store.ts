@@ -545,7 +545,7 @@ export class Store implements RaftReceiver {
       let outcome: { ok: WriteResult | AdminResult } | { err: unknown } | undefined;
       if (e.type === 'normal' && e.data.length > 0) {
         const cmd = decodeCommand(e.data);
-        const r = this.applyCommand(region, peer.peerId, cmd, e.index, batch, after, created);
+        const r = this.applyCommand(region, cmd, e.index, batch, after, created);
         outcome = r.outcome;
         region = r.region;
         if (cmd.kind === 'admin') sync = true;
@@ -598,7 +598,6 @@ export class Store implements RaftReceiver {
 
   private applyCommand(
     region: Region,
-    peerId: number,
     cmd: Command,
     index: number,
     batch: WriteBatch,
@@ -635,7 +634,6 @@ export class Store implements RaftReceiver {
         // planSplit keeps the parent's id on the right half (TiKV's right-derive); the new region is the left.
         const mine = planned.left.peers.find((p) => p.storeId === this.storeId);
         if (mine) created.push({ region: planned.left, peerId: mine.id });
-        void peerId;
         return { region: planned.right, outcome: { ok: { type: 'split', left: planned.left, right: planned.right } } };
       }
       case 'prepareFlashback': {
