@@ -9,7 +9,13 @@ import { nodeFS } from './fs.js';
  * Runs compaction and flush jobs off the main thread so merging and writing tables never
  * delays reads and writes. Messages: { id, job } or { id, flush } in; { id, result } or { id, error: { message, code } } out.
  */
-parentPort!.on('message', (msg: { id: number; job?: CompactionJob; flush?: FlushJob }) => {
+parentPort!.on('message', (msg: { id: number; job?: CompactionJob; flush?: FlushJob; stop?: true }) => {
+  if (msg.stop === true) {
+    // Nothing is in flight (the engine stops an idle worker): closing the port lets the
+    // thread's event loop empty, and the thread exits on its own.
+    parentPort!.close();
+    return;
+  }
   const work: Promise<unknown> = msg.job !== undefined ? runCompaction(msg.job, nodeFS) : runFlushJob(msg.flush!, nodeFS);
   work.then(
     (result) => parentPort!.postMessage({ id: msg.id, result }),

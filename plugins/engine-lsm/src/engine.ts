@@ -694,7 +694,7 @@ export class LsmEngine implements StorageEngine {
       if (this.compacting !== null) await this.compacting;
     }
     this.life.closed = true;
-    await this.worker?.terminate();
+    await this.worker?.stop();
     try {
       if (this.failure === null) {
         this.wal.flush();

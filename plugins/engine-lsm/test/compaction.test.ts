@@ -1,4 +1,6 @@
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { WriteBatch } from '@flashkv/core';
 import { LsmEngine, type LsmOptions } from '../src/engine.js';
 import { FaultFS } from '../src/fault-fs.js';
@@ -115,4 +117,13 @@ test('an I/O error during compaction turns the engine read-only without losing d
   const again = await LsmEngine.open({ dir, ...small });
   mustMatch(t, again, live, 'after reopen');
   await again.close();
+});
+
+test('a process awaiting only a worker flush or compaction stays alive until it finishes', async (t) => {
+  const { dir, cleanup } = mustTempDir('compact');
+  t.teardown(cleanup);
+  const child = fileURLToPath(new URL('./await-worker-child.js', import.meta.url));
+  const run = spawnSync(process.execPath, [child, dir], { encoding: 'utf8' });
+  t.is(run.status, 0, run.stderr);
+  t.regex(run.stdout, /compacted [1-9]\d*\nclosed\n/);
 });
