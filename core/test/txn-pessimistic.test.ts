@@ -100,16 +100,27 @@ test('pessimisticRollback releases only a pessimistic lock taken at or before fo
   t.is(mustLocked(s, 'p', 20).lockType, 'Put');
 });
 
-test('pessimistic prewrite with a lost lock: amended if nothing committed since forUpdateTs', async (t) => {
+test('pessimistic prewrite with a lost lock: amended only if no record exists at or after start_ts (TiKV amend_pessimistic_lock)', async (t) => {
   const s = new Store();
   await commitPut(s, 'k', 'v0', 1, 5);
-  // No lock (lost), but the newest commit is below forUpdateTs: the lock is re-created.
+  // No lock (lost), but the newest commit is below start_ts: the lock is re-created.
   await mustPessimisticPrewritePut(s, 'k', 'v1', 'k', 10, 10);
   mustLocked(s, 'k', 10);
   await mustCommit(s, 'k', 10, 11);
   // A commit after forUpdateTs: TXN_LOCK_NOT_FOUND (PessimisticLockNotFound).
   const e = mustPrewriteErr(s, 'TXN_LOCK_NOT_FOUND', 'put', 'k', 'v2', 'k', 8, { forUpdateTs: 9, isPessimisticLock: true });
   t.is(e.details.reason, 'PessimisticLockNotFound');
+  // A commit between start_ts and forUpdateTs is refused too: the txn's lock on this key may
+  // have been taken at an earlier forUpdateTs, so the change may have come after it.
+  await commitPut(s, 'm', 'v0', 12, 14);
+  t.is(mustPrewriteErr(s, 'TXN_LOCK_NOT_FOUND', 'put', 'm', 'v1', 'm', 13, { forUpdateTs: 20, isPessimisticLock: true }).details.reason, 'PessimisticLockNotFound');
+  // A txn whose pessimistic lock was rolled back (by a resolver or flashback's RollbackLock)
+  // must not be resurrected by a late prewrite.
+  await mustAcquirePessimisticLock(s, 'r', 'r', 60, 60);
+  await mustRollback(s, 'r', 60);
+  t.true(mustGetRollbackTs(s, 'r', 60));
+  t.is(mustPrewriteErr(s, 'TXN_LOCK_NOT_FOUND', 'put', 'r', 'v', 'r', 60, { forUpdateTs: 60, isPessimisticLock: true }).details.reason, 'PessimisticLockNotFound');
+  mustUnlocked(s, 'r');
   // Another txn's lock where ours should be: same error, not KEY_IS_LOCKED.
   await mustPrewritePut(s, 'o', 'x', 'o', 20);
   mustPrewriteErr(s, 'TXN_LOCK_NOT_FOUND', 'put', 'o', 'v', 'o', 21, { forUpdateTs: 21, isPessimisticLock: true });

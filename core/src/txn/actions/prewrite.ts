@@ -111,7 +111,7 @@ export function prewrite(txn: MvccTxn, reader: MvccReader, props: TxnProps, muta
     } else if (isPessimisticLock) {
       // The pessimistic lock is gone (e.g. lost with a leader change): it may be re-created
       // only if nothing committed since forUpdateTs, the ts the txn read the key at.
-      amendPessimisticLock(reader, key, startTs, forUpdateTs, shouldNotExist);
+      amendPessimisticLock(reader, key, startTs, shouldNotExist);
       amended = true;
     }
 
@@ -176,10 +176,13 @@ function checkForNewerVersion(reader: MvccReader, key: EncodedKey, props: TxnPro
   checkDataConstraint(reader, shouldNotExist, write, commitTs, key);
 }
 
-function amendPessimisticLock(reader: MvccReader, key: EncodedKey, startTs: bigint, forUpdateTs: bigint, shouldNotExist: boolean): void {
+function amendPessimisticLock(reader: MvccReader, key: EncodedKey, startTs: bigint, shouldNotExist: boolean): void {
   const found = reader.seekWrite(key, 0xffff_ffff_ffff_ffffn);
   if (found === undefined) return;
-  if (found.commitTs > forUpdateTs) throw txnLockNotFoundError(startTs, 0n, rawOf(key), 'PessimisticLockNotFound');
+  // TiKV's amend_pessimistic_lock compares with the txn's start_ts, not forUpdateTs: any record
+  // at or after start_ts may be a change made after the lock was taken, or a rollback of this
+  // very txn (flashback's RollbackLock, a resolver) that a stale prewrite must not undo.
+  if (found.commitTs >= startTs) throw txnLockNotFoundError(startTs, 0n, rawOf(key), 'PessimisticLockNotFound');
   checkDataConstraint(reader, shouldNotExist, found.write, found.commitTs, key);
 }
 
