@@ -201,6 +201,12 @@ test('a.4.1: a pessimistic lock is rolled back with 2 modifications (Rollback at
   t.true(codec.isProtectedRollback(mvcc(env, 'k').writes[0]!.write));
   await mustUnlocked(env, 'k');
   await mustFinishFlashback(env, 5, 40, 41);
+  // test_flashback_write_to_version_pessimistic: a later pessimistic prewrite by txn 30 fails.
+  const late = await mustFail(
+    env.storage.prewrite({ mutations: [{ op: 'put', key: bytes('k'), value: bytes('v') }], primary: bytes('k'), startTs: 30n, forUpdateTs: 30n, isPessimisticLock: [true], lockTtl: 3000n }),
+    'TXN_LOCK_NOT_FOUND',
+  );
+  t.is(late.details['reason'], 'PessimisticLockNotFound');
 });
 
 test('a.4.1 batching: 600 locks are rolled back in write commands of at most 256 locks and 32 KiB', async (t) => {
