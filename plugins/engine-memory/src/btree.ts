@@ -73,8 +73,9 @@ function filled<T>(len: number, v: T): T[] {
  * The first six bytes of a key as a number (zero-padded): head(a) < head(b) implies a < b, and
  * equal heads leave the order to the bytes after them. Binary search compares heads held in a
  * flat array of doubles inside the node instead of dereferencing each probed key (a view object,
- * then its buffer: two cache misses per probe); on 1M random keys this roughly halved the cost
- * of a lookup. Six bytes keep the value an exact integer. Keys that share long prefixes fall
+ * then its buffer: two cache misses per probe); on 1M random 16-byte keys, lookups ran 2.1 to
+ * 2.4 times as fast as the same tree searching the keys themselves (alternating slices, same
+ * process). Six bytes keep the value an exact integer. Keys that share long prefixes fall
  * back to byte comparison after the six bytes, no slower than without heads.
  */
 export function head(k: Uint8Array): number {

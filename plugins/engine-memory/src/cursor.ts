@@ -10,8 +10,9 @@ import { type BNode, childIndex, leafBound } from './btree.js';
 export class Cursor {
   /** nodes[d] is the node at depth d on the current path; nodes[height - 1] is the leaf. */
   private readonly nodes: BNode[];
-  /** idx[d] is the child taken in nodes[d] (branches only). */
-  private readonly idx: Int32Array;
+  /** idx[d] is the child taken in nodes[d] (branches only). A plain array: cheaper to make
+   * than an Int32Array, and iterators are made once per seek in scan-heavy code. */
+  private readonly idx: number[];
   private readonly h: number;
   private leaf: BNode;
   /** Index in `leaf`, or -1 when not on an entry. */
@@ -22,7 +23,7 @@ export class Cursor {
     for (let n = root; n.children !== null; n = n.children[0]!) h++;
     this.h = h;
     this.nodes = new Array<BNode>(h).fill(root);
-    this.idx = new Int32Array(h);
+    this.idx = new Array<number>(h).fill(0);
     this.leaf = root;
   }
 

@@ -47,11 +47,14 @@ export class MemoryIterator implements EngineIterator {
     root: BNode,
     options: IterOptions | undefined,
   ) {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new TypeError('iterator options must be an object');
+    if (options === undefined) {
+      this.lower = null;
+      this.upper = null;
+    } else {
+      if (typeof options !== 'object' || options === null) throw new TypeError('iterator options must be an object');
+      this.lower = bound('lower bound', options.lower);
+      this.upper = bound('upper bound', options.upper);
     }
-    this.lower = bound('lower bound', options?.lower);
-    this.upper = bound('upper bound', options?.upper);
     this.cur = new Cursor(root);
   }
 
