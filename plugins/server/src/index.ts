@@ -1,0 +1,5 @@
+export { FlashKvServer, DEFAULT_MAX_MESSAGE_BYTES, type FlashKvServerOptions } from './server.js';
+export { server, SERVER, SERVER_PLUGIN_NAME, type ServerPluginOptions } from './plugin.js';
+export { FlashKvClient, RemoteTxn, type FlashKvClientOptions, type KvPairBytes, type RegionInfo, type RemoteTxnStatus, type RemoteFlashbackProgress } from './client.js';
+export { STATUS_OF, ERROR_CODE_KEY, ERROR_DETAILS_KEY, toServiceError, fromServiceError } from './errors.js';
+export { PROTO_PATH, flashKvService } from './proto.js';

@@ -1,0 +1,52 @@
+import { definePlugin, FLASHBACK, PLACEMENT, STORAGE, type Plugin, type Token } from '@flashkv/core';
+import { FlashKvServer } from './server.js';
+
+export interface ServerPluginOptions {
+  /** `host:port`; port 0 binds a free port (read it from `SERVER.port` after start). */
+  readonly listen: string;
+  readonly token: string;
+  readonly maxMessageBytes?: number;
+  /** How long stop waits for in-flight calls before cancelling them (default 5000 ms). */
+  readonly shutdownGraceMs?: number;
+}
+
+/** The running server, for the process that composed the build (e.g. to print the bound port). */
+export const SERVER: Token<FlashKvServer> = Symbol('flashkv.server');
+
+export const SERVER_PLUGIN_NAME = '@flashkv/server';
+
+/**
+ * The gRPC server as a plugin: requires STORAGE and PLACEMENT, serves flashback when a plugin
+ * provides FLASHBACK. It binds in start, after every plugin it uses has registered, and shuts
+ * down first at stop (the kernel stops in reverse order), so no call reaches a stopped storage.
+ */
+export function server(options: ServerPluginOptions): Plugin {
+  if (options === null || typeof options !== 'object' || typeof options.listen !== 'string' || typeof options.token !== 'string' || options.token === '') {
+    throw new TypeError('server needs { listen: "host:port", token: "<non-empty>" }');
+  }
+  let instance: FlashKvServer | undefined;
+  return definePlugin({
+    name: SERVER_PLUGIN_NAME,
+    version: '0.1.0',
+    requires: [STORAGE, PLACEMENT],
+    optional: [FLASHBACK],
+    provides: [SERVER],
+    register(ctx) {
+      const flashback = ctx.tryResolve(FLASHBACK);
+      instance = new FlashKvServer({
+        storage: ctx.resolve(STORAGE),
+        placement: ctx.resolve(PLACEMENT),
+        token: options.token,
+        ...(flashback !== undefined ? { flashback } : {}),
+        ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
+      });
+      ctx.provide(SERVER, instance);
+    },
+    async start() {
+      await instance!.listen(options.listen);
+    },
+    async stop() {
+      await instance?.shutdown(options.shutdownGraceMs ?? 5000);
+    },
+  });
+}

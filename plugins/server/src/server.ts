@@ -1,0 +1,307 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
+import type { Subscription } from 'rxjs';
+import { toServiceError } from './errors.js';
+import { flashKvService } from './proto.js';
+import { bytes, bytesList, list, obj, optionalKey, u32, u64 } from './wire.js';
+
+export interface FlashKvServerOptions {
+  readonly storage: Storage;
+  readonly placement: Placement;
+  readonly flashback?: Flashback;
+  /** Every call must carry `authorization: Bearer <token>`. */
+  readonly token: string;
+  /** Largest request or response message in bytes (default 16 MiB: a max-size value plus headroom). */
+  readonly maxMessageBytes?: number;
+}
+
+const MALFORMED = Symbol('malformed');
+interface Malformed {
+  readonly [MALFORMED]: string;
+}
+const MAX_TSO_COUNT = 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+function digest(s: string | Buffer): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+const MUTATION_OPS = new Set(['put', 'delete', 'lock', 'insert', 'checkNotExists']);
+
+function progressMessage(p: FlashbackProgress): Record<string, unknown> {
+  return {
+    jobId: p.jobId,
+    phase: p.phase,
+    version: p.version.toString(),
+    startTs: p.startTs.toString(),
+    commitTs: p.commitTs.toString(),
+    regionsTotal: p.regionsTotal,
+    regionsPrepared: p.regionsPrepared,
+    regionsFinished: p.regionsFinished,
+    locksRolledBack: String(p.locksRolledBack),
+    locksCommitted: String(p.locksCommitted),
+    keysRewritten: String(p.keysRewritten),
+    keysPerSecond: p.keysPerSecond,
+    elapsedMs: p.elapsedMs,
+  };
+}
+
+/**
+ * The gRPC face of one node: the Storage API, placement's TSO and regions, and the FLASHBACK
+ * service when the build has it. Authentication runs before a request is looked at; a request
+ * proto-loader cannot decode is answered INVALID_ARGUMENT (grpc-js would say INTERNAL).
+ */
+export class FlashKvServer {
+  private readonly grpcServer: grpc.Server;
+  private readonly tokenDigest: Buffer;
+  private readonly streams = new Set<Subscription>();
+  private boundPort: number | undefined;
+  private host = '';
+
+  constructor(private readonly options: FlashKvServerOptions) {
+    if (typeof options.token !== 'string' || options.token.length === 0) throw new TypeError('server needs a non-empty token');
+    this.tokenDigest = digest(options.token);
+    const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
+    this.grpcServer.addService(this.definition(), this.handlers());
+  }
+
+  /** Binds `host:port` (port 0 picks a free one) and resolves the bound port. */
+  async listen(address: string): Promise<number> {
+    const m = /^(.*):(\d+)$/.exec(address);
+    if (m === null) throw new InvalidArgumentError(`listen address must be host:port, got "${address}"`);
+    this.host = m[1]!;
+    const port = await new Promise<number>((resolve, reject) =>
+      this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.boundPort = port;
+    return port;
+  }
+
+  /** `host:port` actually bound, once listening. */
+  get address(): string | undefined {
+    return this.boundPort === undefined ? undefined : `${this.host}:${this.boundPort}`;
+  }
+
+  get port(): number | undefined {
+    return this.boundPort;
+  }
+
+  /** Stops accepting calls and lets in-flight ones finish for up to `graceMs`, then cancels the rest. */
+  async shutdown(graceMs = 5000): Promise<void> {
+    for (const s of this.streams) s.unsubscribe();
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpcServer.tryShutdown(() => resolve());
+    });
+    clearTimeout(timer);
+  }
+
+  private definition(): grpc.ServiceDefinition {
+    const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+    for (const [name, m] of Object.entries(flashKvService())) {
+      const decode = m.requestDeserialize;
+      out[name] = {
+        ...m,
+        requestDeserialize: (buf: Buffer) => {
+          try {
+            return decode(buf);
+          } catch (e) {
+            return { [MALFORMED]: e instanceof Error ? e.message : String(e) } satisfies Malformed;
+          }
+        },
+      };
+    }
+    return out;
+  }
+
+  private authorised(md: grpc.Metadata): boolean {
+    const v = md.get('authorization');
+    if (v.length !== 1 || typeof v[0] !== 'string' || !v[0].startsWith('Bearer ')) return false;
+    // Digests have equal length, so timingSafeEqual never leaks the token's length either.
+    return timingSafeEqual(digest(v[0].slice(7)), this.tokenDigest);
+  }
+
+  /** Checks auth, then decodability; returns the error to answer with, or undefined to go on. */
+  private gate(md: grpc.Metadata, req: unknown): Partial<grpc.StatusObject> | undefined {
+    if (!this.authorised(md)) return { code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' };
+    if (req !== null && typeof req === 'object' && MALFORMED in req) {
+      return toServiceError(new InvalidArgumentError(`malformed request: ${(req as Malformed)[MALFORMED]}`));
+    }
+    return undefined;
+  }
+
+  private unary(fn: (req: Record<string, unknown>) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+    return (call, callback) => {
+      const refused = this.gate(call.metadata, call.request);
+      if (refused !== undefined) return callback(refused);
+      fn(call.request as Record<string, unknown>).then(
+        (res) => callback(null, res),
+        (e: unknown) => callback(toServiceError(e)),
+      );
+    };
+  }
+
+  private requireFlashback(): Flashback {
+    if (this.options.flashback === undefined) throw new KvError('PLUGIN_MISSING', 'this node has no FLASHBACK service (add the flashback() plugin)');
+    return this.options.flashback;
+  }
+
+  private handlers(): grpc.UntypedServiceImplementation {
+    const { storage, placement } = this.options;
+    const target = (r: Record<string, unknown>) => {
+      const range = { ...optionalRange(r) };
+      if (r['target'] === 'version') return { version: u64('version', r['version']), ...range };
+      if (r['target'] === 'time' && typeof r['time'] === 'string' && r['time'] !== '') return { time: r['time'], ...range };
+      throw new InvalidArgumentError('flashback needs a version or a time');
+    };
+    const optionalRange = (r: Record<string, unknown>) => {
+      const s = optionalKey(r['startKey'], 'startKey');
+      const e = optionalKey(r['endKey'], 'endKey');
+      return { ...(s !== undefined ? { startKey: s } : {}), ...(e !== undefined ? { endKey: e } : {}) };
+    };
+    return {
+      Tso: this.unary(async (r) => {
+        const n = u32(r['count']) || 1;
+        if (n > MAX_TSO_COUNT) throw new InvalidArgumentError(`count ${n} is over the limit ${MAX_TSO_COUNT}`);
+        const ts = n === 1 ? [await placement.getTs()] : await placement.getTs(n);
+        return { ts: ts.map(String) };
+      }),
+      Get: this.unary(async (r) => {
+        const v = await storage.get(bytes('key', r['key']), u64('ts', r['ts']));
+        return v === undefined ? { found: false } : { found: true, value: v };
+      }),
+      BatchGet: this.unary(async (r) => ({ pairs: await storage.batchGet(bytesList('keys', r['keys']), u64('ts', r['ts'])) })),
+      Scan: this.unary(async (r) => {
+        const start = optionalKey(r['start'], 'start');
+        const end = optionalKey(r['end'], 'end');
+        const limit = u32(r['limit']);
+        const pairs = await storage.scan({
+          ts: u64('ts', r['ts']),
+          ...(start !== undefined ? { start } : {}),
+          ...(end !== undefined ? { end } : {}),
+          ...(limit > 0 ? { limit } : {}),
+          reverse: r['reverse'] === true,
+          keyOnly: r['keyOnly'] === true,
+        });
+        return { pairs };
+      }),
+      Prewrite: this.unary(async (r) => {
+        const mutations: StorageMutation[] = list('mutations', r['mutations']).map((m, i) => {
+          const o = obj(`mutations[${i}]`, m);
+          const op = o['op'];
+          if (typeof op !== 'string' || !MUTATION_OPS.has(op)) throw new InvalidArgumentError(`mutations[${i}].op must be one of ${[...MUTATION_OPS].join(', ')}, got "${String(op)}"`);
+          const key = bytes(`mutations[${i}].key`, o['key']);
+          return op === 'put' || op === 'insert' ? { op: op as StorageMutation['op'], key, value: bytes(`mutations[${i}].value`, o['value']) } : { op: op as StorageMutation['op'], key };
+        });
+        const minCommitTs = u64('minCommitTs', r['minCommitTs']);
+        const res = await storage.prewrite({
+          mutations,
+          primary: bytes('primary', r['primary']),
+          startTs: u64('startTs', r['startTs']),
+          lockTtl: u64('lockTtl', r['lockTtl']),
+          tryOnePc: r['tryOnePc'] === true,
+          ...(minCommitTs > 0n ? { minCommitTs } : {}),
+        });
+        return { minCommitTs: res.minCommitTs.toString(), onePcCommitTs: res.onePcCommitTs.toString() };
+      }),
+      Commit: this.unary(async (r) => {
+        await storage.commit({ keys: bytesList('keys', r['keys']), startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']) });
+        return {};
+      }),
+      Rollback: this.unary(async (r) => {
+        await storage.rollback({ keys: bytesList('keys', r['keys']), startTs: u64('startTs', r['startTs']) });
+        return {};
+      }),
+      CheckTxnStatus: this.unary(async (r) => {
+        const s = await storage.checkTxnStatus({
+          primaryKey: bytes('primaryKey', r['primaryKey']),
+          lockTs: u64('lockTs', r['lockTs']),
+          callerStartTs: u64('callerStartTs', r['callerStartTs']),
+          currentTs: u64('currentTs', r['currentTs']),
+          rollbackIfNotExist: r['rollbackIfNotExist'] === true,
+        });
+        const out: Record<string, unknown> = { kind: s.kind };
+        if (s.kind === 'committed') out['commitTs'] = s.commitTs.toString();
+        if (s.kind === 'locked') Object.assign(out, { ttl: s.ttl.toString(), minCommitTs: s.minCommitTs.toString(), lockTs: s.lock.startTs.toString() });
+        return out;
+      }),
+      ResolveLock: this.unary(async (r) => {
+        const keys = bytesList('keys', r['keys']);
+        const n = await storage.resolveLock({ startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']), ...(keys.length > 0 ? { keys } : {}) });
+        return { resolved: n };
+      }),
+      Regions: this.unary(async () => ({
+        regions: placement.regions().map((g) => ({
+          id: String(g.id),
+          startKey: g.startKey,
+          endKey: g.endKey,
+          confVer: String(g.epoch.confVer),
+          version: String(g.epoch.version),
+          peers: g.peers.map((p) => ({ id: String(p.id), storeId: String(p.storeId), role: p.role })),
+          inFlashback: g.flashback.inFlashback,
+          flashbackStartTs: g.flashback.flashbackStartTs.toString(),
+        })),
+      })),
+      FlashbackPreview: this.unary(async (r) => {
+        const p = await this.requireFlashback().preview(target(r));
+        return {
+          version: p.version.toString(),
+          keysToRewrite: String(p.keysToRewrite),
+          toDelete: String(p.toDelete),
+          toRestore: String(p.toRestore),
+          toUpdate: String(p.toUpdate),
+          unchanged: String(p.unchanged),
+          locks: String(p.locks),
+          regions: p.regions,
+          sample: p.sample.map((s) => ({
+            key: s.key,
+            kind: s.kind,
+            hasCurrent: s.current !== undefined,
+            current: s.current ?? new Uint8Array(0),
+            hasTarget: s.target !== undefined,
+            target: s.target ?? new Uint8Array(0),
+          })),
+        };
+      }),
+      Flashback: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const refused = this.gate(call.metadata, call.request);
+        if (refused !== undefined) return void call.emit('error', refused);
+        let run;
+        try {
+          const r = call.request as Record<string, unknown>;
+          const policy = r['lockPolicy'];
+          if (policy !== '' && policy !== 'rollback' && policy !== 'resolve') throw new InvalidArgumentError(`lockPolicy must be "rollback" or "resolve", got "${String(policy)}"`);
+          run = this.requireFlashback().run({ ...target(r), ...(policy === '' ? {} : { lockPolicy: policy }) });
+        } catch (e) {
+          return void call.emit('error', toServiceError(e));
+        }
+        // A client that goes away stops its stream; the job itself runs to the end (a half-done
+        // flashback leaves regions in flashback state, so it is never abandoned).
+        const sub = run.progress$.subscribe({ next: (p) => call.write(progressMessage(p)), error: () => undefined });
+        this.streams.add(sub);
+        call.on('cancelled', () => {
+          sub.unsubscribe();
+          this.streams.delete(sub);
+        });
+        run.done.then(
+          () => {
+            sub.unsubscribe();
+            this.streams.delete(sub);
+            call.end();
+          },
+          (e: unknown) => {
+            sub.unsubscribe();
+            this.streams.delete(sub);
+            call.emit('error', toServiceError(e));
+          },
+        );
+      },
+    };
+  }
+}
