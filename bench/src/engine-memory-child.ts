@@ -10,7 +10,7 @@ import { BATCH, BTree, KEY_BYTES, KEY_SEED, makeEntries, sortedEntries, Splitmix
  * line on stdout.
  *
  *   fill <impl> <seq|random> <n>   time one full load of pre-generated entries
- *   rss  <impl> <n>                load entries made batch by batch, report peak RSS
+ *   rss  <impl> <n> [views|arrays] load entries made batch by batch, report peak RSS
  *
  * impl is `engine-memory` (batches of 256 through `engine.write`, awaited) or `sorted-btree`
  * (the same entries with `set`, compared by core's compareBytes).
@@ -34,30 +34,34 @@ function loadAnchor(tree: AnchorTree, e: Entries, from: number, to: number): voi
 async function fill(impl: Impl, order: 'seq' | 'random', n: number): Promise<object> {
   const random = makeEntries(n, KEY_SEED);
   const e = order === 'seq' ? sortedEntries(random, compareBytes) : random;
-  let t0: number;
   let entries: number;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
   if (impl === 'engine-memory') {
-    t0 = performance.now();
     const engine = new MemoryEngine();
     await loadOurs(engine, e, 0, n, new WriteBatch());
     entries = engine.count('default');
   } else {
-    t0 = performance.now();
     const tree = new BTree<Uint8Array, Uint8Array>(undefined, compareBytes);
     loadAnchor(tree, e, 0, n);
     entries = tree.size;
   }
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time of the whole process, GC helper threads included.
+  const cpuMs = (cpu.user + cpu.system) / 1000;
   if (entries !== n) throw new Error(`${impl} holds ${entries} entries after loading ${n}`);
-  return { impl, order, n, ms, ops_per_s: (n / ms) * 1000 };
+  return { impl, order, n, ms, cpuMs, ops_per_s: (n / ms) * 1000, cpu_ops_per_s: (n / cpuMs) * 1000 };
 }
 
 /**
- * Entries are made one batch at a time (a fresh buffer per batch, keys and values as views
- * into it) and handed over, as a caller producing data would: sorted-btree keeps those views,
- * engine-memory copies them and the batch buffer becomes garbage.
+ * Entries are made one batch at a time and handed over, as a caller producing data would:
+ * sorted-btree keeps the caller's arrays, engine-memory copies them and they become garbage.
+ * `views`: one buffer per batch, keys and values as views into it (the cheapest arrays a
+ * caller can hand over). `arrays`: a fresh Uint8Array per key and per value, as encoders such
+ * as TextEncoder or Buffer.from produce them.
  */
-async function rss(impl: Impl, n: number): Promise<object> {
+async function rss(impl: Impl, n: number, layout: 'views' | 'arrays'): Promise<object> {
   const rng = new Splitmix(KEY_SEED);
   const engine = impl === 'engine-memory' ? new MemoryEngine() : null;
   const tree = impl === 'sorted-btree' ? new BTree<Uint8Array, Uint8Array>(undefined, compareBytes) : null;
@@ -69,8 +73,13 @@ async function rss(impl: Impl, n: number): Promise<object> {
     rng.fill(buf);
     const e: Entries = { keys: [], values: [] };
     for (let j = 0; j < count; j++) {
-      e.keys.push(new Uint8Array(buf.buffer, j * per, KEY_BYTES));
-      e.values.push(new Uint8Array(buf.buffer, j * per + KEY_BYTES, VALUE_BYTES));
+      if (layout === 'views') {
+        e.keys.push(new Uint8Array(buf.buffer, j * per, KEY_BYTES));
+        e.values.push(new Uint8Array(buf.buffer, j * per + KEY_BYTES, VALUE_BYTES));
+      } else {
+        e.keys.push(buf.slice(j * per, j * per + KEY_BYTES));
+        e.values.push(buf.slice(j * per + KEY_BYTES, (j + 1) * per));
+      }
     }
     if (engine !== null) await loadOurs(engine, e, 0, count, batch);
     else loadAnchor(tree!, e, 0, count);
@@ -83,6 +92,7 @@ async function rss(impl: Impl, n: number): Promise<object> {
 
 const [mode, impl, a, b] = process.argv.slice(2);
 if (impl !== 'engine-memory' && impl !== 'sorted-btree') throw new Error(`unknown impl ${impl}`);
-const out = mode === 'fill' ? await fill(impl, a as 'seq' | 'random', Number(b)) : mode === 'rss' ? await rss(impl, Number(a)) : null;
+const out =
+  mode === 'fill' ? await fill(impl, a as 'seq' | 'random', Number(b)) : mode === 'rss' ? await rss(impl, Number(a), b === 'arrays' ? 'arrays' : 'views') : null;
 if (out === null) throw new Error(`unknown mode ${mode}`);
 process.stdout.write(JSON.stringify(out) + '\n');

@@ -15,16 +15,23 @@ import type { BenchCase, SuiteContext } from '../harness.js';
  *   the batch built inside the timed loop), so benchmark.js cannot time it call by call. Each
  *   fill is timed as one full pass instead, in a fresh child process (no other structure and no
  *   earlier pass's garbage in its heap), passes alternating between the two impls; the row is
- *   the median pass in entries/s. The anchor does the same entries with `set`, synchronously.
+ *   the median pass in entries per CPU-second of the child (wall-clock rates are in `extra`).
+ *   The anchor does the same entries with `set`, synchronously. Ours copies every key and value
+ *   (two new views that survive, so the scavenger promotes them); sorted-btree keeps the
+ *   caller's arrays, which were made before timing started.
  * - readrandom, readmissing, seek+next10, scanall: both structures loaded in this process,
- *   timed by benchmark.js, then once more as paired rows (alternating short slices of the two
- *   impls, so load changes on a shared machine hit both sides of the ratio).
+ *   timed by benchmark.js (wall time), then once more as paired rows: alternating short slices
+ *   of the two impls timed in process CPU time, so load from other processes on a shared
+ *   machine neither lands on one side of the ratio nor counts as our time.
  *   seek+next10 counts one op per seek: make an iterator, seek, read the entry, then ten
  *   next() each reading key and value (sorted-btree: `entries(key)` and 11 `next()`).
  *   scanall counts entries: ours through an iterator, sorted-btree through forEachPair (its
  *   fastest full walk).
  * - peak RSS (KiB): `process.resourceUsage().maxRSS` of child processes that load N entries made
- *   batch by batch (see engine-memory-child.ts); median of three per impl, lower is better.
+ *   batch by batch as views into one buffer per batch (see engine-memory-child.ts); median of
+ *   three per impl, lower is better. sorted-btree keeps the caller's arrays, so its memory
+ *   depends on how the caller made them: 'peak RSS, caller arrays' repeats the measurement with
+ *   a fresh Uint8Array per key and per value. Ours copies into its own slabs either way.
  */
 
 const PASSES = 3;
@@ -102,18 +109,28 @@ function mustAgree(engine: MemoryEngine, tree: AnchorTree, e: Entries, missing: 
   it.close();
 }
 
-/** Calls per second of `fn` over one slice of about `ms` milliseconds (at least one call). */
+/** This process's CPU time in microseconds (user + system). */
+function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/**
+ * Calls per CPU-second of `fn` over one slice of about `ms` milliseconds of CPU time (at least
+ * one call). CPU time rather than wall time: on a machine shared with other busy processes,
+ * time spent descheduled is not the code's cost (cache and memory contention still are).
+ */
 function sliceRate(fn: () => void, ms: number): number {
-  const t0 = process.hrtime.bigint();
-  const budget = BigInt(Math.round(ms * 1e6));
+  const t0 = cpuMicros();
+  const budget = ms * 1000;
   let calls = 0;
-  let elapsed = 0n;
+  let elapsed = 0;
   do {
     fn();
     calls++;
-    elapsed = process.hrtime.bigint() - t0;
+    elapsed = cpuMicros() - t0;
   } while (elapsed < budget);
-  return calls / (Number(elapsed) / 1e9);
+  return calls / (elapsed / 1e6);
 }
 
 /** Alternates slices of the two impls of a case; records each impl's median rate. */
@@ -141,7 +158,7 @@ function paired(ctx: SuiteContext, ours: BenchCase, anchor: BenchCase, rounds: n
       mean_ms_per_call: (per / ops) * 1000,
       ops_per_call: per,
       ...(c.params ? { params: c.params } : {}),
-      extra: { method: `median of ${rounds} alternating ${sliceMs} ms slices`, median_ratio_vs_anchor: median(ratios) },
+      extra: { method: `median of ${rounds} alternating slices of ${sliceMs} ms CPU time`, median_ratio_vs_anchor: median(ratios) },
     });
   });
 }
@@ -149,8 +166,13 @@ function paired(ctx: SuiteContext, ours: BenchCase, anchor: BenchCase, rounds: n
 function fills(ctx: SuiteContext, n: number, params: Record<string, unknown>): void {
   for (const order of ['seq', 'random'] as const) {
     const rates: Record<string, number[]> = { [OURS]: [], [ANCHOR]: [] };
+    const wall: Record<string, number[]> = { [OURS]: [], [ANCHOR]: [] };
     for (let p = 0; p < PASSES; p++) {
-      for (const impl of p % 2 === 0 ? [OURS, ANCHOR] : [ANCHOR, OURS]) rates[impl]!.push(child(['fill', impl, order, String(n)])['ops_per_s']!);
+      for (const impl of p % 2 === 0 ? [OURS, ANCHOR] : [ANCHOR, OURS]) {
+        const r = child(['fill', impl, order, String(n)]);
+        rates[impl]!.push(r['cpu_ops_per_s']!);
+        wall[impl]!.push(r['ops_per_s']!);
+      }
     }
     const ratios = rates[OURS]!.map((r, i) => r / rates[ANCHOR]![i]!);
     for (const impl of [OURS, ANCHOR]) {
@@ -165,37 +187,48 @@ function fills(ctx: SuiteContext, n: number, params: Record<string, unknown>): v
         mean_ms_per_call: (n / ops) * 1000,
         ops_per_call: n,
         params: { ...params, order: order === 'seq' ? 'ascending keys' : 'random keys', api: impl === OURS ? 'WriteBatch of 256 puts, await engine.write(batch)' : 'tree.set(key, value)' },
-        extra: { method: `median of ${PASSES} full passes, each in a fresh child process, impls alternating`, passes_ops_per_s: xs, median_ratio_vs_anchor: median(ratios) },
+        extra: {
+          method: `median of ${PASSES} full passes in CPU time (GC threads included), each in a fresh child process, impls alternating`,
+          passes_ops_per_s: xs,
+          passes_wall_ops_per_s: wall[impl],
+          median_ratio_vs_anchor: median(ratios),
+        },
       });
     }
   }
 }
 
 function peakRss(ctx: SuiteContext, n: number, params: Record<string, unknown>): void {
-  const runs: Record<string, number[]> = { [OURS]: [], [ANCHOR]: [] };
-  for (let r = 0; r < RSS_RUNS; r++) {
-    for (const impl of r % 2 === 0 ? [OURS, ANCHOR] : [ANCHOR, OURS]) runs[impl]!.push(child(['rss', impl, String(n)])['maxRSS_kib']!);
-  }
   // The same process with nothing loaded: what node and the modules cost on their own.
   const empty = child(['rss', OURS, '0'])['maxRSS_kib']!;
-  for (const impl of [OURS, ANCHOR]) {
-    const xs = runs[impl]!;
-    ctx.record({
-      case: 'peak RSS (KiB)',
-      impl,
-      ops_per_s: median(xs),
-      rme_pct: rme(xs),
-      samples: xs.length,
-      mean_ms_per_call: 0,
-      ops_per_call: 1,
-      params: {
-        ...params,
-        unit: 'KiB',
-        lowerIsBetter: true,
-        measures: 'process.resourceUsage().maxRSS of a child that loads N entries made batch by batch; median of runs',
-      },
-      extra: { runs_kib: xs, empty_process_kib: empty },
-    });
+  const layouts = [
+    ['views', 'peak RSS (KiB)', 'keys and values handed over as views into one buffer per batch of 256'],
+    ['arrays', 'peak RSS, caller arrays (KiB)', 'keys and values handed over as a fresh Uint8Array each'],
+  ] as const;
+  for (const [layout, name, made] of layouts) {
+    const runs: Record<string, number[]> = { [OURS]: [], [ANCHOR]: [] };
+    for (let r = 0; r < RSS_RUNS; r++) {
+      for (const impl of r % 2 === 0 ? [OURS, ANCHOR] : [ANCHOR, OURS]) runs[impl]!.push(child(['rss', impl, String(n), layout])['maxRSS_kib']!);
+    }
+    for (const impl of [OURS, ANCHOR]) {
+      const xs = runs[impl]!;
+      ctx.record({
+        case: name,
+        impl,
+        ops_per_s: median(xs),
+        rme_pct: rme(xs),
+        samples: xs.length,
+        mean_ms_per_call: 0,
+        ops_per_call: 1,
+        params: {
+          ...params,
+          unit: 'KiB',
+          lowerIsBetter: true,
+          measures: `process.resourceUsage().maxRSS of a child that loads N entries, ${made}; median of ${RSS_RUNS} runs`,
+        },
+        extra: { runs_kib: xs, empty_process_kib: empty },
+      });
+    }
   }
 }
 
