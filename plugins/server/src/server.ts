@@ -157,7 +157,16 @@ export class FlashKvServer {
     const target = (r: Record<string, unknown>) => {
       const range = { ...optionalRange(r) };
       if (r['target'] === 'version') return { version: u64('version', r['version']), ...range };
-      if (r['target'] === 'time' && typeof r['time'] === 'string' && r['time'] !== '') return { time: r['time'], ...range };
+      if (r['target'] === 'time' && typeof r['time'] === 'string' && r['time'] !== '') {
+        // An ISO instant (what FlashKvClient sends for a Date) is zone-free; the
+        // 'YYYY-MM-DD HH:MM:SS' form is the server's local time, as the FLASHBACK service reads it.
+        if (/^\d{4}-\d\d-\d\dT/.test(r['time'])) {
+          const at = new Date(r['time']);
+          if (Number.isNaN(at.getTime())) throw new InvalidArgumentError(`time ${JSON.stringify(r['time'])} is not a valid ISO 8601 instant`);
+          return { time: at, ...range };
+        }
+        return { time: r['time'], ...range };
+      }
       throw new InvalidArgumentError('flashback needs a version or a time');
     };
     const optionalRange = (r: Record<string, unknown>) => {

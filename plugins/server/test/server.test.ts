@@ -202,3 +202,23 @@ test('stopping the kernel shuts the server down: new calls fail UNAVAILABLE', as
   await mustFailWith(c.getTs(), grpc.status.UNAVAILABLE);
   c.close();
 });
+
+test('flashback to a wall time sent as a Date (ISO instant on the wire)', async (t) => {
+  const c = (await withNode(t)).client();
+  const tx = await c.begin();
+  tx.put(b('t:1'), b('before'));
+  const firstCommit = await tx.commit();
+  // TSO physical time is ts >> 18 (ms); wait, boundedly, until the TSO is past the noted
+  // instant's millisecond, so every later write is after it (no wall-clock sleep).
+  const noted = new Date(Number(firstCommit >> 18n) + 1);
+  let i = 0;
+  while ((await c.getTs()) >> 18n <= BigInt(noted.getTime())) {
+    if (++i > 10_000) throw new Error('TSO did not advance past the noted instant');
+  }
+  const tx2 = await c.begin();
+  tx2.put(b('t:1'), b('after'));
+  await tx2.commit();
+  const last = await c.flashback({ time: noted });
+  t.is(last.phase, 'done');
+  t.is(s(await c.get(b('t:1'), await c.getTs())), 'before');
+});

@@ -1,0 +1,226 @@
+#!/usr/bin/env node
+// The `flashkv` command line (issue 7, DESIGN.md section 11).
+import 'reflect-metadata';
+import { Command, Option } from 'commander';
+import type { FlashKvClient, RemoteFlashbackProgress } from '@flashkv/server';
+import { errorLine, hex, table, text } from './format.js';
+
+const DEFAULT_ENDPOINT = '127.0.0.1:20160';
+const te = new TextEncoder();
+
+interface ConnOptions {
+  endpoint?: string;
+  token?: string;
+}
+
+/** Thrown for bad command input: printed like any other error, exit code 2. */
+class UsageError extends Error {}
+
+function withConn(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--endpoint <host:port>', 'server address').env('FLASHKV_ENDPOINT').default(DEFAULT_ENDPOINT))
+    .addOption(new Option('--token <token>', 'bearer token the server printed').env('FLASHKV_TOKEN'));
+}
+
+// Modules beyond commander load inside the command that needs them: every CLI call is a process
+// start, and `--help` or a usage error should not pay for gRPC, the kernel or an engine.
+async function connect(o: ConnOptions): Promise<FlashKvClient> {
+  if (o.token === undefined || o.token === '') throw new UsageError('no token: pass --token or set FLASHKV_TOKEN (flashkv serve prints it)');
+  const { FlashKvClient } = await import('@flashkv/server');
+  return new FlashKvClient({ endpoint: o.endpoint ?? DEFAULT_ENDPOINT, token: o.token });
+}
+
+/** Runs a client command: one error line on stderr and a non-zero exit on failure. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number | void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      const code = await fn(...args);
+      process.exitCode = typeof code === 'number' ? code : 0;
+    } catch (e) {
+      process.stderr.write(`flashkv: ${errorLine(e)}\n`);
+      process.exitCode = e instanceof UsageError ? 2 : 1;
+    }
+  };
+}
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
+}
+
+function uint(what: string, v: string): bigint {
+  if (!/^[0-9]{1,20}$/.test(v)) throw new UsageError(`${what} must be a non-negative integer, got "${v}"`);
+  return BigInt(v);
+}
+
+export function program(): Command {
+  const p = new Command('flashkv')
+    .description('FlashKV: a transactional, ordered key-value store with point-in-time flashback')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', examples(['flashkv serve --memory --token s3cret', 'export FLASHKV_TOKEN=s3cret', 'flashkv put user:1 Ada', 'flashkv get user:1', 'flashkv flashback --to-tso 449012345678901248']));
+
+  p.command('serve')
+    .description('start one node (engine-lsm under --data, or engine-memory) with the gRPC server')
+    .option('--memory', 'keep data in memory (engine-memory); nothing is written to disk')
+    .option('--data <dir>', 'data directory for engine-lsm', './data')
+    .option('--listen <host:port>', 'address to bind; port 0 picks a free port', DEFAULT_ENDPOINT)
+    .addOption(new Option('--token <token>', 'token clients must send (generated and printed when absent)').env('FLASHKV_TOKEN'))
+    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret']))
+    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string }) => {
+      const { serve } = await import('./serve.js');
+      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}) });
+    }));
+
+  withConn(p.command('put').description('write one key in its own transaction; prints the commit ts'))
+    .argument('<key>')
+    .argument('<value>')
+    .addHelpText('after', examples(['flashkv put user:1 "Ada Lovelace"']))
+    .action(action(async (key: string, value: string, o: ConnOptions) => {
+      const c = await connect(o);
+      try {
+        const tx = await c.begin();
+        tx.put(te.encode(key), te.encode(value));
+        process.stdout.write(`committed at ts ${await tx.commit()}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('delete').description('delete one key in its own transaction; prints the commit ts'))
+    .argument('<key>')
+    .addHelpText('after', examples(['flashkv delete user:1']))
+    .action(action(async (key: string, o: ConnOptions) => {
+      const c = await connect(o);
+      try {
+        const tx = await c.begin();
+        tx.delete(te.encode(key));
+        process.stdout.write(`committed at ts ${await tx.commit()}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('get').description('print the latest value of a key (exit 1 if absent)'))
+    .argument('<key>')
+    .option('--ts <tso>', 'read as of this TSO instead of now')
+    .addHelpText('after', examples(['flashkv get user:1', 'flashkv get user:1 --ts 449012345678901248']))
+    .action(action(async (key: string, o: ConnOptions & { ts?: string }) => {
+      const c = await connect(o);
+      try {
+        const ts = o.ts !== undefined ? uint('--ts', o.ts) : await c.getTs();
+        const v = await c.get(te.encode(key), ts);
+        if (v === undefined) {
+          process.stderr.write(`flashkv: key "${key}" not found\n`);
+          return 1;
+        }
+        process.stdout.write(`${text(v)}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('scan').description('list keys in [start, end) as a table or JSON'))
+    .option('--start <key>', 'first key (inclusive)')
+    .option('--end <key>', 'end key (exclusive)')
+    .option('--limit <n>', 'at most n rows', '100')
+    .option('--ts <tso>', 'read as of this TSO instead of now')
+    .option('--json', 'print a JSON array of { key, value }')
+    .addHelpText('after', examples(['flashkv scan', 'flashkv scan --start user: --end user; --limit 10 --json']))
+    .action(action(async (o: ConnOptions & { start?: string; end?: string; limit: string; ts?: string; json?: boolean }) => {
+      const limit = Number(uint('--limit', o.limit));
+      const c = await connect(o);
+      try {
+        const ts = o.ts !== undefined ? uint('--ts', o.ts) : await c.getTs();
+        const pairs = await c.scan({ ts, ...(o.start !== undefined ? { start: te.encode(o.start) } : {}), ...(o.end !== undefined ? { end: te.encode(o.end) } : {}), ...(limit > 0 ? { limit } : {}) });
+        if (o.json === true) process.stdout.write(`${JSON.stringify(pairs.map((kv) => ({ key: text(kv.key), value: text(kv.value) })))}\n`);
+        else process.stdout.write(`${table(['KEY', 'VALUE'], pairs.map((kv) => [text(kv.key), text(kv.value)]))}\n(${pairs.length} rows at ts ${ts})\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('tso').description('print a fresh timestamp from the node\'s TSO'))
+    .addHelpText('after', examples(['flashkv tso']))
+    .action(action(async (o: ConnOptions) => {
+      const c = await connect(o);
+      try {
+        process.stdout.write(`${await c.getTs()}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('regions').description('list regions (encoded key bounds in hex)'))
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['flashkv regions', 'flashkv regions --json']))
+    .action(action(async (o: ConnOptions & { json?: boolean }) => {
+      const c = await connect(o);
+      try {
+        const rs = await c.regions();
+        const rows = rs.map((r) => ({ id: r.id, start: hex(r.startKey), end: hex(r.endKey), version: r.epoch.version, confVer: r.epoch.confVer, peers: r.peers.map((x) => `${x.id}@store${x.storeId}`).join(','), inFlashback: r.inFlashback }));
+        if (o.json === true) process.stdout.write(`${JSON.stringify(rows)}\n`);
+        else process.stdout.write(`${table(['ID', 'START', 'END', 'EPOCH', 'PEERS', 'FLASHBACK'], rows.map((r) => [String(r.id), r.start || '-inf', r.end || '+inf', `${r.confVer}/${r.version}`, r.peers, r.inFlashback ? 'yes' : 'no']))}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('flashback').description('roll a key range back to how it was at a time or TSO (with --preview: only count what would change)'))
+    .option('--to <time>', "local time 'YYYY-MM-DD HH:MM:SS'")
+    .option('--to-tso <tso>', 'a TSO, e.g. one `flashkv put` or `flashkv tso` printed')
+    .option('--start <key>', 'first key of the range (default: the whole key space)')
+    .option('--end <key>', 'end key of the range, exclusive')
+    .option('--preview', 'print what would change; change nothing')
+    .addHelpText('after', examples(["flashkv flashback --to '2026-11-22 05:00:00'", 'flashkv flashback --to-tso 449012345678901248 --start user: --end user;', 'flashkv flashback --to-tso 449012345678901248 --preview']))
+    .action(action(async (o: ConnOptions & { to?: string; toTso?: string; start?: string; end?: string; preview?: boolean }) => {
+      if ((o.to === undefined) === (o.toTso === undefined)) throw new UsageError('give exactly one of --to <time> and --to-tso <tso>');
+      let target: { version: bigint } | { time: Date };
+      if (o.toTso !== undefined) target = { version: uint('--to-tso', o.toTso) };
+      else {
+        // Parsed here so the time is the user's local time, whatever the server's zone.
+        const { parseFlashbackTime } = await import('@flashkv/flashback');
+        try {
+          target = { time: parseFlashbackTime(o.to!) };
+        } catch (e) {
+          throw new UsageError(e instanceof Error ? e.message : String(e));
+        }
+      }
+      const range = { ...(o.start !== undefined ? { startKey: te.encode(o.start) } : {}), ...(o.end !== undefined ? { endKey: te.encode(o.end) } : {}) };
+      const c = await connect(o);
+      try {
+        if (o.preview === true) {
+          const pv = await c.flashbackPreview({ ...target, ...range });
+          process.stdout.write(`flashback preview to version ${pv.version} (${pv.regions} regions): ${pv.keysToRewrite} keys to rewrite — ${pv.toUpdate} updated, ${pv.toDelete} deleted, ${pv.toRestore} restored, ${pv.unchanged} unchanged; ${pv.locks} locks to roll back\n`);
+          for (const s of pv.sample) process.stdout.write(`  ${s.kind.padEnd(9)} ${text(s.key)}: ${s.current === undefined ? '(none)' : text(s.current)} -> ${s.target === undefined ? '(none)' : text(s.target)}\n`);
+          return;
+        }
+        const { default: cliProgress } = await import('cli-progress');
+        const bar = new cliProgress.SingleBar({ format: 'flashback {phase} [{bar}] {value}/{total} region steps | {keys} keys', stream: process.stderr, hideCursor: false }, cliProgress.Presets.shades_classic);
+        let started = false;
+        const onProgress = (p: RemoteFlashbackProgress) => {
+          const payload = { phase: p.phase.padEnd(7), keys: p.keysRewritten };
+          if (!started) {
+            bar.start(Math.max(1, p.regionsTotal * 2), 0, payload);
+            started = true;
+          }
+          bar.setTotal(Math.max(1, p.regionsTotal * 2));
+          bar.update(p.regionsPrepared + p.regionsFinished, payload);
+        };
+        let last: RemoteFlashbackProgress;
+        try {
+          last = await c.flashback({ ...target, ...range }, onProgress);
+        } finally {
+          if (started) bar.stop();
+        }
+        process.stdout.write(
+          `flashback ${last.jobId} done: version ${last.version}, ${last.regionsFinished} regions, ${last.keysRewritten} keys rewritten, ${last.locksRolledBack} locks rolled back, commit ts ${last.commitTs}, ${Math.round(last.elapsedMs)} ms\n`,
+        );
+      } finally {
+        c.close();
+      }
+    }));
+
+  return p;
+}
+
+await program().parseAsync(process.argv);
