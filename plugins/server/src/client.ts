@@ -193,11 +193,19 @@ export class FlashKvClient {
     };
   }
 
-  /** Runs a flashback on the server; `onProgress` sees every progress message; resolves the last one. */
-  flashback(options: FlashbackRunOptions, onProgress?: (p: RemoteFlashbackProgress) => void): Promise<RemoteFlashbackProgress> {
+  /**
+   * Runs a flashback on the server; `onProgress` sees every progress message; resolves the last
+   * one. Aborting `signal` stops watching (rejects CANCELLED): the job itself runs on to the end
+   * on the server, since a half-done flashback would leave regions in flashback state.
+   */
+  flashback(options: FlashbackRunOptions, onProgress?: (p: RemoteFlashbackProgress) => void, signal?: AbortSignal): Promise<RemoteFlashbackProgress> {
     const req = targetOf(options);
     return new Promise((resolve, reject) => {
       const stream = this.stub['Flashback']!(req, this.md) as grpc.ClientReadableStream<Raw>;
+      if (signal !== undefined) {
+        if (signal.aborted) stream.cancel();
+        else signal.addEventListener('abort', () => stream.cancel(), { once: true });
+      }
       let last: RemoteFlashbackProgress | undefined;
       let failed = false;
       stream.on('data', (m: Raw) => {
