@@ -1,0 +1,587 @@
+import { Observable, type Subscription, type Subscriber } from 'rxjs';
+import {
+  codec,
+  KvError,
+  type AppliedEvent,
+  type EventCatalogue,
+  type Placement,
+  type RegionChangedEvent,
+  type Registration,
+  type ResolvedTsSource,
+  type StorageEngine,
+} from '@flashkv/core';
+import type { CdcEvent, CommitEvent, RowEvent, RowOp } from './events.js';
+
+/** Observer priorities on `applied` (STYLE.md habit 9): rows are cut before the lock tracker moves. */
+export const CDC_ROWS_PRIORITY = 100;
+export const CDC_RESOLVED_TS_PRIORITY = 110;
+
+/** The part of core's OnePcFence CDC needs (Storage.fence): 1PC commits whose ts is taken but not yet applied. */
+export interface OnePcFenceView {
+  blockingRange(start: Uint8Array | undefined, end: Uint8Array | undefined, readTs: bigint): Promise<void> | undefined;
+}
+
+export interface CdcServiceOptions {
+  readonly engine: StorageEngine;
+  readonly placement: Placement;
+  readonly events: EventCatalogue;
+  /**
+   * Storage's 1PC fence. A 1PC write stores no lock, so without the fence a resolved ts could
+   * pass a commit ts that is allocated but not yet applied. Absent: no 1PC writer outside flashback.
+   */
+  readonly fence?: OnePcFenceView;
+  /** Each emission advances resolved ts once (tests drive it; the plugin uses an interval). */
+  readonly ticker?: Observable<unknown>;
+  /** Runs a feed's delivery later; default setImmediate. A stalled scheduler models a stalled subscriber. */
+  readonly schedule?: (run: () => void) => void;
+  /** Events a feed may hold undelivered before it fails with CDC_LAGGING. Default 100,000. */
+  readonly maxPendingEvents?: number;
+}
+
+export interface ChangefeedOptions {
+  /** Raw user keys; empty `endKey` is unbounded. Default: the whole key space. */
+  readonly startKey?: Uint8Array;
+  readonly endKey?: Uint8Array;
+  /** Rows committed at or below it are not delivered (a checkpoint: the last global resolved ts seen). */
+  readonly startTs: bigint;
+  readonly withOldValue?: boolean;
+}
+
+/** The CDC service (DESIGN.md section 7), also the RESOLVED_TS source of the flashback orchestrator. */
+export interface Cdc extends ResolvedTsSource {
+  changefeed(options: ChangefeedOptions): Observable<CdcEvent>;
+  /** Fetches a TSO and advances every region's resolved ts once. */
+  tick(): Promise<void>;
+  resolvedTs(regionId: number): bigint;
+}
+
+interface RegionState {
+  readonly id: number;
+  /** Encoded bounds as latin1 strings (string order is byte order); '' end is unbounded. */
+  start: string;
+  end: string;
+  /** Encoded key -> start ts of its lock: the structure resolved ts reads, never rescanned. */
+  readonly locks: Map<string, bigint>;
+  readonly counts: Map<bigint, number>;
+  resolved: bigint;
+}
+
+/** A row cut from an applied batch, with the encoded key feeds filter on. */
+interface LiveRow {
+  readonly ek: string;
+  readonly encoded: Uint8Array;
+  readonly event: RowEvent;
+}
+
+const DATA = codec.DATA_PREFIX;
+const DATA_END = Uint8Array.of(DATA + 1);
+const OPS: Record<string, RowOp | undefined> = { Put: 'put', Delete: 'delete', Lock: 'lock' };
+
+const str = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+const bytesOf = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'latin1'));
+const inRange = (ek: string, start: string, end: string): boolean => ek >= start && (end === '' || ek < end);
+const encodeBound = (raw: Uint8Array | undefined): Uint8Array => (raw === undefined || raw.length === 0 ? new Uint8Array(0) : codec.encodeBytes(raw));
+
+function dataOf(encoded: Uint8Array): Uint8Array {
+  return codec.dataKey(encoded);
+}
+
+export class CdcService implements Cdc {
+  private readonly engine: StorageEngine;
+  private readonly placement: Placement;
+  private readonly events: EventCatalogue;
+  private readonly fence: OnePcFenceView | undefined;
+  private readonly ticker: Observable<unknown> | undefined;
+  readonly schedule: (run: () => void) => void;
+  readonly maxPendingEvents: number;
+  private readonly regions = new Map<number, RegionState>();
+  private readonly feeds = new Set<Feed>();
+  private registrations: Registration[] = [];
+  private tickSub: Subscription | undefined;
+  private ticking: Promise<void> | undefined;
+  private started = false;
+  /** Commits delivered at or below their region's resolved ts; stays 0 unless the invariant breaks. */
+  invariantViolations = 0;
+
+  constructor(options: CdcServiceOptions) {
+    this.engine = options.engine;
+    this.placement = options.placement;
+    this.events = options.events;
+    this.fence = options.fence;
+    this.ticker = options.ticker;
+    this.schedule = options.schedule ?? ((run) => void setImmediate(run));
+    const max = options.maxPendingEvents ?? 100_000;
+    if (!Number.isInteger(max) || max < 1) throw new KvError('INVALID_ARGUMENT', `maxPendingEvents must be a positive integer, got ${max}`);
+    this.maxPendingEvents = max;
+  }
+
+  /** Seeds the lock structure with one scan and starts observing; the ticker starts too. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const r of this.placement.regions()) this.regions.set(r.id, newState(r.id, str(r.startKey), str(r.endKey), 0n));
+    const it = this.engine.iterator('lock', { lower: Uint8Array.of(DATA), upper: DATA_END });
+    try {
+      for (let ok = it.first(); ok; ok = it.next()) {
+        const encoded = it.key().subarray(1);
+        const startTs = trackedLockTs(it.value());
+        if (startTs === undefined) continue;
+        const ek = str(encoded);
+        const region = this.stateForKey(ek);
+        if (region) addLock(region, ek, startTs);
+      }
+    } finally {
+      it.close();
+    }
+    this.registrations = [
+      this.events.observe('applied', (e) => this.onRows(e), { priority: CDC_ROWS_PRIORITY, owner: '@flashkv/cdc rows' }),
+      this.events.observe('applied', (e) => this.onLocks(e), { priority: CDC_RESOLVED_TS_PRIORITY, owner: '@flashkv/cdc resolved-ts' }),
+      this.events.observe('regionChanged', (e) => this.onRegionChanged(e), { owner: '@flashkv/cdc regions' }),
+    ];
+    if (this.ticker) this.tickSub = this.ticker.subscribe(() => void this.tick().catch(() => undefined));
+  }
+
+  stop(): void {
+    this.tickSub?.unsubscribe();
+    for (const r of this.registrations) r.unregister();
+    this.registrations = [];
+    for (const f of [...this.feeds]) f.fail(new KvError('CDC_LAGGING', 'the CDC service stopped', { reason: 'stopped' }));
+    this.started = false;
+  }
+
+  resolvedTs(regionId: number): bigint {
+    return this.regions.get(regionId)?.resolved ?? 0n;
+  }
+
+  minResolvedTs(startKey: Uint8Array, endKey: Uint8Array): bigint {
+    let min: bigint | undefined;
+    for (const r of this.placement.regionsInRange(encodeBound(startKey), encodeBound(endKey))) {
+      const ts = this.resolvedTs(r.id);
+      if (min === undefined || ts < min) min = ts;
+    }
+    return min ?? 0n;
+  }
+
+  tick(): Promise<void> {
+    // One TSO request at a time: a second tick while one is out would only repeat it.
+    this.ticking ??= this.placement
+      .getTs()
+      .then((ts) => this.advance(ts))
+      .finally(() => (this.ticking = undefined));
+    return this.ticking;
+  }
+
+  /**
+   * Resolved ts = min(start ts of the region's locks, a TSO fetched before this call). A txn
+   * with no lock applied yet takes its commit ts from the TSO after its prewrite applies, so above
+   * `tso`; a 1PC write takes it with no lock at all, so a region with a fenced 1PC write that may
+   * commit at or below the candidate does not advance this time.
+   */
+  private advance(tso: bigint): void {
+    for (const r of this.regions.values()) {
+      let candidate = tso;
+      const min = minLock(r);
+      if (min !== undefined && min < candidate) candidate = min;
+      if (candidate <= r.resolved) continue;
+      if (this.fence?.blockingRange(r.start === '' ? undefined : bytesOf(r.start), r.end === '' ? undefined : bytesOf(r.end), candidate) !== undefined) continue;
+      r.resolved = candidate;
+      this.events.emit('resolvedTs', { regionId: r.id, ts: candidate });
+    }
+    for (const f of [...this.feeds]) f.onResolved();
+  }
+
+  changefeed(options: ChangefeedOptions): Observable<CdcEvent> {
+    if (options === null || typeof options !== 'object') throw new KvError('INVALID_ARGUMENT', 'changefeed options must be an object');
+    if (typeof options.startTs !== 'bigint' || options.startTs < 0n) throw new KvError('INVALID_ARGUMENT', `changefeed startTs must be a non-negative bigint, got ${String(options.startTs)}`);
+    const start = encodeBound(options.startKey);
+    const end = encodeBound(options.endKey);
+    if (end.length > 0 && Buffer.compare(start, end) >= 0) throw new KvError('INVALID_ARGUMENT', 'changefeed startKey must be below endKey');
+    return new Observable<CdcEvent>((subscriber) => {
+      if (!this.started) {
+        subscriber.error(new KvError('INVALID_ARGUMENT', 'the CDC service is not started'));
+        return undefined;
+      }
+      const feed = new Feed(this, subscriber, str(start), str(end), options.startTs, options.withOldValue === true);
+      // The scan and the registration run in one synchronous step: no applied event falls between.
+      feed.scan(this.engine, (ek) => this.regionIdForKey(ek));
+      this.feeds.add(feed);
+      this.placement.getTs().then(
+        (ts) => feed.setSettleTs(ts),
+        (e: unknown) => feed.fail(e),
+      );
+      return () => feed.close();
+    });
+  }
+
+  /** @internal */
+  removeFeed(feed: Feed): void {
+    this.feeds.delete(feed);
+  }
+
+  /** @internal The feed's view of a region's resolved ts (regions of its range, by key order). */
+  resolvedOfRange(start: string, end: string): { id: number; ts: bigint }[] {
+    return this.placement.regionsInRange(bytesOf(start), bytesOf(end)).map((r) => ({ id: r.id, ts: this.resolvedTs(r.id) }));
+  }
+
+  private regionIdForKey(ek: string): number {
+    return this.placement.regionForKey(bytesOf(ek)).id;
+  }
+
+  private stateForKey(ek: string): RegionState | undefined {
+    for (const r of this.regions.values()) if (inRange(ek, r.start, r.end)) return r;
+    return undefined;
+  }
+
+  private onRows(e: AppliedEvent): void {
+    if (this.feeds.size === 0) return;
+    const rows = this.cutRows(e);
+    if (rows.length === 0) return;
+    const region = this.regions.get(e.regionId);
+    if (region) {
+      for (const row of rows) if (row.event.type !== 'prewrite' && row.event.type !== 'rollback' && row.event.commitTs <= region.resolved) this.invariantViolations++;
+    }
+    let withOld: Map<LiveRow, CommitEvent> | undefined;
+    for (const f of this.feeds) {
+      for (const row of rows) {
+        if (!inRange(row.ek, f.start, f.end)) continue;
+        let ev: RowEvent = row.event;
+        if (f.withOldValue && ev.type !== 'prewrite' && ev.type !== 'rollback') {
+          withOld ??= new Map();
+          let o = withOld.get(row);
+          if (o === undefined) {
+            o = { ...ev, oldValue: this.oldValue(row.encoded, ev.commitTs) };
+            withOld.set(row, o);
+          }
+          ev = o;
+        }
+        f.live(row.ek, ev);
+      }
+    }
+  }
+
+  /** Turns one applied batch into row events, in modify order. */
+  private cutRows(e: AppliedEvent): LiveRow[] {
+    let defaults: Map<string, Uint8Array> | undefined;
+    let lockDeletes: Set<string> | undefined;
+    for (const m of e.modifies) {
+      if (m.op === 'deleteRange') continue;
+      if (m.cf === 'default' && m.op === 'put') (defaults ??= new Map()).set(str(m.key), m.value);
+      else if (m.cf === 'lock' && m.op === 'delete') (lockDeletes ??= new Set()).add(str(m.key.subarray(1)));
+    }
+    const onePc = e.flags.has('onePc');
+    const rows: LiveRow[] = [];
+    for (const m of e.modifies) {
+      if (m.op !== 'put') continue;
+      if (m.cf === 'lock') {
+        const encoded = m.key.subarray(1);
+        const lock = codec.decodeLockType(m.value);
+        if (lock === 'Pessimistic' || lock === 'Shared') continue;
+        const l = codec.decodeLock(m.value);
+        const op = OPS[l.lockType]!;
+        const value = op === 'put' ? (l.shortValue ?? this.longValue(encoded, l.startTs, defaults)) : undefined;
+        rows.push({ ek: str(encoded), encoded, event: { type: 'prewrite', regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: l.startTs } });
+      } else if (m.cf === 'write') {
+        const { key: encoded, ts: commitTs } = codec.splitTs(m.key.subarray(1));
+        const w = codec.decodeWrite(m.value);
+        const ek = str(encoded);
+        if (w.writeType === 'Rollback') {
+          rows.push({ ek, encoded, event: { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: w.startTs } });
+          continue;
+        }
+        const op = OPS[w.writeType]!;
+        let type: 'commit' | 'committed';
+        if (onePc) type = 'committed';
+        else if (lockDeletes?.has(ek)) type = 'commit';
+        else {
+          // A commit record rewritten to mark an overlapped rollback: the txn at this ts rolled back.
+          if (w.hasOverlappedRollback) rows.push({ ek, encoded, event: { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: commitTs } });
+          continue;
+        }
+        const value = op === 'put' ? (w.shortValue ?? this.longValue(encoded, w.startTs, defaults)) : undefined;
+        rows.push({ ek, encoded, event: { type, regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: w.startTs, commitTs } });
+      }
+    }
+    return rows;
+  }
+
+  /** A value over 255 bytes: from the batch's own default-CF put, else from the engine. */
+  private longValue(encoded: Uint8Array, startTs: bigint, defaults: Map<string, Uint8Array> | undefined): Uint8Array | undefined {
+    const k = dataOf(codec.appendTs(encoded, startTs));
+    return defaults?.get(str(k)) ?? this.engine.get('default', k);
+  }
+
+  /** The newest Put/Delete of the key below `commitTs` (Lock and Rollback records skipped). */
+  private oldValue(encoded: Uint8Array, commitTs: bigint): Uint8Array | undefined {
+    if (commitTs === 0n) return undefined;
+    const it = this.engine.iterator('write', { lower: dataOf(codec.appendTs(encoded, commitTs - 1n)), upper: dataOf(codec.appendTs(encoded, 0n)) });
+    try {
+      for (let ok = it.first(); ok; ok = it.next()) {
+        const w = codec.decodeWrite(it.value());
+        if (w.writeType === 'Put') return w.shortValue ?? this.engine.get('default', dataOf(codec.appendTs(encoded, w.startTs)));
+        if (w.writeType === 'Delete') return undefined;
+      }
+    } finally {
+      it.close();
+    }
+    return undefined;
+  }
+
+  private onLocks(e: AppliedEvent): void {
+    const region = this.regions.get(e.regionId);
+    if (!region) return;
+    for (const m of e.modifies) {
+      if (m.cf !== 'lock' || m.op === 'deleteRange') continue;
+      const ek = str(m.key.subarray(1));
+      removeLock(region, ek);
+      if (m.op === 'put') {
+        const ts = trackedLockTs(m.value);
+        if (ts !== undefined) addLock(region, ek, ts);
+      }
+    }
+  }
+
+  /**
+   * After a split the new region inherits its parent's resolved ts (it never goes backwards) and
+   * takes the parent's locks in its range; ranges are re-read from placement.
+   */
+  private onRegionChanged(e: RegionChangedEvent): void {
+    if (e.reason !== 'split' && e.reason !== 'created') return;
+    const current = this.placement.regions();
+    for (const r of current) {
+      if (this.regions.has(r.id)) continue;
+      const start = str(r.startKey);
+      const end = str(r.endKey);
+      const parent = this.stateForKey(start);
+      const state = newState(r.id, start, end, parent?.resolved ?? 0n);
+      if (parent) {
+        for (const [ek, ts] of [...parent.locks]) {
+          if (!inRange(ek, start, end)) continue;
+          removeLock(parent, ek);
+          addLock(state, ek, ts);
+        }
+      }
+      this.regions.set(r.id, state);
+    }
+    for (const r of current) {
+      const s = this.regions.get(r.id)!;
+      s.start = str(r.startKey);
+      s.end = str(r.endKey);
+    }
+  }
+}
+
+/**
+ * One changefeed. Rows found by the scan are delivered at subscribe; live rows are queued and
+ * delivered by the scheduler. Until every region of the range has a resolved ts at or above a TSO
+ * taken after the scan (`settleTs`), live rows are checked against what the scan delivered: a
+ * write can be in the engine before the scan and reach the `applied` observers after it.
+ */
+class Feed {
+  private queue: CdcEvent[] = [];
+  private scheduled = false;
+  private closed = false;
+  private scannedCommits: Set<string> | undefined = new Set();
+  private scannedLocks: Set<string> | undefined = new Set();
+  private settleTs: bigint | undefined;
+  private readonly regionResolved = new Map<number, bigint>();
+  private global: bigint;
+
+  constructor(
+    private readonly service: CdcService,
+    private readonly subscriber: Subscriber<CdcEvent>,
+    readonly start: string,
+    readonly end: string,
+    private readonly startTs: bigint,
+    readonly withOldValue: boolean,
+  ) {
+    this.global = startTs;
+  }
+
+  /** Delivers every row committed after startTs and every lock of the range, from one snapshot. */
+  scan(engine: StorageEngine, regionOf: (ek: string) => number): void {
+    const snap = engine.snapshot();
+    try {
+      const lower = dataOf(bytesOf(this.start));
+      const upper = this.end === '' ? DATA_END : dataOf(bytesOf(this.end));
+      const it = snap.iterator('write', { lower, upper });
+      let cur: string | undefined;
+      let versions: { commitTs: bigint; w: ReturnType<typeof codec.decodeWrite> }[] = [];
+      let curEncoded: Uint8Array | undefined;
+      const flush = () => {
+        if (cur === undefined || curEncoded === undefined) return;
+        const regionId = regionOf(cur);
+        const key = codec.toRaw(curEncoded);
+        // versions are newest first; deliver oldest first.
+        for (let i = versions.length - 1; i >= 0; i--) {
+          const { commitTs, w } = versions[i]!;
+          if (commitTs <= this.startTs) continue;
+          const op = OPS[w.writeType];
+          if (op === undefined) continue;
+          const value = op === 'put' ? (w.shortValue ?? snap.get('default', dataOf(codec.appendTs(curEncoded, w.startTs)))) : undefined;
+          const ev: CommitEvent = { type: 'committed', regionId, key, op, value, startTs: w.startTs, commitTs };
+          this.scannedCommits!.add(`${cur}@${commitTs}`);
+          if (this.withOldValue) {
+            let old: Uint8Array | undefined;
+            for (let j = i + 1; j < versions.length; j++) {
+              const o = versions[j]!.w;
+              if (o.writeType === 'Put') {
+                old = o.shortValue ?? snap.get('default', dataOf(codec.appendTs(curEncoded, o.startTs)));
+                break;
+              }
+              if (o.writeType === 'Delete') break;
+            }
+            this.subscriber.next({ ...ev, oldValue: old });
+          } else this.subscriber.next(ev);
+        }
+      };
+      try {
+        for (let ok = it.first(); ok; ok = it.next()) {
+          const { key: encoded, ts } = codec.splitTs(it.key().subarray(1));
+          const ek = str(encoded);
+          if (ek !== cur) {
+            flush();
+            cur = ek;
+            curEncoded = new Uint8Array(encoded);
+            versions = [];
+          }
+          versions.push({ commitTs: ts, w: codec.decodeWrite(new Uint8Array(it.value())) });
+        }
+        flush();
+      } finally {
+        it.close();
+      }
+      const lit = snap.iterator('lock', { lower, upper });
+      try {
+        for (let ok = lit.first(); ok; ok = lit.next()) {
+          const t = codec.decodeLockType(lit.value());
+          if (t === 'Pessimistic' || t === 'Shared') continue;
+          const encoded = new Uint8Array(lit.key().subarray(1));
+          const l = codec.decodeLock(lit.value());
+          const ek = str(encoded);
+          const op = OPS[l.lockType]!;
+          const value = op === 'put' ? (l.shortValue ? new Uint8Array(l.shortValue) : snap.get('default', dataOf(codec.appendTs(encoded, l.startTs)))) : undefined;
+          this.scannedLocks!.add(`${ek}@${l.startTs}`);
+          this.subscriber.next({ type: 'prewrite', regionId: regionOf(ek), key: codec.toRaw(encoded), op, value, startTs: l.startTs });
+        }
+      } finally {
+        lit.close();
+      }
+    } finally {
+      snap.release();
+    }
+  }
+
+  setSettleTs(ts: bigint): void {
+    this.settleTs = ts;
+    this.checkSettled();
+  }
+
+  live(ek: string, ev: RowEvent): void {
+    if (ev.type === 'prewrite') {
+      if (this.scannedLocks?.has(`${ek}@${ev.startTs}`)) return;
+    } else if (ev.type !== 'rollback') {
+      if (ev.commitTs <= this.startTs) return;
+      if (this.scannedCommits?.has(`${ek}@${ev.commitTs}`)) return;
+    }
+    this.push(ev);
+  }
+
+  onResolved(): void {
+    if (this.closed) return;
+    let min: bigint | undefined;
+    for (const { id, ts } of this.service.resolvedOfRange(this.start, this.end)) {
+      if (min === undefined || ts < min) min = ts;
+      if (ts > (this.regionResolved.get(id) ?? this.startTs)) {
+        this.regionResolved.set(id, ts);
+        this.push({ type: 'resolvedTs', regionId: id, ts });
+      }
+    }
+    if (min !== undefined && min > this.global) {
+      this.global = min;
+      this.push({ type: 'globalResolvedTs', ts: min });
+    }
+    this.checkSettled();
+  }
+
+  private checkSettled(): void {
+    if (this.settleTs !== undefined && this.global >= this.settleTs) {
+      this.scannedCommits = undefined;
+      this.scannedLocks = undefined;
+    }
+  }
+
+  private push(ev: CdcEvent): void {
+    if (this.closed) return;
+    if (this.queue.length >= this.service.maxPendingEvents) {
+      this.fail(new KvError('CDC_LAGGING', `changefeed fell ${this.queue.length} events behind (limit ${this.service.maxPendingEvents})`, { pending: this.queue.length }));
+      return;
+    }
+    this.queue.push(ev);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.service.schedule(() => this.drain());
+    }
+  }
+
+  private drain(): void {
+    this.scheduled = false;
+    const q = this.queue;
+    this.queue = [];
+    for (const ev of q) {
+      if (this.closed) return;
+      this.subscriber.next(ev);
+    }
+  }
+
+  fail(error: unknown): void {
+    if (this.closed) return;
+    this.close();
+    this.subscriber.error(error);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue = [];
+    this.service.removeFeed(this);
+  }
+}
+
+function newState(id: number, start: string, end: string, resolved: bigint): RegionState {
+  return { id, start, end, locks: new Map(), counts: new Map(), resolved };
+}
+
+/** Start ts of a lock resolved ts must wait for; pessimistic locks do not hold it (TiKV's rule). */
+function trackedLockTs(value: Uint8Array): bigint | undefined {
+  const t = codec.decodeLockType(value);
+  if (t === 'Pessimistic') return undefined;
+  if (t === 'Shared') {
+    // Each sub-lock may commit: wait for the oldest.
+    const s = codec.decodeSharedLocks(value);
+    let min: bigint | undefined;
+    for (const l of s.locks.values()) if (l.lockType !== 'Pessimistic' && (min === undefined || l.startTs < min)) min = l.startTs;
+    return min;
+  }
+  return codec.decodeLockStartTs(value);
+}
+
+function addLock(r: RegionState, ek: string, ts: bigint): void {
+  r.locks.set(ek, ts);
+  r.counts.set(ts, (r.counts.get(ts) ?? 0) + 1);
+}
+
+function removeLock(r: RegionState, ek: string): void {
+  const ts = r.locks.get(ek);
+  if (ts === undefined) return;
+  r.locks.delete(ek);
+  const n = r.counts.get(ts)! - 1;
+  if (n === 0) r.counts.delete(ts);
+  else r.counts.set(ts, n);
+}
+
+function minLock(r: RegionState): bigint | undefined {
+  // Distinct start ts of live locks: one per open txn in the region, not one per key.
+  let min: bigint | undefined;
+  for (const ts of r.counts.keys()) if (min === undefined || ts < min) min = ts;
+  return min;
+}
