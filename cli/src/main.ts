@@ -171,8 +171,9 @@ export function program(): Command {
     .option('--start <key>', 'first key of the range (default: the whole key space)')
     .option('--end <key>', 'end key of the range, exclusive')
     .option('--preview', 'print what would change; change nothing')
-    .addHelpText('after', examples(["flashkv flashback --to '2026-11-22 05:00:00'", 'flashkv flashback --to-tso 449012345678901248 --start user: --end user;', 'flashkv flashback --to-tso 449012345678901248 --preview']))
-    .action(action(async (o: ConnOptions & { to?: string; toTso?: string; start?: string; end?: string; preview?: boolean }) => {
+    .addOption(new Option('--lock-policy <policy>', 'locks in the range: roll them all back, or commit those whose primary committed').choices(['rollback', 'resolve']))
+    .addHelpText('after', examples(["flashkv flashback --to '2026-11-22 05:00:00'", 'flashkv flashback --to-tso 449012345678901248 --start user: --end user;', 'flashkv flashback --to-tso 449012345678901248 --preview', 'flashkv flashback --to-tso 449012345678901248 --lock-policy resolve']))
+    .action(action(async (o: ConnOptions & { to?: string; toTso?: string; start?: string; end?: string; preview?: boolean; lockPolicy?: 'rollback' | 'resolve' }) => {
       if ((o.to === undefined) === (o.toTso === undefined)) throw new UsageError('give exactly one of --to <time> and --to-tso <tso>');
       let target: { version: bigint } | { time: Date };
       if (o.toTso !== undefined) target = { version: uint('--to-tso', o.toTso) };
@@ -206,10 +207,19 @@ export function program(): Command {
           bar.setTotal(Math.max(1, p.regionsTotal * 2));
           bar.update(p.regionsPrepared + p.regionsFinished, payload);
         };
+        // Ctrl-C stops watching, not the job: a half-done flashback would leave regions in
+        // flashback state, so the server always finishes it.
+        const watching = new AbortController();
+        const onInt = () => watching.abort();
+        process.once('SIGINT', onInt);
         let last: RemoteFlashbackProgress;
         try {
-          last = await c.flashback({ ...target, ...range }, onProgress);
+          last = await c.flashback({ ...target, ...range, ...(o.lockPolicy !== undefined ? { lockPolicy: o.lockPolicy } : {}) }, onProgress, watching.signal);
+        } catch (e) {
+          if (watching.signal.aborted) throw new Error('stopped watching; the flashback continues on the server (flashkv regions shows regions still in flashback)');
+          throw e;
         } finally {
+          process.off('SIGINT', onInt);
           if (started) bar.stop();
         }
         process.stdout.write(

@@ -18,6 +18,9 @@ test('bad input: one line on stderr and a non-zero exit', async (t) => {
   t.is(noServer.code, 1);
   t.regex(noServer.stderr, /^flashkv: UNAVAILABLE: .*is `flashkv serve` running/);
   t.is(noServer.stderr.trim().split('\n').length, 1);
+  const policy = await mustRun(['flashback', '--to-tso', '5', '--lock-policy', 'bogus'], env);
+  t.is(policy.code, 1);
+  t.regex(policy.stderr, /argument 'bogus' is invalid\. Allowed choices are rollback, resolve/);
   const usage = await mustRun(['put', 'only-key'], env);
   t.is(usage.code, 1);
   t.regex(usage.stderr, /missing required argument 'value'/);

@@ -264,3 +264,20 @@ test('a client that disconnects mid-stream: the server keeps serving and the job
   // A second client on the same server works as before.
   t.true((await node.client().getTs()) > ts);
 });
+
+test('flashback lockPolicy travels: resolve commits a lock whose primary committed', async (t) => {
+  const c = (await withNode(t)).client();
+  // The version precedes the txn: a lock holds the min resolved ts back, so a version after it
+  // would make the orchestrator wait for the lock to go.
+  const version = await c.getTs();
+  const startTs = await c.getTs();
+  await c.prewrite({ mutations: [{ op: 'put', key: b('p'), value: b('1') }, { op: 'put', key: b('q'), value: b('2') }], primary: b('p'), startTs, lockTtl: 60_000n });
+  const commitTs = await c.getTs();
+  await c.commit({ keys: [b('p')], startTs, commitTs });
+  const last = await c.flashback({ version, lockPolicy: 'resolve' });
+  t.is(last.locksCommitted, 1, 'the secondary lock was committed with its primary, not rolled back');
+  t.is(last.locksRolledBack, 0);
+  const now = await c.getTs();
+  t.is(await c.get(b('q'), now), undefined, 'then flashed back to before the txn');
+  t.is(s(await c.get(b('q'), commitTs)), '2', 'the txn is visible at its commit ts: the lock was committed');
+});
