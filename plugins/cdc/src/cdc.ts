@@ -53,6 +53,8 @@ export interface Cdc extends ResolvedTsSource {
   /** Fetches a TSO and advances every region's resolved ts once. */
   tick(): Promise<void>;
   resolvedTs(regionId: number): bigint;
+  /** Min resolved ts of the regions overlapping [startKey, endKey) (raw keys; empty end unbounded). */
+  minResolvedTs(startKey: Uint8Array, endKey: Uint8Array): bigint;
 }
 
 interface RegionState {
@@ -145,7 +147,8 @@ export class CdcService implements Cdc {
     this.tickSub?.unsubscribe();
     for (const r of this.registrations) r.unregister();
     this.registrations = [];
-    for (const f of [...this.feeds]) f.fail(new KvError('CDC_LAGGING', 'the CDC service stopped', { reason: 'stopped' }));
+    // Feeds end cleanly: what was queued is delivered, then complete.
+    for (const f of [...this.feeds]) f.complete();
     this.started = false;
   }
 
@@ -531,6 +534,13 @@ class Feed {
       if (this.closed) return;
       this.subscriber.next(ev);
     }
+  }
+
+  complete(): void {
+    if (this.closed) return;
+    this.drain();
+    this.close();
+    this.subscriber.complete();
   }
 
   fail(error: unknown): void {
