@@ -71,6 +71,36 @@ export function program(): Command {
       await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}) });
     }));
 
+  p.command('demo')
+    .description('run the flashback story on a fresh in-memory node and print the transcript')
+    .addHelpText('after', examples(['flashkv demo']))
+    .action(action(async () => {
+      const { demo } = await import('./demo.js');
+      const { default: cliProgress } = await import('cli-progress');
+      const bar = new cliProgress.SingleBar({ format: '  flashback {phase} [{bar}] {value}/{total} region steps', stream: process.stderr, hideCursor: false }, cliProgress.Presets.shades_classic);
+      let active = false;
+      const code = await demo(
+        (line = '') => {
+          if (active) {
+            bar.stop();
+            active = false;
+          }
+          process.stdout.write(`${line}\n`);
+        },
+        (p) => {
+          const total = Math.max(1, p.regionsTotal * 2);
+          if (!active) {
+            bar.start(total, 0, { phase: p.phase });
+            active = true;
+          }
+          bar.setTotal(total);
+          bar.update(p.regionsPrepared + p.regionsFinished, { phase: p.phase.padEnd(7) });
+        },
+      );
+      if (active) bar.stop();
+      return code;
+    }));
+
   withConn(p.command('put').description('write one key in its own transaction; prints the commit ts'))
     .argument('<key>')
     .argument('<value>')
