@@ -1,3 +1,6 @@
+// A program that only uses FlashKvClient loads @flashkv/core, whose kernel (tsyringe) needs the
+// reflect polyfill; loading it here spares every client entry point that line.
+import 'reflect-metadata';
 export { FlashKvServer, DEFAULT_MAX_MESSAGE_BYTES, type FlashKvServerOptions } from './server.js';
 export { server, SERVER, SERVER_PLUGIN_NAME, type ServerPluginOptions } from './plugin.js';
 export { FlashKvClient, RemoteTxn, type FlashKvClientOptions, type KvPairBytes, type RegionInfo, type RemoteTxnStatus, type RemoteFlashbackProgress } from './client.js';
