@@ -1,0 +1,183 @@
+import { codec, EventCatalogue, LocalConsensus, LocalPlacement, ManualClock, Storage, type AppliedEvent, type BatchOp } from '@flashkv/core';
+import { MemoryEngine } from '@flashkv/engine-memory';
+import { CdcService, type CdcEvent } from '@flashkv/cdc';
+import type { SuiteContext } from '../harness.js';
+
+/*
+ * CDC throughput (issue 5 goal: >= 200,000 row events/s delivered to a subscriber, engine-memory).
+ * Three measurements, each with an anchor from the same run:
+ * - end to end: 1PC batches written through Storage with a feed open, timed until the subscriber
+ *   has every row; anchor: the same writes with no CDC (what the write path alone costs).
+ * - cut and deliver: prebuilt applied events (1PC write records) emitted straight into the event
+ *   catalogue, so only CDC's decode + queue + delivery is timed; anchor: a plain applied$
+ *   subscriber that only counts modifies.
+ * - incremental scan: a feed opened over committed rows, timed until the scan has delivered them.
+ */
+
+const BATCH = 256;
+const KEY = 16;
+const VALUE = 16;
+const T0 = 1_700_000_000_000;
+
+function key(i: number): Uint8Array {
+  const k = new Uint8Array(KEY);
+  new DataView(k.buffer).setUint32(KEY - 4, i);
+  k[0] = 0x6b;
+  return k;
+}
+
+async function store() {
+  const engine = new MemoryEngine();
+  const events = new EventCatalogue();
+  const placement = await LocalPlacement.open({ engine, clock: new ManualClock(T0), events });
+  const consensus = new LocalConsensus({ engine, placement, events });
+  const storage = new Storage({ consensus, placement });
+  return { engine, events, placement, storage };
+}
+
+type Store = Awaited<ReturnType<typeof store>>;
+
+async function writeRows(s: Store, n: number): Promise<void> {
+  const value = new Uint8Array(VALUE).fill(0x76);
+  for (let i = 0; i < n; i += BATCH) {
+    const mutations = [];
+    for (let j = i; j < Math.min(n, i + BATCH); j++) mutations.push({ op: 'put' as const, key: key(j), value });
+    const startTs = await s.placement.getTs();
+    await s.storage.prewrite({ mutations, primary: mutations[0]!.key, startTs, lockTtl: 3000n, tryOnePc: true });
+  }
+}
+
+function cdcOf(s: Store): CdcService {
+  const cdc = new CdcService({ engine: s.engine, placement: s.placement, events: s.events, fence: s.storage.fence, maxPendingEvents: 10_000_000 });
+  cdc.start();
+  return cdc;
+}
+
+function countRows(cdc: CdcService, startTs: bigint, n: number): { done: Promise<number> } {
+  let rows = 0;
+  let finish!: (t: number) => void;
+  const done = new Promise<number>((r) => (finish = r));
+  const sub = cdc.changefeed({ startTs }).subscribe((e: CdcEvent) => {
+    if (e.type === 'commit' || e.type === 'committed') {
+      rows++;
+      if (rows === n) {
+        finish(performance.now());
+        queueMicrotask(() => sub.unsubscribe());
+      }
+    }
+  });
+  return { done };
+}
+
+async function endToEnd(n: number, withFeed: boolean): Promise<number> {
+  const s = await store();
+  let done: Promise<number> | undefined;
+  if (withFeed) done = countRows(cdcOf(s), 0n, n).done;
+  const t0 = performance.now();
+  await writeRows(s, n);
+  const t1 = done ? await done : performance.now();
+  await s.engine.close();
+  return (t1 - t0) / 1000;
+}
+
+/** 1PC applied events as Storage would emit them: write-CF puts with short values. */
+function appliedEvents(regionId: number, n: number, baseTs: bigint): AppliedEvent[] {
+  const flags = new Set<'onePc'>(['onePc']);
+  const value = new Uint8Array(VALUE).fill(0x76);
+  const out: AppliedEvent[] = [];
+  let index = 0n;
+  for (let i = 0; i < n; i += BATCH) {
+    const modifies: BatchOp[] = [];
+    const startTs = baseTs + BigInt(i) * 2n;
+    const record = codec.encodeWrite(codec.newWrite('Put', startTs, value));
+    for (let j = i; j < Math.min(n, i + BATCH); j++) {
+      modifies.push({ op: 'put', cf: 'write', key: codec.dataKey(codec.appendTs(codec.encodeBytes(key(j)), startTs + 1n)), value: record });
+    }
+    out.push({ regionId, index: ++index, flags, modifies });
+  }
+  return out;
+}
+
+async function cutAndDeliver(n: number, withCdc: boolean): Promise<number> {
+  const s = await store();
+  const regionId = s.placement.regions()[0]!.id;
+  const evs = appliedEvents(regionId, n, (BigInt(T0) << 18n) + 1000n);
+  let done: Promise<number>;
+  if (withCdc) done = countRows(cdcOf(s), 0n, n).done;
+  else {
+    let rows = 0;
+    let finish!: (t: number) => void;
+    done = new Promise<number>((r) => (finish = r));
+    const sub = s.events.applied$.subscribe((e) => {
+      rows += e.modifies.length;
+      if (rows === n) {
+        finish(performance.now());
+        queueMicrotask(() => sub.unsubscribe());
+      }
+    });
+  }
+  const t0 = performance.now();
+  for (const e of evs) s.events.emit('applied', e);
+  const t1 = await done;
+  await s.engine.close();
+  return (t1 - t0) / 1000;
+}
+
+async function scan(n: number): Promise<number> {
+  const s = await store();
+  await writeRows(s, n);
+  const cdc = cdcOf(s);
+  const t0 = performance.now();
+  let rows = 0;
+  const sub = cdc.changefeed({ startTs: 0n }).subscribe((e) => {
+    if (e.type === 'committed') rows++;
+  });
+  const t1 = performance.now();
+  sub.unsubscribe();
+  if (rows !== n) throw new Error(`scan delivered ${rows} rows, expected ${n}`);
+  await s.engine.close();
+  return (t1 - t0) / 1000;
+}
+
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+export default {
+  ours: 'flashkv-cdc',
+  anchor: 'no-cdc',
+  async run(ctx: SuiteContext): Promise<void> {
+    const n = Math.max(20_000, Math.round(200_000 * ctx.scale));
+    const params = { rows: n, batchRows: BATCH, keyBytes: KEY, valueBytes: VALUE };
+    const rounds = 3;
+    // Warm-up (untimed).
+    await endToEnd(20_000, true);
+    await cutAndDeliver(20_000, true);
+    await cutAndDeliver(20_000, false);
+    await scan(20_000);
+    const measure = async (f: () => Promise<number>) => {
+      const xs: number[] = [];
+      for (let r = 0; r < rounds; r++) xs.push(await f());
+      return xs;
+    };
+    const cases: [string, string, number[]][] = [
+      ['end to end: 1PC writes -> subscriber', 'flashkv-cdc', await measure(() => endToEnd(n, true))],
+      ['end to end: 1PC writes -> subscriber', 'no-cdc', await measure(() => endToEnd(n, false))],
+      ['cut and deliver applied batches', 'flashkv-cdc', await measure(() => cutAndDeliver(n, true))],
+      ['cut and deliver applied batches', 'no-cdc', await measure(() => cutAndDeliver(n, false))],
+      ['incremental scan', 'flashkv-cdc', await measure(() => scan(n))],
+    ];
+    for (const [name, impl, secs] of cases) {
+      const sec = med(secs);
+      ctx.record({
+        case: `${name} (${n} rows)`,
+        impl,
+        ops_per_s: n / sec,
+        rme_pct: 0,
+        samples: rounds,
+        mean_ms_per_call: sec * 1000,
+        ops_per_call: n,
+        params,
+        extra: { seconds: secs.map((x) => Number(x.toFixed(3))), goalRowsPerSecond: 200_000 },
+      });
+    }
+  },
+};
