@@ -28,18 +28,17 @@ function bound(what: string, v: Uint8Array | undefined): Uint8Array | null {
 
 /**
  * An EngineIterator over one frozen tree root: it sees the column family as it was when the
- * iterator was made, whatever is written afterwards. Bounds are checked once per leaf when the
- * whole leaf lies inside them (the common case in a long scan), otherwise once per step.
+ * iterator was made, whatever is written afterwards. It is the cursor itself (one object per
+ * iterator: they are made once per seek in scan-heavy code). Bounds are checked once per leaf
+ * when the whole leaf lies inside them (the common case in a long scan), otherwise per step.
  */
-export class MemoryIterator implements EngineIterator {
-  private readonly cur: Cursor;
+export class MemoryIterator extends Cursor implements EngineIterator {
   private readonly lower: Uint8Array | null;
   private readonly upper: Uint8Array | null;
   /** A leaf whose every key is < upper, so stepping forward inside it needs no check. */
   private belowUpper: BNode | null = null;
   /** A leaf whose every key is >= lower. */
   private aboveLower: BNode | null = null;
-  private ok = false;
   private closed = false;
 
   constructor(
@@ -47,6 +46,7 @@ export class MemoryIterator implements EngineIterator {
     root: BNode,
     options: IterOptions | undefined,
   ) {
+    super(root);
     if (options === undefined) {
       this.lower = null;
       this.upper = null;
@@ -55,7 +55,6 @@ export class MemoryIterator implements EngineIterator {
       this.lower = bound('lower bound', options.lower);
       this.upper = bound('upper bound', options.upper);
     }
-    this.cur = new Cursor(root);
   }
 
   private check(): void {
@@ -63,31 +62,32 @@ export class MemoryIterator implements EngineIterator {
     if (this.closed) throw new TypeError('iterator is closed');
   }
 
+  /** Called on an entry: keeps it if it is below the upper bound, else leaves the iterator invalid. */
   private inUpper(): boolean {
     const upper = this.upper;
     if (upper === null) return true;
-    const leaf = this.cur.currentLeaf();
+    const leaf = this.leaf;
     if (leaf === this.belowUpper) return true;
     if (cmp(leaf.items[(leaf.n - 1) << 1]!, upper) < 0) {
       this.belowUpper = leaf;
       return true;
     }
-    if (cmp(this.cur.key(), upper) < 0) return true;
-    this.cur.invalidate();
+    if (cmp(leaf.items[this.pos << 1]!, upper) < 0) return true;
+    this.pos = -1;
     return false;
   }
 
   private inLower(): boolean {
     const lower = this.lower;
     if (lower === null) return true;
-    const leaf = this.cur.currentLeaf();
+    const leaf = this.leaf;
     if (leaf === this.aboveLower) return true;
     if (cmp(leaf.items[0]!, lower) >= 0) {
       this.aboveLower = leaf;
       return true;
     }
-    if (cmp(this.cur.key(), lower) >= 0) return true;
-    this.cur.invalidate();
+    if (cmp(leaf.items[this.pos << 1]!, lower) >= 0) return true;
+    this.pos = -1;
     return false;
   }
 
@@ -96,63 +96,62 @@ export class MemoryIterator implements EngineIterator {
     assertKey('seek key', key);
     const lower = this.lower;
     const from = lower !== null && cmp(key, lower) < 0 ? lower : key;
-    return (this.ok = this.cur.seekGE(from) && this.inUpper());
+    return this.seekGE(from) && this.inUpper();
   }
 
   seekForPrev(key: Uint8Array): boolean {
     this.check();
     assertKey('seekForPrev key', key);
     const upper = this.upper;
-    const found = upper !== null && cmp(key, upper) >= 0 ? this.cur.seekLT(upper) : this.cur.seekLE(key);
-    return (this.ok = found && this.inLower());
+    const found = upper !== null && cmp(key, upper) >= 0 ? this.seekLT(upper) : this.seekLE(key);
+    return found && this.inLower();
   }
 
-  first(): boolean {
+  override first(): boolean {
     this.check();
-    const found = this.lower !== null ? this.cur.seekGE(this.lower) : this.cur.first();
-    return (this.ok = found && this.inUpper());
+    const found = this.lower !== null ? this.seekGE(this.lower) : super.first();
+    return found && this.inUpper();
   }
 
-  last(): boolean {
+  override last(): boolean {
     this.check();
-    const found = this.upper !== null ? this.cur.seekLT(this.upper) : this.cur.last();
-    return (this.ok = found && this.inLower());
+    const found = this.upper !== null ? this.seekLT(this.upper) : super.last();
+    return found && this.inLower();
   }
 
   // Stepping off the end is unspecified by the contract; like the reference engine we refuse
   // it loudly rather than guess a position.
-  next(): boolean {
+  override next(): boolean {
     this.check();
-    if (!this.ok) throw new TypeError('next() on an iterator that is not valid');
-    return (this.ok = this.cur.next() && this.inUpper());
+    if (this.pos < 0) throw new TypeError('next() on an iterator that is not valid');
+    return super.next() && this.inUpper();
   }
 
-  prev(): boolean {
+  override prev(): boolean {
     this.check();
-    if (!this.ok) throw new TypeError('prev() on an iterator that is not valid');
-    return (this.ok = this.cur.prev() && this.inLower());
+    if (this.pos < 0) throw new TypeError('prev() on an iterator that is not valid');
+    return super.prev() && this.inLower();
   }
 
-  valid(): boolean {
+  override valid(): boolean {
     this.check();
-    return this.ok;
+    return this.pos >= 0;
   }
 
-  key(): Uint8Array {
+  override key(): Uint8Array {
     this.check();
-    if (!this.ok) throw new TypeError('key() on an iterator that is not valid');
-    return this.cur.key();
+    if (this.pos < 0) throw new TypeError('key() on an iterator that is not valid');
+    return this.leaf.items[this.pos << 1]!;
   }
 
-  value(): Uint8Array {
+  override value(): Uint8Array {
     this.check();
-    if (!this.ok) throw new TypeError('value() on an iterator that is not valid');
-    return this.cur.value();
+    if (this.pos < 0) throw new TypeError('value() on an iterator that is not valid');
+    return this.leaf.items[(this.pos << 1) + 1]!;
   }
 
   close(): void {
     this.closed = true;
-    this.ok = false;
-    this.cur.invalidate();
+    this.pos = -1;
   }
 }

@@ -5,14 +5,18 @@
  * Why copy at all: `WriteBatch` holds the caller's arrays, and once `write()` resolves the
  * caller may reuse them; the engine must own its bytes.
  *
- * Why slabs: a fresh `new Uint8Array(100)` costs V8 a JSArrayBuffer, a C++ BackingStore, an
- * ArrayBufferExtension and a malloc block on top of the view itself, about 370 bytes beyond
- * the data. A view onto a shared slab costs only the view (measured for 1M 16 + 100 byte
- * entries: 751 MiB RSS with fresh arrays against 397 MiB with slab views, and the copy is 4x
- * faster). The price is the one Node's own Buffer pool pays: a slab stays alive while any view
- * into it does, so a workload that deletes most but not all entries of a period keeps at most
- * `SLAB_BYTES` per surviving entry. Slabs are kept small (16 KiB) to bound that, and values
- * larger than `OWN_BUFFER_BYTES` get a buffer of their own.
+ * Why slabs: a fresh `new Uint8Array(n)` brings its own ArrayBuffer (and, past 64 bytes, a C++
+ * BackingStore, an ArrayBufferExtension and a malloc block) besides the 88-byte view. A view
+ * onto a shared slab costs only the view: for 1M entries of 16 + 100 bytes, 751 MiB RSS with
+ * fresh arrays against 397 MiB with slab views, and the copy ran 4x faster.
+ *
+ * The price is the one Node's own Buffer pool pays: a slab stays alive while any view into it
+ * does, so a workload that deletes most but not all entries of a period keeps up to
+ * `SLAB_BYTES` per surviving entry; values larger than `OWN_BUFFER_BYTES` get a buffer of their
+ * own. Size: at 16 KiB, peak RSS of a 1M-entry load was about 28 MiB higher than at 32 KiB or more:
+ * the caller's freed batch buffers (about 29 KiB each in the bench) left holes in the malloc
+ * heap that slabs split and could not fill. From 32 KiB to 1 MiB the differences were within
+ * run-to-run noise (about 5 MiB); 64 KiB keeps the retention bound modest.
  */
 
 export const SLAB_BYTES = 64 * 1024;
