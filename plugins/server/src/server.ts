@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
-import type { Subscription } from 'rxjs';
 import { toServiceError } from './errors.js';
 import { flashKvService } from './proto.js';
 import { bytes, bytesList, list, obj, optionalKey, u32, u64 } from './wire.js';
@@ -55,7 +54,8 @@ function progressMessage(p: FlashbackProgress): Record<string, unknown> {
 export class FlashKvServer {
   private readonly grpcServer: grpc.Server;
   private readonly tokenDigest: Buffer;
-  private readonly streams = new Set<Subscription>();
+  /** Open flashback streams: shutdown ends them (UNAVAILABLE) so tryShutdown need not wait for a job. */
+  private readonly streams = new Set<() => void>();
   private boundPort: number | undefined;
   private host = '';
 
@@ -90,7 +90,7 @@ export class FlashKvServer {
 
   /** Stops accepting calls and lets in-flight ones finish for up to `graceMs`, then cancels the rest. */
   async shutdown(graceMs = 5000): Promise<void> {
-    for (const s of this.streams) s.unsubscribe();
+    for (const close of [...this.streams]) close();
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -293,22 +293,25 @@ export class FlashKvServer {
         // A client that goes away stops its stream; the job itself runs to the end (a half-done
         // flashback leaves regions in flashback state, so it is never abandoned).
         const sub = run.progress$.subscribe({ next: (p) => call.write(progressMessage(p)), error: () => undefined });
-        this.streams.add(sub);
-        call.on('cancelled', () => {
+        let open = true;
+        const finish = (status?: Partial<grpc.StatusObject>) => {
+          if (!open) return;
+          open = false;
           sub.unsubscribe();
-          this.streams.delete(sub);
+          this.streams.delete(close);
+          if (status === undefined) call.end();
+          else call.emit('error', status);
+        };
+        const close = () => finish({ code: grpc.status.UNAVAILABLE, details: `server shutting down; flashback job ${run.jobId} continues on the node` });
+        this.streams.add(close);
+        call.on('cancelled', () => {
+          open = false;
+          sub.unsubscribe();
+          this.streams.delete(close);
         });
         run.done.then(
-          () => {
-            sub.unsubscribe();
-            this.streams.delete(sub);
-            call.end();
-          },
-          (e: unknown) => {
-            sub.unsubscribe();
-            this.streams.delete(sub);
-            call.emit('error', toServiceError(e));
-          },
+          () => finish(),
+          (e: unknown) => finish(toServiceError(e)),
         );
       },
     };

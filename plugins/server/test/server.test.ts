@@ -1,7 +1,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { isKvError } from '@flashkv/core';
-import { FlashKvClient } from '../src/index.js';
+import { FlashKvClient, SERVER } from '../src/index.js';
 import { b, mustFailWith, mustReject, mustStartNode, s, TOKEN, type Node } from './helpers.js';
 
 /** A raw unary call with our own bytes on the wire: what a broken or hostile client sends. */
@@ -280,4 +280,23 @@ test('flashback lockPolicy travels: resolve commits a lock whose primary committ
   const now = await c.getTs();
   t.is(await c.get(b('q'), now), undefined, 'then flashed back to before the txn');
   t.is(s(await c.get(b('q'), commitTs)), '2', 'the txn is visible at its commit ts: the lock was committed');
+});
+
+test('shutdown ends an open flashback stream with UNAVAILABLE instead of waiting for the job', async (t) => {
+  const node = await withNode(t);
+  const c = node.client();
+  // A pending lock holds the min resolved ts back, so a flashback to a later version waits: a
+  // job that is still running when the server shuts down.
+  const startTs = await c.getTs();
+  await c.prewrite({ mutations: [{ op: 'put', key: b('held'), value: b('x') }], primary: b('held'), startTs, lockTtl: 60_000n });
+  const version = await c.getTs();
+  let firstProgress!: () => void;
+  const sawProgress = new Promise<void>((r) => (firstProgress = r));
+  const watching = c.flashback({ version }, () => firstProgress());
+  await sawProgress;
+  await node.kernel.resolve(SERVER).shutdown(10_000);
+  const e = await mustFailWith(watching, grpc.status.UNAVAILABLE);
+  t.regex(e.message, /server shutting down; flashback job \S+ continues on the node/);
+  // Let the job finish so the kernel can stop: the lock goes, the orchestrator proceeds.
+  await node.kernel.storage.rollback({ keys: [b('held')], startTs });
 });
