@@ -68,12 +68,20 @@ interface RegionState {
   resolved: bigint;
 }
 
-/** A row cut from an applied batch, with the encoded key feeds filter on. */
-interface LiveRow {
-  readonly ek: string;
-  readonly encoded: Uint8Array;
-  readonly event: RowEvent;
+/** A row cut from an applied batch; the encoded key as a string is made only if a feed filters on it. */
+class LiveRow {
+  private k: string | undefined;
+  constructor(
+    readonly encoded: Uint8Array,
+    readonly event: RowEvent,
+  ) {}
+  get ek(): string {
+    return (this.k ??= str(this.encoded));
+  }
 }
+
+/** Whole key space and nothing scanned to check against: the feed takes every row without its key string. */
+const takesAll = (f: Feed): boolean => f.start === '' && f.end === '' && !f.checking;
 
 const DATA = codec.DATA_PREFIX;
 const DATA_END = Uint8Array.of(DATA + 1);
@@ -207,6 +215,7 @@ export class CdcService implements Cdc {
       const feed = new Feed(this, subscriber, str(start), str(end), options.startTs, options.withOldValue === true);
       // The scan and the registration run in one synchronous step: no applied event falls between.
       feed.scan(this.engine, (ek) => this.regionIdForKey(ek));
+      feed.scanned();
       this.feeds.add(feed);
       this.placement.getTs().then(
         (ts) => feed.setSettleTs(ts),
@@ -246,7 +255,8 @@ export class CdcService implements Cdc {
     let withOld: Map<LiveRow, CommitEvent> | undefined;
     for (const f of this.feeds) {
       for (const row of rows) {
-        if (!inRange(row.ek, f.start, f.end)) continue;
+        const all = takesAll(f);
+        if (!all && !inRange(row.ek, f.start, f.end)) continue;
         let ev: RowEvent = row.event;
         if (f.withOldValue && ev.type !== 'prewrite' && ev.type !== 'rollback') {
           withOld ??= new Map();
@@ -257,7 +267,8 @@ export class CdcService implements Cdc {
           }
           ev = o;
         }
-        f.live(row.ek, ev);
+        if (all) f.liveUnchecked(ev);
+        else f.live(row.ek, ev);
       }
     }
   }
@@ -282,26 +293,25 @@ export class CdcService implements Cdc {
         const l = codec.decodeLock(m.value);
         const op = OPS[l.lockType]!;
         const value = op === 'put' ? (l.shortValue ?? this.longValue(encoded, l.startTs, defaults)) : undefined;
-        rows.push({ ek: str(encoded), encoded, event: { type: 'prewrite', regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: l.startTs } });
+        rows.push(new LiveRow(encoded, { type: 'prewrite', regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: l.startTs }));
       } else if (m.cf === 'write') {
         const { key: encoded, ts: commitTs } = codec.splitTs(m.key.subarray(1));
         const w = codec.decodeWrite(m.value);
-        const ek = str(encoded);
         if (w.writeType === 'Rollback') {
-          rows.push({ ek, encoded, event: { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: w.startTs } });
+          rows.push(new LiveRow(encoded, { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: w.startTs }));
           continue;
         }
         const op = OPS[w.writeType]!;
         let type: 'commit' | 'committed';
         if (onePc) type = 'committed';
-        else if (lockDeletes?.has(ek)) type = 'commit';
+        else if (lockDeletes?.has(str(encoded))) type = 'commit';
         else {
           // A commit record rewritten to mark an overlapped rollback: the txn at this ts rolled back.
-          if (w.hasOverlappedRollback) rows.push({ ek, encoded, event: { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: commitTs } });
+          if (w.hasOverlappedRollback) rows.push(new LiveRow(encoded, { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: commitTs }));
           continue;
         }
         const value = op === 'put' ? (w.shortValue ?? this.longValue(encoded, w.startTs, defaults)) : undefined;
-        rows.push({ ek, encoded, event: { type, regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: w.startTs, commitTs } });
+        rows.push(new LiveRow(encoded, { type, regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: w.startTs, commitTs }));
       }
     }
     return rows;
@@ -474,9 +484,26 @@ class Feed {
     }
   }
 
+  /** After the scan: nothing scanned means no live row can repeat one, so there is nothing to check. */
+  scanned(): void {
+    if (this.scannedCommits?.size === 0) this.scannedCommits = undefined;
+    if (this.scannedLocks?.size === 0) this.scannedLocks = undefined;
+  }
+
   setSettleTs(ts: bigint): void {
     this.settleTs = ts;
     this.checkSettled();
+  }
+
+  /** True while live rows must be checked against the scan. */
+  get checking(): boolean {
+    return this.scannedCommits !== undefined || this.scannedLocks !== undefined;
+  }
+
+  /** A live row for a feed that takes all (see `takesAll`): only the startTs filter applies. */
+  liveUnchecked(ev: RowEvent): void {
+    if ((ev.type === 'commit' || ev.type === 'committed') && ev.commitTs <= this.startTs) return;
+    this.push(ev);
   }
 
   live(ek: string, ev: RowEvent): void {
