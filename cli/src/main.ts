@@ -130,6 +130,36 @@ export function program(): Command {
       }
     }));
 
+  withConn(p.command('txn').description('run several operations in one transaction: "put K V", "delete K", "get K"'))
+    .argument('<ops...>', 'operations, one per argument')
+    .addHelpText('after', examples(['flashkv txn "put user:1 Ada" "delete user:2" "get user:1"']))
+    .action(action(async (ops: string[], o: ConnOptions) => {
+      // Parsed in full before connecting: a typo in the third op must not leave the first two applied.
+      const parsed = ops.map((raw) => {
+        const m = /^\s*(put|delete|get)\s+(\S+)(?:\s+([\s\S]*))?$/.exec(raw);
+        if (m === null) throw new UsageError(`cannot parse "${raw}": expected "put <key> <value>", "delete <key>" or "get <key>"`);
+        const [, op, key, value] = m as unknown as [string, 'put' | 'delete' | 'get', string, string | undefined];
+        if (op === 'put' && value === undefined) throw new UsageError(`"${raw}": put needs a value`);
+        if (op !== 'put' && value !== undefined && value.trim() !== '') throw new UsageError(`"${raw}": ${op} takes only a key`);
+        return { op, key, value: value ?? '' };
+      });
+      const c = await connect(o);
+      try {
+        const tx = await c.begin();
+        for (const { op, key, value } of parsed) {
+          if (op === 'put') tx.put(te.encode(key), te.encode(value));
+          else if (op === 'delete') tx.delete(te.encode(key));
+          else {
+            const v = await tx.get(te.encode(key));
+            process.stdout.write(v === undefined ? `${key} (not found)\n` : `${key} = ${text(v)}\n`);
+          }
+        }
+        process.stdout.write(`committed at ts ${await tx.commit()}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
   withConn(p.command('get').description('print the latest value of a key (exit 1 if absent)'))
     .argument('<key>')
     .option('--ts <tso>', 'read as of this TSO instead of now')
