@@ -202,8 +202,9 @@ export class CdcService implements Cdc {
   }
 
   changefeed(options: ChangefeedOptions): Observable<CdcEvent> {
-    if (options === null || typeof options !== 'object') throw new KvError('INVALID_ARGUMENT', 'changefeed options must be an object');
-    if (typeof options.startTs !== 'bigint' || options.startTs < 0n) throw new KvError('INVALID_ARGUMENT', `changefeed startTs must be a non-negative bigint, got ${String(options.startTs)}`);
+    if (options === null || typeof options !== 'object') throw new TypeError('changefeed options must be an object');
+    if (typeof options.startTs !== 'bigint') throw new TypeError(`changefeed startTs must be a bigint, got ${typeof options.startTs}`);
+    if (options.startTs < 0n) throw new KvError('INVALID_ARGUMENT', `changefeed startTs must be non-negative, got ${options.startTs}`);
     const start = encodeBound(options.startKey);
     const end = encodeBound(options.endKey);
     if (end.length > 0 && Buffer.compare(start, end) >= 0) throw new KvError('INVALID_ARGUMENT', 'changefeed startKey must be below endKey');

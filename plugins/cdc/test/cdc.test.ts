@@ -266,3 +266,26 @@ test('rows racing the scan: writes in the engine before the scan whose applied e
   t.deepEqual(feed.rows(), mustHistory(env));
   t.deepEqual(feed.violations, []);
 });
+
+test('bad input: a changefeed with a wrong startTs or an empty range is refused; a feed before start() errors', async (t) => {
+  const env = await setup();
+  t.throws(() => env.cdc.changefeed({ startTs: 5 as unknown as bigint }), { instanceOf: TypeError });
+  t.true(isKvError(t.throws(() => env.cdc.changefeed({ startTs: -1n })), 'INVALID_ARGUMENT'));
+  t.true(isKvError(t.throws(() => env.cdc.changefeed({ startTs: 0n, startKey: bytes('b'), endKey: bytes('a') })), 'INVALID_ARGUMENT'));
+  t.true(isKvError(t.throws(() => env.cdc.changefeed({ startTs: 0n, startKey: bytes('a'), endKey: bytes('a') })), 'INVALID_ARGUMENT'));
+  env.cdc.stop();
+  const feed = new Collector(env, { startTs: 0n });
+  t.true(isKvError(feed.error, 'INVALID_ARGUMENT'));
+});
+
+test('a feed over a key range gets only that range\'s rows and the resolved ts of the regions it overlaps', async (t) => {
+  const env = await setup();
+  await mustSplit(env, 'm');
+  const feed = new Collector(env, { startTs: 0n, startKey: bytes('b'), endKey: bytes('d') });
+  await mustPut(env, { a: '1', b: '1', c: '1', d: '1', x: '1' });
+  await env.cdc.tick();
+  await mustSettle(env);
+  t.deepEqual(feed.rows().map((r) => r.slice(0, 1)), ['b', 'c']);
+  const left = env.placement.regions()[0]!.id;
+  t.deepEqual([...new Set(feed.events.filter((e) => e.type === 'resolvedTs').map((e) => (e as { regionId: number }).regionId))], [left]);
+});
