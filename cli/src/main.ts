@@ -65,10 +65,11 @@ export function program(): Command {
     .option('--data <dir>', 'data directory for engine-lsm', './data')
     .option('--listen <host:port>', 'address to bind; port 0 picks a free port', DEFAULT_ENDPOINT)
     .addOption(new Option('--token <token>', 'token clients must send (generated and printed when absent)').env('FLASHKV_TOKEN'))
-    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret']))
-    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string }) => {
+    .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics (same token)')
+    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180']))
+    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string }) => {
       const { serve } = await import('./serve.js');
-      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}) });
+      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}) });
     }));
 
   p.command('demo')

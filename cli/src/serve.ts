@@ -9,6 +9,8 @@ export interface ServeOptions {
   readonly data: string;
   readonly listen: string;
   readonly token?: string;
+  /** `host:port` for Prometheus `GET /metrics` (same token). */
+  readonly metrics?: string;
 }
 
 /**
@@ -26,11 +28,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     const { lsmEngine } = await import('@flashkv/engine-lsm');
     engine = lsmEngine({ dir: options.data });
   }
-  const kernel = await Kernel.start({ plugins: [engine, ...defaultTxnPlugins(), flashback(), server({ listen: options.listen, token })] });
+  const kernel = await Kernel.start({ plugins: [engine, ...defaultTxnPlugins(), flashback(), server({ listen: options.listen, token, ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}) })] });
   const endpoint = kernel.resolve(SERVER).address!;
   const out = process.stdout;
   out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`})\n`);
   out.write(`  token: ${token}\n`);
+  const srv = kernel.resolve(SERVER);
+  if (srv.metricsPort !== undefined) {
+    const host = options.metrics!.replace(/:\d+$/, '');
+    out.write(`  metrics: curl -H 'authorization: Bearer ${token}' http://${host}:${srv.metricsPort}/metrics\n`);
+  }
   out.write(`  talk to it from another shell:\n`);
   out.write(`    export FLASHKV_ENDPOINT=${endpoint} FLASHKV_TOKEN=${token}\n`);
   out.write(`    flashkv put hello world && flashkv get hello && flashkv scan\n`);

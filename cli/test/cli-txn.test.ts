@@ -3,7 +3,7 @@ import { mustRun, mustServe, TOKEN } from './helpers.js';
 
 // A second served node, so the round trip in cli-node.test.ts stays well under the time limit.
 test('txn runs several operations in one transaction; tokens are checked', async (t) => {
-  const node = await mustServe(['--memory']);
+  const node = await mustServe(['--memory', '--metrics', '127.0.0.1:0']);
   t.teardown(() => node.stop('SIGKILL').then(() => undefined));
   const env = { FLASHKV_ENDPOINT: node.endpoint, FLASHKV_TOKEN: TOKEN };
   t.is((await mustRun(['put', 'user:1', 'Ada'], env)).code, 0);
@@ -26,6 +26,14 @@ test('txn runs several operations in one transaction; tokens are checked', async
   t.is(badTxn.code, 2);
   t.regex(badTxn.stderr, /^flashkv: cannot parse "frobnicate user:1"/);
   t.is((await mustRun(['get', 'user:6'], env)).code, 1, 'nothing of a txn with a bad op was applied');
+
+  // serve --metrics prints a scrape command; the endpoint counted the refused call.
+  const scrape = /curl -H 'authorization: Bearer (\S+)' (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(node.output());
+  t.truthy(scrape, node.output());
+  const res = await fetch(scrape![2]!, { headers: { authorization: `Bearer ${scrape![1]}` } });
+  t.is(res.status, 200);
+  // `get` asks for a timestamp first, so the refused call is a Tso.
+  t.regex(await res.text(), /flashkv_grpc_requests_total\{method="Tso",code="UNAUTHENTICATED"\} 1\n/);
 
   t.is(await node.stop('SIGTERM'), 0, 'SIGTERM stops the node cleanly');
 });

@@ -6,3 +6,4 @@ export { server, SERVER, SERVER_PLUGIN_NAME, type ServerPluginOptions } from './
 export { FlashKvClient, RemoteTxn, type FlashKvClientOptions, type KvPairBytes, type RegionInfo, type RemoteTxnStatus, type RemoteFlashbackProgress } from './client.js';
 export { STATUS_OF, ERROR_CODE_KEY, ERROR_DETAILS_KEY, toServiceError, fromServiceError } from './errors.js';
 export { PROTO_PATH, flashKvService } from './proto.js';
+export { ServerMetrics } from './metrics.js';

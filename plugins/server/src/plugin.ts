@@ -6,6 +6,8 @@ export interface ServerPluginOptions {
   readonly listen: string;
   readonly token: string;
   readonly maxMessageBytes?: number;
+  /** `host:port` for Prometheus `GET /metrics` (needs the same bearer token). */
+  readonly metricsListen?: string;
   /** How long stop waits for in-flight calls before cancelling them (default 5000 ms). */
   readonly shutdownGraceMs?: number;
 }
@@ -39,6 +41,7 @@ export function server(options: ServerPluginOptions): Plugin {
         token: options.token,
         ...(flashback !== undefined ? { flashback } : {}),
         ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
+        ...(options.metricsListen !== undefined ? { metricsListen: options.metricsListen } : {}),
       });
       ctx.provide(SERVER, instance);
     },

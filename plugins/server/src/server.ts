@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
+import type { Server as HttpServer } from 'node:http';
 import { toServiceError } from './errors.js';
+import { ServerMetrics, serveMetrics } from './metrics.js';
 import { flashKvService } from './proto.js';
 import { bytes, bytesList, list, obj, optionalKey, u32, u64 } from './wire.js';
 
@@ -13,6 +15,8 @@ export interface FlashKvServerOptions {
   readonly token: string;
   /** Largest request or response message in bytes (default 16 MiB: a max-size value plus headroom). */
   readonly maxMessageBytes?: number;
+  /** `host:port` for Prometheus `GET /metrics` (same bearer token); absent: no HTTP endpoint. */
+  readonly metricsListen?: string;
 }
 
 const MALFORMED = Symbol('malformed');
@@ -57,6 +61,9 @@ export class FlashKvServer {
   /** Open flashback streams: shutdown ends them (UNAVAILABLE) so tryShutdown need not wait for a job. */
   private readonly streams = new Set<() => void>();
   private boundPort: number | undefined;
+  readonly metrics = new ServerMetrics();
+  private metricsHttp: HttpServer | undefined;
+  private metricsBoundPort: number | undefined;
   private host = '';
 
   constructor(private readonly options: FlashKvServerOptions) {
@@ -76,7 +83,17 @@ export class FlashKvServer {
       this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.boundPort = port;
+    if (this.options.metricsListen !== undefined) {
+      const { server, port: mport } = await serveMetrics(this.metrics, this.options.metricsListen, (h) => this.authorisedHeader(h));
+      this.metricsHttp = server;
+      this.metricsBoundPort = mport;
+    }
     return port;
+  }
+
+  /** Port of the metrics endpoint, when one was asked for. */
+  get metricsPort(): number | undefined {
+    return this.metricsBoundPort;
   }
 
   /** `host:port` actually bound, once listening. */
@@ -91,6 +108,9 @@ export class FlashKvServer {
   /** Stops accepting calls and lets in-flight ones finish for up to `graceMs`, then cancels the rest. */
   async shutdown(graceMs = 5000): Promise<void> {
     for (const close of [...this.streams]) close();
+    const http = this.metricsHttp;
+    this.metricsHttp = undefined;
+    if (http !== undefined) await new Promise<void>((resolve) => http.close(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       timer = setTimeout(() => {
@@ -122,9 +142,13 @@ export class FlashKvServer {
 
   private authorised(md: grpc.Metadata): boolean {
     const v = md.get('authorization');
-    if (v.length !== 1 || typeof v[0] !== 'string' || !v[0].startsWith('Bearer ')) return false;
+    return v.length === 1 && typeof v[0] === 'string' && this.authorisedHeader(v[0]);
+  }
+
+  private authorisedHeader(v: string | undefined): boolean {
+    if (typeof v !== 'string' || !v.startsWith('Bearer ')) return false;
     // Digests have equal length, so timingSafeEqual never leaks the token's length either.
-    return timingSafeEqual(digest(v[0].slice(7)), this.tokenDigest);
+    return timingSafeEqual(digest(v.slice(7)), this.tokenDigest);
   }
 
   /** Checks auth, then decodability; returns the error to answer with, or undefined to go on. */
@@ -136,13 +160,24 @@ export class FlashKvServer {
     return undefined;
   }
 
-  private unary(fn: (req: Record<string, unknown>) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+  private unary(method: string, fn: (req: Record<string, unknown>) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
     return (call, callback) => {
+      const done = this.metrics.begin(method);
       const refused = this.gate(call.metadata, call.request);
-      if (refused !== undefined) return callback(refused);
+      if (refused !== undefined) {
+        done(refused.code!);
+        return callback(refused);
+      }
       fn(call.request as Record<string, unknown>).then(
-        (res) => callback(null, res),
-        (e: unknown) => callback(toServiceError(e)),
+        (res) => {
+          done(grpc.status.OK);
+          callback(null, res);
+        },
+        (e: unknown) => {
+          const st = toServiceError(e);
+          done(st.code!);
+          callback(st);
+        },
       );
     };
   }
@@ -175,18 +210,18 @@ export class FlashKvServer {
       return { ...(s !== undefined ? { startKey: s } : {}), ...(e !== undefined ? { endKey: e } : {}) };
     };
     return {
-      Tso: this.unary(async (r) => {
+      Tso: this.unary('Tso', async (r) => {
         const n = u32(r['count']) || 1;
         if (n > MAX_TSO_COUNT) throw new InvalidArgumentError(`count ${n} is over the limit ${MAX_TSO_COUNT}`);
         const ts = n === 1 ? [await placement.getTs()] : await placement.getTs(n);
         return { ts: ts.map(String) };
       }),
-      Get: this.unary(async (r) => {
+      Get: this.unary('Get', async (r) => {
         const v = await storage.get(bytes('key', r['key']), u64('ts', r['ts']));
         return v === undefined ? { found: false } : { found: true, value: v };
       }),
-      BatchGet: this.unary(async (r) => ({ pairs: await storage.batchGet(bytesList('keys', r['keys']), u64('ts', r['ts'])) })),
-      Scan: this.unary(async (r) => {
+      BatchGet: this.unary('BatchGet', async (r) => ({ pairs: await storage.batchGet(bytesList('keys', r['keys']), u64('ts', r['ts'])) })),
+      Scan: this.unary('Scan', async (r) => {
         const start = optionalKey(r['start'], 'start');
         const end = optionalKey(r['end'], 'end');
         const limit = u32(r['limit']);
@@ -200,7 +235,7 @@ export class FlashKvServer {
         });
         return { pairs };
       }),
-      Prewrite: this.unary(async (r) => {
+      Prewrite: this.unary('Prewrite', async (r) => {
         const mutations: StorageMutation[] = list('mutations', r['mutations']).map((m, i) => {
           const o = obj(`mutations[${i}]`, m);
           const op = o['op'];
@@ -219,15 +254,15 @@ export class FlashKvServer {
         });
         return { minCommitTs: res.minCommitTs.toString(), onePcCommitTs: res.onePcCommitTs.toString() };
       }),
-      Commit: this.unary(async (r) => {
+      Commit: this.unary('Commit', async (r) => {
         await storage.commit({ keys: bytesList('keys', r['keys']), startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']) });
         return {};
       }),
-      Rollback: this.unary(async (r) => {
+      Rollback: this.unary('Rollback', async (r) => {
         await storage.rollback({ keys: bytesList('keys', r['keys']), startTs: u64('startTs', r['startTs']) });
         return {};
       }),
-      CheckTxnStatus: this.unary(async (r) => {
+      CheckTxnStatus: this.unary('CheckTxnStatus', async (r) => {
         const s = await storage.checkTxnStatus({
           primaryKey: bytes('primaryKey', r['primaryKey']),
           lockTs: u64('lockTs', r['lockTs']),
@@ -240,12 +275,12 @@ export class FlashKvServer {
         if (s.kind === 'locked') Object.assign(out, { ttl: s.ttl.toString(), minCommitTs: s.minCommitTs.toString(), lockTs: s.lock.startTs.toString() });
         return out;
       }),
-      ResolveLock: this.unary(async (r) => {
+      ResolveLock: this.unary('ResolveLock', async (r) => {
         const keys = bytesList('keys', r['keys']);
         const n = await storage.resolveLock({ startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']), ...(keys.length > 0 ? { keys } : {}) });
         return { resolved: n };
       }),
-      Regions: this.unary(async () => ({
+      Regions: this.unary('Regions', async () => ({
         regions: placement.regions().map((g) => ({
           id: String(g.id),
           startKey: g.startKey,
@@ -257,7 +292,7 @@ export class FlashKvServer {
           flashbackStartTs: g.flashback.flashbackStartTs.toString(),
         })),
       })),
-      FlashbackPreview: this.unary(async (r) => {
+      FlashbackPreview: this.unary('FlashbackPreview', async (r) => {
         const p = await this.requireFlashback().preview(target(r));
         return {
           version: p.version.toString(),
@@ -279,8 +314,12 @@ export class FlashKvServer {
         };
       }),
       Flashback: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        const done = this.metrics.begin('Flashback');
         const refused = this.gate(call.metadata, call.request);
-        if (refused !== undefined) return void call.emit('error', refused);
+        if (refused !== undefined) {
+          done(refused.code!);
+          return void call.emit('error', refused);
+        }
         let run;
         try {
           const r = call.request as Record<string, unknown>;
@@ -288,23 +327,34 @@ export class FlashKvServer {
           if (policy !== '' && policy !== 'rollback' && policy !== 'resolve') throw new InvalidArgumentError(`lockPolicy must be "rollback" or "resolve", got "${String(policy)}"`);
           run = this.requireFlashback().run({ ...target(r), ...(policy === '' ? {} : { lockPolicy: policy }) });
         } catch (e) {
-          return void call.emit('error', toServiceError(e));
+          const st = toServiceError(e);
+          done(st.code!);
+          return void call.emit('error', st);
         }
         // A client that goes away stops its stream; the job itself runs to the end (a half-done
         // flashback leaves regions in flashback state, so it is never abandoned).
-        const sub = run.progress$.subscribe({ next: (p) => call.write(progressMessage(p)), error: () => undefined });
+        const sub = run.progress$.subscribe({
+          next: (p) => {
+            this.metrics.flashbackKeys.set(p.keysRewritten);
+            this.metrics.flashbackRegions.set(p.regionsFinished);
+            call.write(progressMessage(p));
+          },
+          error: () => undefined,
+        });
         let open = true;
         const finish = (status?: Partial<grpc.StatusObject>) => {
           if (!open) return;
           open = false;
           sub.unsubscribe();
           this.streams.delete(close);
+          done(status?.code ?? grpc.status.OK);
           if (status === undefined) call.end();
           else call.emit('error', status);
         };
         const close = () => finish({ code: grpc.status.UNAVAILABLE, details: `server shutting down; flashback job ${run.jobId} continues on the node` });
         this.streams.add(close);
         call.on('cancelled', () => {
+          if (open) done(grpc.status.CANCELLED);
           open = false;
           sub.unsubscribe();
           this.streams.delete(close);

@@ -18,13 +18,13 @@ export interface Node {
 }
 
 /** A memory-engine node with flashback and the server on 127.0.0.1, port 0. */
-export async function mustStartNode(options: { maxMessageBytes?: number; withFlashback?: boolean } = {}): Promise<Node> {
+export async function mustStartNode(options: { maxMessageBytes?: number; withFlashback?: boolean; metricsListen?: string } = {}): Promise<Node> {
   const kernel = await Kernel.start({
     plugins: [
       memoryEngine(),
       ...defaultTxnPlugins(),
       ...(options.withFlashback === false ? [] : [flashback({ resumeOnStart: false })]),
-      server({ listen: '127.0.0.1:0', token: TOKEN, shutdownGraceMs: 2000, ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}) }),
+      server({ listen: '127.0.0.1:0', token: TOKEN, shutdownGraceMs: 2000, ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}), ...(options.metricsListen !== undefined ? { metricsListen: options.metricsListen } : {}) }),
     ],
   });
   const endpoint = kernel.resolve(SERVER).address;
