@@ -129,7 +129,10 @@ export class CdcService implements Cdc {
   start(): void {
     if (this.started) return;
     this.started = true;
-    for (const r of this.placement.regions()) this.regions.set(r.id, newState(r.id, str(r.startKey), str(r.endKey), 0n));
+    // A restart re-seeds the locks but keeps each region's resolved ts: it never goes backwards.
+    const before = new Map([...this.regions].map(([id, r]) => [id, r.resolved]));
+    this.regions.clear();
+    for (const r of this.placement.regions()) this.regions.set(r.id, newState(r.id, str(r.startKey), str(r.endKey), before.get(r.id) ?? 0n));
     const it = this.engine.iterator('lock', { lower: Uint8Array.of(DATA), upper: DATA_END });
     try {
       for (let ok = it.first(); ok; ok = it.next()) {

@@ -45,22 +45,29 @@ export interface JsonLinesSink {
  */
 export function writeJsonLines(feed: Observable<CdcEvent>, out: Writable, options: { readonly end?: boolean } = {}): JsonLinesSink {
   let subscription!: Subscription;
+  // Set once completion or an error owns the ending, so the teardown that follows does not
+  // resolve `done` before the stream has flushed.
+  let ending = false;
   const done = new Promise<void>((resolve, reject) => {
     subscription = feed.subscribe({
       next: (e) => void out.write(eventToJson(e) + '\n'),
       error: (err: unknown) => {
+        ending = true;
         if (options.end !== false) out.end();
         reject(err);
       },
       complete: () => {
+        ending = true;
         if (options.end === false) out.write('', () => resolve());
         else out.end(() => resolve());
       },
     });
     // Unsubscribing stops the sink too: the stream is ended (flushed) and `done` resolves.
     subscription.add(() => {
-      if (options.end !== false && !out.writableEnded) out.end(() => resolve());
-      else resolve();
+      if (ending) return;
+      ending = true;
+      if (options.end !== false) out.end(() => resolve());
+      else out.write('', () => resolve());
     });
   });
   return { subscription, done };
