@@ -106,7 +106,7 @@ test('event stream equals the committed history: seeded concurrent txns with rol
         await txn.rollback().catch(() => undefined);
       }
       if (r.chance(0.3)) await env.cdc.tick();
-      if (i === Math.floor(n / 2) && late === undefined) late = new Collector(env, { startTs: 0n });
+      if (i === Math.floor(n / 2) && late === undefined) late = new Collector(env, { startTs: 0n, withOldValue: true });
     }
   };
   await Promise.all([worker(rng.fork(), 60), worker(rng.fork(), 60), worker(rng.fork(), 60)]);
@@ -123,13 +123,15 @@ test('event stream equals the committed history: seeded concurrent txns with rol
     t.deepEqual(c.violations, [], `${name}: resolved-ts invariant (SEED=${seed})`);
     t.is(c.error, undefined);
   }
-  // Old values: each commit's old value is the previous data version of its key in history.
-  const prev = new Map<string, string>();
-  const commits = first.events.filter((e): e is CommitEvent => (e.type === 'commit' || e.type === 'committed') && e.op !== 'lock').sort((a, b) => (a.commitTs < b.commitTs ? -1 : a.commitTs > b.commitTs ? 1 : 0));
-  for (const e of commits) {
-    const k = latin1(e.key);
-    t.is(e.oldValue === undefined ? '' : latin1(e.oldValue), prev.get(k) ?? '', `old value of ${k}@${e.commitTs} (SEED=${seed})`);
-    prev.set(k, e.value === undefined ? '' : latin1(e.value));
+  // Old values, from the scan (late feed) and live: each commit's old value is the previous data version of its key.
+  for (const c of [first, late!]) {
+    const prev = new Map<string, string>();
+    const commits = c.events.filter((e): e is CommitEvent => (e.type === 'commit' || e.type === 'committed') && e.op !== 'lock').sort((a, b) => (a.commitTs < b.commitTs ? -1 : a.commitTs > b.commitTs ? 1 : 0));
+    for (const e of commits) {
+      const k = latin1(e.key);
+      t.is(e.oldValue === undefined ? '' : latin1(e.oldValue), prev.get(k) ?? '', `old value of ${k}@${e.commitTs} (SEED=${seed})`);
+      prev.set(k, e.value === undefined ? '' : latin1(e.value));
+    }
   }
   t.is(env.cdc.invariantViolations, 0);
 });
