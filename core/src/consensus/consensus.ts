@@ -1,5 +1,6 @@
 import type { BatchOp } from '../engine/write-batch.js';
-import type { EngineSnapshot } from '../engine/engine.js';
+import type { EngineIterator, EngineSnapshot, IterOptions } from '../engine/engine.js';
+import type { ColumnFamily } from '../engine/column-family.js';
 import type { Region, RegionEpoch } from '../placement/region.js';
 
 /**
@@ -31,6 +32,27 @@ export type AdminResult =
 /** A snapshot taken for one region after the region gate passed. */
 export interface RegionSnapshot extends EngineSnapshot {
   readonly region: Region;
+}
+
+class GatedSnapshot implements RegionSnapshot {
+  constructor(
+    private readonly inner: EngineSnapshot,
+    readonly region: Region,
+  ) {}
+  get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined {
+    return this.inner.get(cf, key);
+  }
+  iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator {
+    return this.inner.iterator(cf, options);
+  }
+  release(): void {
+    this.inner.release();
+  }
+}
+
+/** Pairs an engine snapshot with the region whose gate it passed; every consensus hands these out. */
+export function regionSnapshot(inner: EngineSnapshot, region: Region): RegionSnapshot {
+  return new GatedSnapshot(inner, region);
 }
 
 export interface WriteResult {

@@ -1,12 +1,11 @@
 import { KvError } from '../errors.js';
-import type { EngineIterator, EngineSnapshot, IterOptions, StorageEngine } from '../engine/engine.js';
-import type { ColumnFamily } from '../engine/column-family.js';
+import type { StorageEngine } from '../engine/engine.js';
 import { WriteBatch, type BatchOp } from '../engine/write-batch.js';
 import type { EventCatalogue } from '../kernel/events.js';
 import type { Placement } from '../placement/placement.js';
 import type { Region } from '../placement/region.js';
 import { DATA_PREFIX } from '../codec/key.js';
-import type { AdminCommand, AdminResult, Consensus, RegionSnapshot, RequestContext, WriteResult } from './consensus.js';
+import { regionSnapshot, type AdminCommand, type AdminResult, type Consensus, type RegionSnapshot, type RequestContext, type WriteResult } from './consensus.js';
 import { checkKeyInRegion, checkRegionGate, isInFlashback, type GateRequest } from './region-gate.js';
 
 export interface LocalConsensusOptions {
@@ -15,22 +14,6 @@ export interface LocalConsensusOptions {
   readonly placement: Placement;
   /** When given, every applied batch is emitted on `applied`. */
   readonly events?: EventCatalogue;
-}
-
-class LocalRegionSnapshot implements RegionSnapshot {
-  constructor(
-    private readonly inner: EngineSnapshot,
-    readonly region: Region,
-  ) {}
-  get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined {
-    return this.inner.get(cf, key);
-  }
-  iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator {
-    return this.inner.iterator(cf, options);
-  }
-  release(): void {
-    this.inner.release();
-  }
 }
 
 /**
@@ -67,7 +50,7 @@ export class LocalConsensus implements Consensus {
     const region = this.placement.getRegion(ctx.regionId);
     const refused = checkRegionGate(region, readRequest(ctx), 'read');
     if (refused) throw refused;
-    return new LocalRegionSnapshot(this.engine.snapshot(), region);
+    return regionSnapshot(this.engine.snapshot(), region);
   }
 
   async write(ctx: RequestContext, modifies: readonly BatchOp[], options: { readonly sync?: boolean } = {}): Promise<WriteResult> {

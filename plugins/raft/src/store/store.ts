@@ -7,15 +7,12 @@ import {
   freezeRegion,
   isInFlashback,
   planSplit,
+  regionSnapshot,
   type AdminResult,
   type BatchOp,
-  type EngineIterator,
-  type EngineSnapshot,
   type EventCatalogue,
-  type IterOptions,
   type Region,
   type RegionSnapshot,
-  type ColumnFamily,
   type StorageEngine,
   type WriteResult,
   type GateRequest,
@@ -89,23 +86,6 @@ interface PendingRead extends Waiter<RegionSnapshot> {
   readonly followerRead: boolean;
   index: number | undefined;
   age: number;
-}
-
-/** A snapshot of the engine handed out for one region, after the region gate passed. */
-class StoreRegionSnapshot implements RegionSnapshot {
-  constructor(
-    private readonly inner: EngineSnapshot,
-    readonly region: Region,
-  ) {}
-  get(cf: ColumnFamily, key: Uint8Array): Uint8Array | undefined {
-    return this.inner.get(cf, key);
-  }
-  iterator(cf: ColumnFamily, options?: IterOptions): EngineIterator {
-    return this.inner.iterator(cf, options);
-  }
-  release(): void {
-    this.inner.release();
-  }
 }
 
 /** One region's peer on this store: its raft node, storage, and what waits on it. */
@@ -674,7 +654,7 @@ export class Store implements RaftReceiver {
       peer.reads.delete(key);
       const refused = checkRegionGate(peer.region, r.req, 'read');
       if (refused) r.reject(refused);
-      else r.resolve(new StoreRegionSnapshot(this.options.engine.snapshot(), peer.region));
+      else r.resolve(regionSnapshot(this.options.engine.snapshot(), peer.region));
     }
   }
 
