@@ -3,32 +3,9 @@ import fc from 'fast-check';
 import * as codec from '../src/codec/index.js';
 import { compareBytes } from '../src/engine/engine.js';
 import { CorruptedError, InvalidArgumentError } from '../src/errors.js';
+import { SEED, mustDecodeOrCorrupt, mustHold } from './codec-helpers.js';
 
 // Memcomparable bytes (FORMATS.md section 1) and keys with timestamps (section 3).
-
-const SEED = process.env.SEED === undefined ? 20261122 : Number(process.env.SEED);
-if (!Number.isSafeInteger(SEED)) throw new TypeError(`SEED must be an integer, got ${JSON.stringify(process.env.SEED)}`);
-
-function mustHold(t: ExecutionContext, property: fc.IRawProperty<any>, numRuns = 300): void {
-  try {
-    fc.assert(property, { seed: SEED, numRuns });
-  } catch (e) {
-    t.log(`property failed; replay with SEED=${SEED}`);
-    throw e;
-  }
-  t.pass();
-}
-
-/** Runs `fn` and requires either success or a CorruptedError that names an offset. */
-function mustDecodeOrCorrupt(fn: () => unknown): void {
-  try {
-    fn();
-  } catch (e) {
-    if (!(e instanceof CorruptedError) || e.code !== 'CORRUPTED' || !/offset \d+/.test(e.message)) {
-      throw new Error(`decoder threw something other than a CorruptedError with an offset: ${String(e)}`, { cause: e });
-    }
-  }
-}
 
 function mustCorrupt(t: ExecutionContext, fn: () => unknown, reason: string, offset: number): void {
   const e = t.throws(fn, { instanceOf: CorruptedError });
