@@ -1,4 +1,4 @@
-// The quick-start tour that `npm start` runs: compose a build from plugins, write TiKV-encoded
+// The code tour that `npm run tour` runs: compose a build from plugins, write TiKV-encoded
 // MVCC rows, and watch snapshot isolation and the hot path at work.
 import 'reflect-metadata';
 import { codec, ENGINE, HOTPATH, Kernel, packBatch, WriteBatch, type EngineReader } from '@flashkv/core';

@@ -9,7 +9,7 @@ function runTour(env: NodeJS.ProcessEnv) {
 }
 
 for (const kind of ['wasm', 'js'] as const) {
-  test(`the npm start tour runs to completion on the ${kind} hot path and shows what it claims`, (t) => {
+  test(`the npm run tour walk-through runs to completion on the ${kind} hot path and shows what it claims`, (t) => {
     const r = runTour({ FLASHKV_HOTPATH: kind });
     t.is(r.status, 0, r.stderr);
     t.regex(r.stdout, new RegExp(`hot path: ${kind}`));
