@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, type FlashbackPreview, type FlashbackProgress, type FlashbackRunOptions, type StorageMutation } from '@flashkv/core';
+import type { CdcEvent } from '@flashkv/cdc';
+import { eventOf } from './cdc-wire.js';
 import { fromServiceError } from './errors.js';
 import { flashKvService } from './proto.js';
 
@@ -224,9 +226,79 @@ export class FlashKvClient {
     });
   }
 
+  /**
+   * A change feed from the server as an async iterator of the in-process `CdcEvent` shapes:
+   * the rows committed after `startTs`, then live rows and resolved-ts events, until the
+   * iteration is stopped (`break`, `return()`, or aborting `signal`), which cancels the call
+   * and so unsubscribes the server's feed. A failed stream throws the server's KvError
+   * (`CDC_LAGGING`, `PLUGIN_MISSING`, ...); aborting ends the iteration without an error.
+   */
+  changefeed(options: { startTs: bigint; startKey?: Uint8Array; endKey?: Uint8Array; withOldValue?: boolean }, signal?: AbortSignal): AsyncGenerator<CdcEvent, void, undefined> {
+    if (options === null || typeof options !== 'object' || typeof options.startTs !== 'bigint') throw new TypeError('changefeed needs { startTs: bigint }');
+    const req: Raw = { startTs: options.startTs.toString(), withOldValue: options.withOldValue === true };
+    if (options.startKey !== undefined) req['startKey'] = options.startKey;
+    if (options.endKey !== undefined) req['endKey'] = options.endKey;
+    const stream = this.stub['Changefeed']!(req, this.md) as grpc.ClientReadableStream<Raw>;
+    return iterate(stream, signal);
+  }
+
   /** A client-side transaction over the remote Storage API (optimistic Percolator, TSO from the server). */
   async begin(): Promise<RemoteTxn> {
     return new RemoteTxn(this, await this.getTs());
+  }
+}
+
+/**
+ * The stream as an async generator. Messages are queued as they arrive (grpc-js has already
+ * read them; the queue is what the consumer has not taken yet); `finally` cancels the call, so
+ * leaving the loop early is what stops the server's feed.
+ */
+async function* iterate(stream: grpc.ClientReadableStream<Raw>, signal: AbortSignal | undefined): AsyncGenerator<CdcEvent, void, undefined> {
+  const queue: Raw[] = [];
+  let ended = false;
+  let failure: unknown;
+  let wake: (() => void) | undefined;
+  const poke = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  stream.on('data', (m: Raw) => {
+    queue.push(m);
+    poke();
+  });
+  stream.on('error', (e: unknown) => {
+    failure ??= e;
+    ended = true;
+    poke();
+  });
+  stream.on('end', () => {
+    ended = true;
+    poke();
+  });
+  const onAbort = () => {
+    stream.cancel();
+    poke();
+  };
+  if (signal?.aborted === true) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      if (signal?.aborted === true) return;
+      const m = queue.shift();
+      if (m !== undefined) {
+        yield eventOf(m);
+        continue;
+      }
+      if (ended) {
+        if (failure !== undefined) throw fromServiceError(failure);
+        return;
+      }
+      await new Promise<void>((r) => (wake = r));
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (!ended) stream.cancel();
   }
 }
 

@@ -5,5 +5,6 @@ export { FlashKvServer, DEFAULT_MAX_MESSAGE_BYTES, type FlashKvServerOptions } f
 export { server, SERVER, SERVER_PLUGIN_NAME, type ServerPluginOptions } from './plugin.js';
 export { FlashKvClient, RemoteTxn, type FlashKvClientOptions, type KvPairBytes, type RegionInfo, type RemoteTxnStatus, type RemoteFlashbackProgress } from './client.js';
 export { STATUS_OF, ERROR_CODE_KEY, ERROR_DETAILS_KEY, toServiceError, fromServiceError } from './errors.js';
+export { eventMessage, eventOf } from './cdc-wire.js';
 export { PROTO_PATH, flashKvService } from './proto.js';
 export { ServerMetrics } from './metrics.js';

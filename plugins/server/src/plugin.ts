@@ -1,4 +1,5 @@
 import { definePlugin, FLASHBACK, PLACEMENT, STORAGE, type Plugin, type Token } from '@flashkv/core';
+import { CDC } from '@flashkv/cdc';
 import { FlashKvServer } from './server.js';
 
 export interface ServerPluginOptions {
@@ -10,6 +11,8 @@ export interface ServerPluginOptions {
   readonly metricsListen?: string;
   /** How long stop waits for in-flight calls before cancelling them (default 5000 ms). */
   readonly shutdownGraceMs?: number;
+  /** Changefeed messages a slow client may leave unread before its stream ends CDC_LAGGING (default 100,000). */
+  readonly maxFeedBacklog?: number;
 }
 
 /** The running server, for the process that composed the build (e.g. to print the bound port). */
@@ -19,7 +22,7 @@ export const SERVER_PLUGIN_NAME = '@flashkv/server';
 
 /**
  * The gRPC server as a plugin: requires STORAGE and PLACEMENT, serves flashback when a plugin
- * provides FLASHBACK. It binds in start, after every plugin it uses has registered, and shuts
+ * provides FLASHBACK and changefeeds when one provides CDC. It binds in start, after every plugin it uses has registered, and shuts
  * down first at stop (the kernel stops in reverse order), so no call reaches a stopped storage.
  */
 export function server(options: ServerPluginOptions): Plugin {
@@ -31,15 +34,18 @@ export function server(options: ServerPluginOptions): Plugin {
     name: SERVER_PLUGIN_NAME,
     version: '0.1.0',
     requires: [STORAGE, PLACEMENT],
-    optional: [FLASHBACK],
+    optional: [FLASHBACK, CDC],
     provides: [SERVER],
     register(ctx) {
       const flashback = ctx.tryResolve(FLASHBACK);
+      const cdc = ctx.tryResolve(CDC);
       instance = new FlashKvServer({
         storage: ctx.resolve(STORAGE),
         placement: ctx.resolve(PLACEMENT),
         token: options.token,
         ...(flashback !== undefined ? { flashback } : {}),
+        ...(cdc !== undefined ? { cdc } : {}),
+        ...(options.maxFeedBacklog !== undefined ? { maxFeedBacklog: options.maxFeedBacklog } : {}),
         ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
         ...(options.metricsListen !== undefined ? { metricsListen: options.metricsListen } : {}),
       });

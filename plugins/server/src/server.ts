@@ -2,6 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
 import type { Server as HttpServer } from 'node:http';
+import type { Cdc } from '@flashkv/cdc';
+import { eventMessage } from './cdc-wire.js';
 import { toServiceError } from './errors.js';
 import { ServerMetrics, serveMetrics } from './metrics.js';
 import { flashKvService } from './proto.js';
@@ -11,6 +13,13 @@ export interface FlashKvServerOptions {
   readonly storage: Storage;
   readonly placement: Placement;
   readonly flashback?: Flashback;
+  /** The CDC service; without it `Changefeed` answers UNIMPLEMENTED. */
+  readonly cdc?: Cdc;
+  /**
+   * Changefeed messages a stream may hold unsent (the client reads slower than the feed
+   * produces) before it ends with CDC_LAGGING. Default 100,000, the CDC queue's own default.
+   */
+  readonly maxFeedBacklog?: number;
   /** Every call must carry `authorization: Bearer <token>`. */
   readonly token: string;
   /** Largest request or response message in bytes (default 16 MiB: a max-size value plus headroom). */
@@ -60,6 +69,7 @@ export class FlashKvServer {
   private readonly tokenDigest: Buffer;
   /** Open flashback streams: shutdown ends them (UNAVAILABLE) so tryShutdown need not wait for a job. */
   private readonly streams = new Set<() => void>();
+  private feedsOpen = 0;
   private boundPort: number | undefined;
   readonly metrics = new ServerMetrics();
   private metricsHttp: HttpServer | undefined;
@@ -103,6 +113,11 @@ export class FlashKvServer {
 
   get port(): number | undefined {
     return this.boundPort;
+  }
+
+  /** Changefeed streams currently subscribed to the CDC service. */
+  get openFeeds(): number {
+    return this.feedsOpen;
   }
 
   /** Stops accepting calls and lets in-flight ones finish for up to `graceMs`, then cancels the rest. */
@@ -187,6 +202,86 @@ export class FlashKvServer {
     return this.options.flashback;
   }
 
+  private requireCdc(): Cdc {
+    if (this.options.cdc === undefined) throw new KvError('PLUGIN_MISSING', 'this node has no CDC service (add the cdc() plugin)');
+    return this.options.cdc;
+  }
+
+  /**
+   * One changefeed stream. The client's cancel (or disconnect) unsubscribes the feed; shutdown
+   * ends it UNAVAILABLE; a feed error (CDC_LAGGING) ends it with that status. Events wait in
+   * grpc-js's send buffer when the client reads slowly: past `maxFeedBacklog` of them the stream
+   * ends CDC_LAGGING instead of growing without bound (the CDC queue behind it is bounded too).
+   */
+  private changefeed(call: grpc.ServerWritableStream<unknown, unknown>): void {
+    const done = this.metrics.begin('Changefeed');
+    const refused = this.gate(call.metadata, call.request);
+    if (refused !== undefined) {
+      done(refused.code!);
+      return void call.emit('error', refused);
+    }
+    let feed$;
+    try {
+      const cdc = this.requireCdc();
+      const r = call.request as Record<string, unknown>;
+      const startKey = optionalKey(r['startKey'], 'startKey');
+      const endKey = optionalKey(r['endKey'], 'endKey');
+      feed$ = cdc.changefeed({
+        startTs: u64('startTs', r['startTs']),
+        ...(startKey !== undefined ? { startKey } : {}),
+        ...(endKey !== undefined ? { endKey } : {}),
+        withOldValue: r['withOldValue'] === true,
+      });
+    } catch (e) {
+      const st = toServiceError(e);
+      done(st.code!);
+      return void call.emit('error', st);
+    }
+    const backlog = this.options.maxFeedBacklog ?? 100_000;
+    let open = true;
+    let sub: { unsubscribe(): void } | undefined;
+    const release = () => {
+      open = false;
+      this.streams.delete(close);
+      if (sub !== undefined) {
+        sub.unsubscribe();
+        sub = undefined;
+        this.feedsOpen--;
+      }
+    };
+    const finish = (status?: Partial<grpc.StatusObject>) => {
+      if (!open) return;
+      release();
+      done(status?.code ?? grpc.status.OK);
+      if (status === undefined) call.end();
+      else call.emit('error', status);
+    };
+    const close = () => finish({ code: grpc.status.UNAVAILABLE, details: 'server shutting down; reopen the changefeed from the last globalResolvedTs' });
+    this.streams.add(close);
+    call.on('cancelled', () => {
+      if (!open) return;
+      release();
+      done(grpc.status.CANCELLED);
+    });
+    this.feedsOpen++;
+    // The incremental scan is delivered synchronously inside subscribe, so `sub` is assigned
+    // only afterwards: a failure during it is handled by `finish`, which sees sub undefined.
+    const s = feed$.subscribe({
+      next: (e) => {
+        if (!open) return;
+        call.write(eventMessage(e));
+        if (call.writableLength > backlog) finish(toServiceError(new KvError('CDC_LAGGING', `changefeed client fell ${call.writableLength} messages behind (limit ${backlog})`, { pending: call.writableLength })));
+      },
+      error: (e: unknown) => finish(toServiceError(e)),
+      complete: () => finish(),
+    });
+    if (open) sub = s;
+    else {
+      s.unsubscribe();
+      this.feedsOpen--;
+    }
+  }
+
   private handlers(): grpc.UntypedServiceImplementation {
     const { storage, placement } = this.options;
     const target = (r: Record<string, unknown>) => {
@@ -210,6 +305,7 @@ export class FlashKvServer {
       return { ...(s !== undefined ? { startKey: s } : {}), ...(e !== undefined ? { endKey: e } : {}) };
     };
     return {
+      Changefeed: (call: grpc.ServerWritableStream<unknown, unknown>) => this.changefeed(call),
       Tso: this.unary('Tso', async (r) => {
         const n = u32(r['count']) || 1;
         if (n > MAX_TSO_COUNT) throw new InvalidArgumentError(`count ${n} is over the limit ${MAX_TSO_COUNT}`);

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { defaultTxnPlugins, isKvError, Kernel, type KvErrorCode } from '@flashkv/core';
 import { memoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
+import { cdc, type CdcPluginOptions } from '@flashkv/cdc';
 import { FlashKvClient, SERVER, server } from '../src/index.js';
 
 export const TOKEN = 'test-token-7f3a';
@@ -17,13 +18,14 @@ export interface Node {
   stop(): Promise<void>;
 }
 
-/** A memory-engine node with flashback and the server on 127.0.0.1, port 0. */
-export async function mustStartNode(options: { maxMessageBytes?: number; withFlashback?: boolean; metricsListen?: string } = {}): Promise<Node> {
+/** A memory-engine node with flashback (and CDC when `cdc` is given) and the server on 127.0.0.1, port 0. */
+export async function mustStartNode(options: { maxMessageBytes?: number; withFlashback?: boolean; metricsListen?: string; cdc?: CdcPluginOptions } = {}): Promise<Node> {
   const kernel = await Kernel.start({
     plugins: [
       memoryEngine(),
       ...defaultTxnPlugins(),
       ...(options.withFlashback === false ? [] : [flashback({ resumeOnStart: false })]),
+      ...(options.cdc !== undefined ? [cdc(options.cdc)] : []),
       server({ listen: '127.0.0.1:0', token: TOKEN, shutdownGraceMs: 2000, ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}), ...(options.metricsListen !== undefined ? { metricsListen: options.metricsListen } : {}) }),
     ],
   });
