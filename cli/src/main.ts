@@ -57,7 +57,7 @@ export function program(): Command {
     .description('FlashKV: a transactional, ordered key-value store with point-in-time flashback')
     .version('0.1.0')
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', examples(['flashkv serve --memory --token s3cret', 'export FLASHKV_TOKEN=s3cret', 'flashkv put user:1 Ada', 'flashkv get user:1', 'flashkv flashback --to-tso 449012345678901248']));
+    .addHelpText('after', examples(['flashkv serve --memory --token s3cret', 'export FLASHKV_TOKEN=s3cret', 'flashkv put user:1 Ada', 'flashkv get user:1', 'flashkv flashback --to-tso 449012345678901248', 'flashkv changefeed --start-ts 0 --out feed.jsonl']));
 
   p.command('serve')
     .description('start one node (engine-lsm under --data, or engine-memory) with the gRPC server')
@@ -289,6 +289,69 @@ export function program(): Command {
       } finally {
         c.close();
       }
+    }));
+
+  withConn(p.command('changefeed').description('stream change events from a TSO as JSON lines (stdout, or appended to --out) until Ctrl-C, --until-ts or --max-events'))
+    .requiredOption('--start-ts <tso>', 'deliver what committed after this TSO, then live events (0: everything)')
+    .option('--start <key>', 'first key of the range (default: the whole key space)')
+    .option('--end <key>', 'end key of the range, exclusive')
+    .option('--out <file>', 'append the lines to this file instead of stdout')
+    .option('--with-old-value', 'add each row\'s previous committed value (oldValue, null when none)')
+    .option('--until-ts <tso>', 'stop once the global resolved ts reaches this TSO (every commit at or below it was printed)')
+    .option('--max-events <n>', 'stop after n row events (prewrite, commit, committed, rollback; resolved-ts lines do not count)')
+    .addHelpText(
+      'after',
+      examples(['flashkv changefeed --start-ts 0', 'flashkv changefeed --start-ts 449012345678901248 --start user: --end user; --out feed.jsonl', 'flashkv changefeed --start-ts 0 --max-events 100 --with-old-value', 'flashkv changefeed --start-ts "$(flashkv tso)" --until-ts 449012399999999999']) +
+        '\nOne JSON object per line: keys and values hex, timestamps decimal strings. A globalResolvedTs\nline is a checkpoint: reopen a stopped feed with --start-ts set to the last one seen.\n',
+    )
+    .action(action(async (o: ConnOptions & { startTs: string; start?: string; end?: string; out?: string; withOldValue?: boolean; untilTs?: string; maxEvents?: string }) => {
+      const startTs = uint('--start-ts', o.startTs);
+      const untilTs = o.untilTs !== undefined ? uint('--until-ts', o.untilTs) : undefined;
+      const maxEvents = o.maxEvents !== undefined ? Number(uint('--max-events', o.maxEvents)) : undefined;
+      if (maxEvents === 0) throw new UsageError('--max-events must be at least 1');
+      const { eventToJson } = await import('@flashkv/cdc');
+      const c = await connect(o);
+      const { createWriteStream } = await import('node:fs');
+      const out = o.out !== undefined ? createWriteStream(o.out, { flags: 'a' }) : process.stdout;
+      const opened = new Promise<void>((resolve, reject) => {
+        if (o.out === undefined) return resolve();
+        out.once('open', () => resolve());
+        out.once('error', reject);
+      });
+      // Ctrl-C / SIGTERM end the iteration (cancelling the call, so the server drops the feed);
+      // what was printed is flushed and the exit code is 0: stopping a feed is its normal end.
+      const stopping = new AbortController();
+      let stoppedBy: string | undefined;
+      const onSignal = (sig: string) => () => {
+        stoppedBy = sig;
+        stopping.abort();
+      };
+      const onInt = onSignal('SIGINT');
+      const onTerm = onSignal('SIGTERM');
+      process.once('SIGINT', onInt);
+      process.once('SIGTERM', onTerm);
+      let rows = 0;
+      let checkpoint: bigint | undefined;
+      try {
+        await opened;
+        const feed = c.changefeed({ startTs, ...(o.start !== undefined ? { startKey: te.encode(o.start) } : {}), ...(o.end !== undefined ? { endKey: te.encode(o.end) } : {}), withOldValue: o.withOldValue === true }, stopping.signal);
+        for await (const e of feed) {
+          // Waiting for 'drain' keeps a slow file or pipe from filling memory; the server ends a
+          // feed this falls too far behind with CDC_LAGGING rather than dropping events.
+          if (!out.write(`${eventToJson(e)}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+          if (e.type === 'globalResolvedTs') {
+            checkpoint = e.ts;
+            if (untilTs !== undefined && e.ts >= untilTs) break;
+          } else if (e.type !== 'resolvedTs' && maxEvents !== undefined && ++rows >= maxEvents) break;
+        }
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onTerm);
+        c.close();
+        if (o.out !== undefined) await new Promise<void>((resolve) => out.end(() => resolve()));
+        else await new Promise<void>((resolve) => out.write('', () => resolve()));
+      }
+      if (stoppedBy !== undefined) process.stderr.write(`flashkv: changefeed stopped by ${stoppedBy}${checkpoint !== undefined ? `; resume with --start-ts ${checkpoint}` : ''}\n`);
     }));
 
   return p;

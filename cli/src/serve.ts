@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { defaultTxnPlugins, Kernel, type Plugin } from '@flashkv/core';
 import { memoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
+import { cdc } from '@flashkv/cdc';
 import { SERVER, server } from '@flashkv/server';
 
 export interface ServeOptions {
@@ -15,7 +16,7 @@ export interface ServeOptions {
 
 /**
  * `flashkv serve`: one node of the default build (DESIGN.md section 11) — engine-lsm under
- * --data (engine-memory with --memory), LocalConsensus, Storage, flashback and the gRPC server.
+ * --data (engine-memory with --memory), LocalConsensus, Storage, flashback, CDC and the gRPC server.
  * Resolves once the node has stopped after SIGINT/SIGTERM.
  */
 export async function serve(options: ServeOptions): Promise<void> {
@@ -28,7 +29,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     const { lsmEngine } = await import('@flashkv/engine-lsm');
     engine = lsmEngine({ dir: options.data });
   }
-  const kernel = await Kernel.start({ plugins: [engine, ...defaultTxnPlugins(), flashback(), server({ listen: options.listen, token, ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}) })] });
+  // CDC ticks every 200 ms rather than TiKV's 1 s: a flashback waits for resolved ts to pass its
+  // version, and `flashkv changefeed --until-ts` for the global resolved ts, so a slow tick is felt.
+  const kernel = await Kernel.start({ plugins: [engine, ...defaultTxnPlugins(), flashback(), cdc({ tickMs: 200 }), server({ listen: options.listen, token, ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}) })] });
   const endpoint = kernel.resolve(SERVER).address!;
   const out = process.stdout;
   out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`})\n`);

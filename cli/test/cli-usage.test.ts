@@ -27,14 +27,14 @@ test('bad input: one line on stderr and a non-zero exit', async (t) => {
 });
 
 test('--help on every command shows examples', async (t) => {
-  for (const cmd of ['serve', 'demo', 'txn', 'put', 'get', 'delete', 'scan', 'tso', 'regions', 'flashback']) {
+  for (const cmd of ['serve', 'demo', 'txn', 'put', 'get', 'delete', 'scan', 'tso', 'regions', 'flashback', 'changefeed']) {
     const h = await mustRun([cmd, '--help']);
     t.is(h.code, 0, cmd);
     t.regex(h.stdout, new RegExp(`Usage: flashkv ${cmd}`), cmd);
     t.regex(h.stdout, /Examples:\n {2}\$ flashkv /, cmd);
   }
   const top = await mustRun(['--help']);
-  t.regex(top.stdout, /Commands:[\s\S]*flashback/);
+  t.regex(top.stdout, /Commands:[\s\S]*flashback[\s\S]*changefeed/);
 });
 
 test('serve --data keeps data across a restart (engine-lsm), SIGTERM stops it', async (t) => {
