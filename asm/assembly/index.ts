@@ -12,7 +12,11 @@ const TS_BYTES: usize = <usize>HOT_BATCH_MAX << 3;
 const OFFSETS_BYTES: usize = ((<usize>(HOT_BATCH_MAX + 1) << 2) + 15) & ~15;
 // mvccScanBatch: value offsets, then one i32 per group for its first entry and its visible one.
 const GROUP_BYTES: usize = <usize>HOT_BATCH_MAX << 2;
-const FIXED_BYTES: usize = TS_BYTES + 3 * OFFSETS_BYTES + 2 * GROUP_BYTES;
+// flashbackBatch: up to two ops per key, four u32 offsets and one cf byte per op.
+const FB_OPS: usize = <usize>HOT_BATCH_MAX << 1;
+const FB_OP_WORDS_BYTES: usize = FB_OPS << 2;
+const FB_BYTES: usize = 4 * FB_OP_WORDS_BYTES + FB_OPS;
+const FIXED_BYTES: usize = TS_BYTES + 3 * OFFSETS_BYTES + 2 * GROUP_BYTES + FB_BYTES;
 // The final group of a key is read with one 8-byte load, which may run up to 7 bytes past the
 // last input key; the block keeps this much readable slack after the input region.
 const OVERREAD_SLACK: usize = 8;
@@ -37,6 +41,11 @@ let outOffsetsRegion: usize = 0;
 let valueOffsetsRegion: usize = 0;
 let groupStartRegion: usize = 0;
 let visibleRegion: usize = 0;
+let opKeyStartRegion: usize = 0;
+let opKeyEndRegion: usize = 0;
+let opValueStartRegion: usize = 0;
+let opValueEndRegion: usize = 0;
+let opCfRegion: usize = 0;
 let outDataRegion: usize = 0;
 let inDataRegion: usize = 0;
 
@@ -62,7 +71,12 @@ export function reserve(inBytes: u32, outBytes: u32): u32 {
   valueOffsetsRegion = outOffsetsRegion + OFFSETS_BYTES;
   groupStartRegion = valueOffsetsRegion + OFFSETS_BYTES;
   visibleRegion = groupStartRegion + GROUP_BYTES;
-  outDataRegion = visibleRegion + GROUP_BYTES;
+  opKeyStartRegion = visibleRegion + GROUP_BYTES;
+  opKeyEndRegion = opKeyStartRegion + FB_OP_WORDS_BYTES;
+  opValueStartRegion = opKeyEndRegion + FB_OP_WORDS_BYTES;
+  opValueEndRegion = opValueStartRegion + FB_OP_WORDS_BYTES;
+  opCfRegion = opValueEndRegion + FB_OP_WORDS_BYTES;
+  outDataRegion = opCfRegion + FB_OPS;
   inDataRegion = outDataRegion + <usize>newOut;
   return 1;
 }
@@ -84,6 +98,21 @@ export function groupStartPtr(): usize {
 }
 export function visiblePtr(): usize {
   return visibleRegion;
+}
+export function opKeyStartPtr(): usize {
+  return opKeyStartRegion;
+}
+export function opKeyEndPtr(): usize {
+  return opKeyEndRegion;
+}
+export function opValueStartPtr(): usize {
+  return opValueStartRegion;
+}
+export function opValueEndPtr(): usize {
+  return opValueEndRegion;
+}
+export function opCfPtr(): usize {
+  return opCfRegion;
 }
 export function outDataPtr(): usize {
   return outDataRegion;
@@ -289,4 +318,141 @@ export function mvccScanBatch(count: u32, readTs: u64): i32 {
     decided = true;
   }
   return groups;
+}
+
+// ---- flashbackBatch: the mirror of flashbackBatchReference in core/src/hotpath/flashback-batch.ts
+// (the TS reference). The output region must come out byte for byte the same, shared parts at its
+// start included; asm/test/flashback-batch.test.ts holds the two together.
+
+const DEFAULT_CF: u8 = 1; // FLASHBACK_OUT_DEFAULT_CF (the write CF is 0)
+const OLD_PUT: u8 = 1; // FLASHBACK_OLD_PUT; any other kind byte means absent
+const SHORT_VALUE_MAX: u32 = 255;
+/** Copies at or above this length go through memory.copy; shorter ones 8 bytes at a time. */
+const BULK_COPY_MIN: usize = 64;
+
+/** Copies `n` bytes from `src` to `dst` (regions do not overlap); writes nothing past dst + n. */
+@inline
+function copyBytes(dst: usize, src: usize, n: usize): void {
+  if (n >= BULK_COPY_MIN) {
+    memory.copy(dst, src, n);
+    return;
+  }
+  while (n >= 8) {
+    store<u64>(dst, load<u64>(src, 0, 1), 0, 1);
+    dst += 8;
+    src += 8;
+    n -= 8;
+  }
+  while (n != 0) {
+    store<u8>(dst, load<u8>(src));
+    dst++;
+    src++;
+    n--;
+  }
+}
+
+/** Writes `v` as a var_u64 at `at`; returns the address after it. */
+@inline
+function writeVarint(at: usize, v: u64): usize {
+  while (v >= 0x80) {
+    store<u8>(at, <u8>(v & 0x7f) | 0x80);
+    at++;
+    v >>= 7;
+  }
+  store<u8>(at, <u8>v);
+  return at + 1;
+}
+
+/**
+ * One FlashbackWrite batch of `count` keys already copied in: key ends in the in-offsets region,
+ * value ends in the value-offsets region, kind bytes in the ts region, key bytes at the start of
+ * the in-data region and value bytes `valuesAt` bytes after it (the JS side checked every end to
+ * be non-decreasing and inside what it copied). Writes the ops to the out-data region and the op
+ * arrays, the op count and write size to out-offsets[0] and [1], and returns the keys taken.
+ */
+export function flashbackBatch(count: u32, valuesAt: u32, startTs: u64, commitTs: u64, maxWriteSize: u32): u32 {
+  const out0 = outDataRegion;
+  const keys = inDataRegion;
+  const values = inDataRegion + <usize>valuesAt;
+  let o = out0;
+  // Shared parts, as the reference lays them out: ~C, ~S, then the Put and Delete record heads.
+  const commitDesc = bswap<u64>(~commitTs);
+  const startDesc = bswap<u64>(~startTs);
+  store<u64>(o, commitDesc, 0, 1);
+  store<u64>(o, startDesc, 8, 1);
+  o += 16;
+  const putHead = o;
+  store<u8>(o, TYPE_PUT);
+  o = writeVarint(o + 1, startTs);
+  const headLen = o - putHead;
+  const deleteHead = o;
+  store<u8>(o, TYPE_DELETE);
+  o = writeVarint(o + 1, startTs);
+
+  let ops: usize = 0;
+  let size: u64 = 0;
+  let taken: u32 = 0;
+  let keyFrom: u32 = 0;
+  let valueFrom: u32 = 0;
+  for (let i: usize = 0; i < <usize>count; i++) {
+    const keyTo = load<u32>(inOffsetsRegion + (i << 2));
+    const valueTo = load<u32>(valueOffsetsRegion + (i << 2));
+    const klen = <usize>(keyTo - keyFrom);
+    const dataKeyLen: usize = klen + TS_LEN + 1;
+    const isPut = load<u8>(tsRegion + i) == OLD_PUT;
+    const vlen: u32 = isPut ? valueTo - valueFrom : 0;
+    const isLong = isPut && vlen > SHORT_VALUE_MAX;
+    const isShort = isPut && !isLong;
+    const recordLen: usize = headLen + (isShort ? <usize>vlen + 2 : 0);
+    const keySize = <u64>(dataKeyLen + recordLen + (isLong ? dataKeyLen + <usize>vlen : <usize>0));
+    if (taken > 0 && size + keySize > <u64>maxWriteSize) break;
+    const key = keys + <usize>keyFrom;
+
+    // write CF: 'z' + key + ~C -> record
+    const w = ops << 2;
+    store<u8>(opCfRegion + ops, 0);
+    store<u32>(opKeyStartRegion + w, <u32>(o - out0));
+    store<u8>(o, DATA_PREFIX);
+    copyBytes(o + 1, key, klen);
+    o += 1 + klen;
+    store<u64>(o, commitDesc, 0, 1);
+    o += TS_LEN;
+    store<u32>(opKeyEndRegion + w, <u32>(o - out0));
+    store<u32>(opValueStartRegion + w, <u32>(o - out0));
+    copyBytes(o, isPut ? putHead : deleteHead, headLen);
+    o += headLen;
+    if (isShort) {
+      store<u8>(o, TAG_SHORT_VALUE);
+      store<u8>(o, <u8>vlen, 1);
+      copyBytes(o + 2, values + <usize>valueFrom, <usize>vlen);
+      o += 2 + <usize>vlen;
+    }
+    store<u32>(opValueEndRegion + w, <u32>(o - out0));
+    ops++;
+
+    if (isLong) {
+      // default CF: 'z' + key + ~S -> the old value
+      const d = ops << 2;
+      store<u8>(opCfRegion + ops, DEFAULT_CF);
+      store<u32>(opKeyStartRegion + d, <u32>(o - out0));
+      store<u8>(o, DATA_PREFIX);
+      copyBytes(o + 1, key, klen);
+      o += 1 + klen;
+      store<u64>(o, startDesc, 0, 1);
+      o += TS_LEN;
+      store<u32>(opKeyEndRegion + d, <u32>(o - out0));
+      store<u32>(opValueStartRegion + d, <u32>(o - out0));
+      copyBytes(o, values + <usize>valueFrom, <usize>vlen);
+      o += <usize>vlen;
+      store<u32>(opValueEndRegion + d, <u32>(o - out0));
+      ops++;
+    }
+    size += keySize;
+    taken++;
+    keyFrom = keyTo;
+    valueFrom = valueTo;
+  }
+  store<u32>(outOffsetsRegion, <u32>ops);
+  store<u32>(outOffsetsRegion, <u32>size, 4);
+  return taken;
 }

@@ -1,12 +1,17 @@
 // @hot-path
 import { instantiateSync } from '@assemblyscript/loader';
 import {
+  FLASHBACK_MAX_WRITE_SIZE,
   HOT_BATCH_MAX,
   checkEncodeKeysArgs,
+  checkFlashbackBatchArgs,
+  flashbackBatchBound,
   checkScanBatchArgs,
   encodedKeysBound,
   throwOffsetsOrder,
   type EncodeKeysOptions,
+  type FlashbackBatchInput,
+  type FlashbackBatchResult,
   type HotPath,
   type PackedBatch,
   type ScanBatchResult,
@@ -23,6 +28,11 @@ interface FlashKvExports {
   valueOffsetsPtr(): number;
   groupStartPtr(): number;
   visiblePtr(): number;
+  opKeyStartPtr(): number;
+  opKeyEndPtr(): number;
+  opValueStartPtr(): number;
+  opValueEndPtr(): number;
+  opCfPtr(): number;
   outDataPtr(): number;
   inDataPtr(): number;
   inCap(): number;
@@ -30,6 +40,21 @@ interface FlashKvExports {
   encodeKeys(count: number, flags: number): number;
   /** readTs crosses as an i64: a bigint in, no conversion on our side. */
   mvccScanBatch(count: number, readTs: bigint): number;
+  /** Timestamps cross as i64 bigints; the op count and write size come back in out-offsets[0..1]. */
+  flashbackBatch(count: number, valuesAt: number, startTs: bigint, commitTs: bigint, maxWriteSize: number): number;
+}
+
+/** flashbackBatch's result: one object per instance, its views replaced when memory moves. */
+interface MutableFlashbackResult {
+  buf: Uint8Array;
+  opCount: number;
+  keysTaken: number;
+  writeSize: number;
+  cf: Uint8Array;
+  keyStart: Uint32Array;
+  keyEnd: Uint32Array;
+  valueStart: Uint32Array;
+  valueEnd: Uint32Array;
 }
 
 /** Below this many keys the offsets are copied element by element rather than with one `set`. */
@@ -70,6 +95,19 @@ export class WasmHotPath implements HotPath {
   #groupStart!: Int32Array;
   #visible!: Int32Array;
   #inOffsetsIndex = 0;
+  #outOffsetsIndex = 0;
+  #tsPtr = 0;
+  readonly #flashback: MutableFlashbackResult = {
+    buf: new Uint8Array(0),
+    opCount: 0,
+    keysTaken: 0,
+    writeSize: 0,
+    cf: new Uint8Array(0),
+    keyStart: new Uint32Array(0),
+    keyEnd: new Uint32Array(0),
+    valueStart: new Uint32Array(0),
+    valueEnd: new Uint32Array(0),
+  };
   #valueOffsetsIndex = 0;
   #inDataPtr = 0;
   #outDataPtr = 0;
@@ -184,6 +222,51 @@ export class WasmHotPath implements HotPath {
     return { groups, groupStart: this.#groupStart, visible: this.#visible };
   }
 
+  /**
+   * Key bytes go to the in-data region with the value bytes after them (8-aligned), key and
+   * value ends to the in-offsets and value-offsets regions, kind bytes to the ts region: five
+   * `set`s, one call. The ops are written to the out-data region and returned as views into WASM
+   * memory (one result object per instance, updated in place), valid until the next call.
+   */
+  flashbackBatch(input: FlashbackBatchInput, startTs: bigint, commitTs: bigint, maxWriteSize: number = FLASHBACK_MAX_WRITE_SIZE): FlashbackBatchResult {
+    checkFlashbackBatchArgs(input, startTs, commitTs, maxWriteSize);
+    const count = input.count;
+    let { keys, values, keyEnd, valueEnd, oldKind } = input;
+    const kBytes = count === 0 ? 0 : keyEnd[count - 1]!;
+    const vBytes = count === 0 ? 0 : valueEnd[count - 1]!;
+    const valuesAt = (kBytes + 7) & ~7;
+    const inBytes = valuesAt + vBytes;
+    const bound = flashbackBatchBound(input);
+    if (inBytes > this.#inCap || bound > this.#outCap) {
+      if (inBytes + bound > WASM_BATCH_BYTES_MAX) {
+        throw new RangeError(`flashbackBatch: batch needs ${inBytes + bound} bytes of WASM scratch, more than ${WASM_BATCH_BYTES_MAX}`);
+      }
+      // Growing memory detaches views into it, and an input may be one (a previous result).
+      const mem = this.#memory.buffer;
+      if (keys.buffer === mem) keys = keys.slice(0, kBytes);
+      if (values.buffer === mem) values = values.slice(0, vBytes);
+      if (keyEnd.buffer === mem) keyEnd = keyEnd.slice(0, count);
+      if (valueEnd.buffer === mem) valueEnd = valueEnd.slice(0, count);
+      if (oldKind.buffer === mem) oldKind = oldKind.slice(0, count);
+      this.#exports.reserve(inBytes, bound);
+      this.#refreshViews();
+    } else if (this.#memory.buffer !== this.#buffer) {
+      this.#refreshViews();
+    }
+    const bytes = this.#bytes;
+    const words = this.#words;
+    bytes.set(kBytes === keys.length ? keys : keys.subarray(0, kBytes), this.#inDataPtr);
+    bytes.set(vBytes === values.length ? values : values.subarray(0, vBytes), this.#inDataPtr + valuesAt);
+    words.set(keyEnd.length === count ? keyEnd : keyEnd.subarray(0, count), this.#inOffsetsIndex);
+    words.set(valueEnd.length === count ? valueEnd : valueEnd.subarray(0, count), this.#valueOffsetsIndex);
+    bytes.set(oldKind.length === count ? oldKind : oldKind.subarray(0, count), this.#tsPtr);
+    const r = this.#flashback;
+    r.keysTaken = this.#exports.flashbackBatch(count, valuesAt, startTs, commitTs, maxWriteSize) >>> 0;
+    r.opCount = words[this.#outOffsetsIndex]!;
+    r.writeSize = words[this.#outOffsetsIndex + 1]!;
+    return r;
+  }
+
   #refreshViews(): void {
     const e = this.#exports;
     const buf = this.#memory.buffer;
@@ -202,5 +285,15 @@ export class WasmHotPath implements HotPath {
     this.#ts = new BigUint64Array(buf, e.tsPtr() >>> 0, HOT_BATCH_MAX);
     this.#outData = new Uint8Array(buf, e.outDataPtr() >>> 0, this.#outCap);
     this.#outOffsets = new Uint32Array(buf, e.outOffsetsPtr() >>> 0, HOT_BATCH_MAX + 1);
+    this.#outOffsetsIndex = (e.outOffsetsPtr() >>> 0) / 4;
+    this.#tsPtr = e.tsPtr() >>> 0;
+    const ops = 2 * HOT_BATCH_MAX;
+    const r = this.#flashback;
+    r.buf = this.#outData;
+    r.cf = new Uint8Array(buf, e.opCfPtr() >>> 0, ops);
+    r.keyStart = new Uint32Array(buf, e.opKeyStartPtr() >>> 0, ops);
+    r.keyEnd = new Uint32Array(buf, e.opKeyEndPtr() >>> 0, ops);
+    r.valueStart = new Uint32Array(buf, e.opValueStartPtr() >>> 0, ops);
+    r.valueEnd = new Uint32Array(buf, e.opValueEndPtr() >>> 0, ops);
   }
 }

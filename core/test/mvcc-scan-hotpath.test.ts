@@ -32,6 +32,7 @@ function countingHotPath(): HotPath & { calls: number } {
     kind: 'js' as const,
     calls: 0,
     encodeKeys: inner.encodeKeys.bind(inner),
+    flashbackBatch: inner.flashbackBatch.bind(inner),
     mvccScanBatch(...args: Parameters<HotPath['mvccScanBatch']>) {
       hp.calls++;
       return inner.mvccScanBatch(...args);

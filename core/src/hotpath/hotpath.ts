@@ -4,6 +4,7 @@
  * Batches are packed: one buffer plus offsets, so a WASM implementation copies in once,
  * calls once and reads offsets back.
  */
+import type { FlashbackBatchInput, FlashbackBatchResult } from './flashback-batch.js';
 
 /** Most items one hot-path call takes (TiKV's FLASHBACK_BATCH_SIZE, and our scan batch). */
 export const HOT_BATCH_MAX = 256;
@@ -42,6 +43,16 @@ export interface HotPath {
    * implementation reuses: valid until the next call on the same HotPath.
    */
   mvccScanBatch(keys: PackedBatch, values: PackedBatch, readTs: bigint): ScanBatchResult;
+  /**
+   * The FlashbackWrite step for one batch (`flashbackBatchReference` in ./flashback-batch.ts is
+   * the reference and documents the rules): `input.count` (<= HOT_BATCH_MAX) keys with their
+   * values as of the flashback version become write-CF Put/Delete records at commitTs with
+   * start_ts `startTs`, plus default-CF copies at startTs for values over 255 bytes, for the
+   * longest prefix that fits `maxWriteSize` (default FLASHBACK_MAX_WRITE_SIZE). Like the others,
+   * the result's arrays and `buf` live in buffers the implementation reuses: valid until the next
+   * call on the same HotPath (copy `buf` before handing the ops to anything that keeps them).
+   */
+  flashbackBatch(input: FlashbackBatchInput, startTs: bigint, commitTs: bigint, maxWriteSize?: number): FlashbackBatchResult;
 }
 
 /** `visible[g]`: the key has no visible version at readTs (deleted, only newer versions, or fenced). */

@@ -2,6 +2,16 @@
 import { checkEncodeKeysArgs, throwOffsetsOrder } from './encode-keys-args.js';
 import { HOT_BATCH_MAX, type EncodeKeysOptions, type HotPath, type PackedBatch, type ScanBatchResult } from './hotpath.js';
 import { checkScanBatchArgs } from './scan-batch-args.js';
+import { checkFlashbackBatchArgs } from './flashback-batch-args.js';
+import {
+  FLASHBACK_MAX_WRITE_SIZE,
+  flashbackBatchBound,
+  flashbackBatchReference,
+  newFlashbackBatchOutput,
+  type FlashbackBatchInput,
+  type FlashbackBatchOutput,
+  type FlashbackBatchResult,
+} from './flashback-batch.js';
 // The scan kernel lives beside the scanner it serves; only its runtime function is used here.
 import { mvccScanBatch } from '../txn/mvcc/scan-batch.js';
 
@@ -35,6 +45,25 @@ class JsHotPath implements HotPath {
   readonly #outOffsets = new Uint32Array(HOT_BATCH_MAX + 1);
   readonly #groupStart = new Int32Array(HOT_BATCH_MAX);
   readonly #visible = new Int32Array(HOT_BATCH_MAX);
+  /** flashbackBatch's reused output; `buf` grows (doubling) when a batch's bound exceeds it. */
+  readonly #flashback: FlashbackBatchOutput = newFlashbackBatchOutput(INITIAL_OUTPUT_BYTES, HOT_BATCH_MAX);
+
+  flashbackBatch(input: FlashbackBatchInput, startTs: bigint, commitTs: bigint, maxWriteSize: number = FLASHBACK_MAX_WRITE_SIZE): FlashbackBatchResult {
+    checkFlashbackBatchArgs(input, startTs, commitTs, maxWriteSize);
+    const out = this.#flashback;
+    const bound = flashbackBatchBound(input);
+    if (bound > out.buf.length) {
+      let size = out.buf.length * 2;
+      while (size < bound) size *= 2;
+      // The old buffer may be the input (a previous result passed back in), so it is replaced, not reused.
+      out.buf = new Uint8Array(size);
+    } else if (input.keys.buffer === out.buf.buffer || input.values.buffer === out.buf.buffer) {
+      // A previous result passed back in lives in the buffer this call overwrites.
+      input = { ...input, keys: input.keys.slice(), values: input.values.slice() };
+    }
+    flashbackBatchReference(input, startTs, commitTs, out, maxWriteSize);
+    return out;
+  }
 
   mvccScanBatch(keys: PackedBatch, values: PackedBatch, readTs: bigint): ScanBatchResult {
     checkScanBatchArgs(keys, values, readTs);
