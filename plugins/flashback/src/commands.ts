@@ -22,6 +22,7 @@ import {
   PREPARE_FLASHBACK_COMMAND,
   type BatchOp,
   type Command,
+  type HotPath,
   type LockEntry,
   type Modify,
   type RegionRoute,
@@ -40,6 +41,7 @@ import {
   newFlashbackBatchOutput,
   OUT_WRITE_CF,
   type FlashbackBatchInput,
+  type FlashbackBatchResult,
 } from './flashback-batch.js';
 import { FlashbackPreviewCommand, PREVIEW_COMMAND, type PreviewArgs } from './preview.js';
 import { batchKey, findFlashbackKey, scanFlashbackWrites } from './read-phase.js';
@@ -257,10 +259,17 @@ interface WriteBatchArgs {
   readonly commitTs: bigint;
 }
 
-/** FlashbackWrite for one batch: the pure batch kernel's ops as one 1PC-flagged write. */
+/**
+ * FlashbackWrite for one batch: the batch kernel's ops as one 1PC-flagged write. With a HotPath
+ * (the kernel's HOTPATH, WASM by default) the kernel runs there; without one, the TS reference
+ * runs directly into a fresh output.
+ */
 class FlashbackWriteCommand implements Command<{ modifies: number; taken: number }, TxnCommandContext> {
   readonly name = 'flashbackWrite';
-  constructor(readonly args: WriteBatchArgs) {}
+  constructor(
+    readonly args: WriteBatchArgs,
+    private readonly hotPath: HotPath | undefined,
+  ) {}
   latchKeys(): readonly Uint8Array[] {
     const keys: Uint8Array[] = [];
     for (let i = 0; i < this.args.input.count; i++) keys.push(batchKey(this.args.input, i));
@@ -268,16 +277,29 @@ class FlashbackWriteCommand implements Command<{ modifies: number; taken: number
   }
   async process(ctx: TxnCommandContext): Promise<{ modifies: number; taken: number }> {
     const { input, startTs, commitTs } = this.args;
-    // A fresh output buffer per batch: consensus and `applied` observers may keep the views.
-    const out = newFlashbackBatchOutput(flashbackBatchBound(input), input.count);
-    const taken = flashbackBatch(input, startTs, commitTs, out);
+    let out: FlashbackBatchResult;
+    let buf: Uint8Array;
+    if (this.hotPath !== undefined) {
+      out = this.hotPath.flashbackBatch(input, startTs, commitTs);
+      // The result is only valid until the next HotPath call, and consensus and `applied`
+      // observers may keep the op views: one copy of the used bytes per batch. The ops are
+      // built below before anything else can call the HotPath (no await in between).
+      buf = out.opCount === 0 ? new Uint8Array(0) : out.buf.slice(0, out.valueEnd[out.opCount - 1]!);
+    } else {
+      // A fresh output buffer per batch, for the same reason.
+      const own = newFlashbackBatchOutput(flashbackBatchBound(input), input.count);
+      flashbackBatch(input, startTs, commitTs, own);
+      out = own;
+      buf = own.buf;
+    }
+    const taken = out.keysTaken;
     const ops: BatchOp[] = new Array(out.opCount);
     for (let j = 0; j < out.opCount; j++) {
       ops[j] = {
         op: 'put',
         cf: out.cf[j] === OUT_WRITE_CF ? 'write' : 'default',
-        key: out.buf.subarray(out.keyStart[j]!, out.keyEnd[j]!),
-        value: out.buf.subarray(out.valueStart[j]!, out.valueEnd[j]!),
+        key: buf.subarray(out.keyStart[j]!, out.keyEnd[j]!),
+        value: buf.subarray(out.valueStart[j]!, out.valueEnd[j]!),
       };
     }
     await write(ctx, this.args.route, ops, FLASHBACK_ONE_PC_FLAGS);
@@ -404,8 +426,12 @@ export class FlashbackToVersionCommand implements Command<FlashbackResult, TxnCo
   }
 }
 
-/** Registers flashback's commands into `storage.registry` (their drivers run sub-commands through `storage.run`). */
-export function registerFlashbackCommands(storage: Storage): void {
+/**
+ * Registers flashback's commands into `storage.registry` (their drivers run sub-commands through
+ * `storage.run`). FlashbackWrite batches run on `hotPath` when given (the plugin passes the
+ * kernel's HOTPATH if there is one), else on the TS reference directly.
+ */
+export function registerFlashbackCommands(storage: Storage, hotPath?: HotPath): void {
   const reg = storage.registry;
   const owner = { owner: FLASHBACK_COMMANDS_OWNER };
   const run: Run = (name, args) => storage.run(name, args);
@@ -414,7 +440,7 @@ export function registerFlashbackCommands(storage: Storage): void {
   reg.register('flashbackRollbackLock', (a) => new FlashbackRollbackLockCommand(a as RollbackLockArgs), owner);
   reg.register('flashbackCheckPrimary', (a) => new FlashbackCheckPrimaryCommand(a as CheckPrimaryArgs), owner);
   reg.register('flashbackPrewrite', (a) => new FlashbackPrewriteCommand(a as KeyArgs), owner);
-  reg.register('flashbackWrite', (a) => new FlashbackWriteCommand(a as WriteBatchArgs), owner);
+  reg.register('flashbackWrite', (a) => new FlashbackWriteCommand(a as WriteBatchArgs, hotPath), owner);
   reg.register('flashbackCommit', (a) => new FlashbackCommitCommand(a as KeyArgs), owner);
   reg.register(PREVIEW_COMMAND, (a) => new FlashbackPreviewCommand(a as PreviewArgs), owner);
 }

@@ -1,204 +1,33 @@
-// @hot-path
 /**
- * The FlashbackWrite step for one batch (FLASHBACK.md a.5.3), as a pure, flat function so that a
- * WASM port can sit behind the HotPath contract later: a batch of up to 256 keys, each with its
- * value as of the flashback version (or "absent"), becomes the write-CF records at commit_ts C
- * (Put of the old value, or Delete; start_ts S) plus default-CF copies at S for values longer
- * than 255 bytes. Inputs and outputs are flat buffers with offset arrays; nothing is allocated
- * per key, and the parts shared by every key (the ~C suffix, the type byte and varint S) are
- * encoded once per call.
- *
- * Batch limit (TiKV's MAX_TXN_WRITE_SIZE rule, a.4.1/a.5.2): keys are taken in order while the
- * accumulated modification size (key + value bytes of every put) stays within `maxWriteSize`; the
- * first key that would push it over ends the batch, unless the batch is still empty (one key
- * larger than the limit still goes, alone). The caller resumes from the first key not taken.
+ * The FlashbackWrite batch step (FLASHBACK.md a.5.3). The kernel itself lives behind core's
+ * `HotPath.flashbackBatch` (TS reference `flashbackBatchReference` in core, WASM in
+ * @flashkv/asm); this module keeps flashback's batch sizes and the names the plugin has always
+ * exported for the flat input/output and the direct reference call.
  */
+import { newFlashbackBatchInput as newCoreInput, type FlashbackBatchInput } from '@flashkv/core';
 
-/** Most keys one FlashbackWrite batch rewrites (TiKV FLASHBACK_BATCH_SIZE - 1). */
+export {
+  FLASHBACK_MAX_WRITE_SIZE as MAX_TXN_WRITE_SIZE,
+  FLASHBACK_OLD_ABSENT as OLD_ABSENT,
+  FLASHBACK_OLD_PUT as OLD_PUT,
+  FLASHBACK_OUT_WRITE_CF as OUT_WRITE_CF,
+  FLASHBACK_OUT_DEFAULT_CF as OUT_DEFAULT_CF,
+  flashbackBatchReference as flashbackBatch,
+  flashbackBatchBound,
+  newFlashbackBatchOutput,
+  type FlashbackBatchInput,
+  type FlashbackBatchOutput,
+  type FlashbackBatchResult,
+} from '@flashkv/core';
+
+/** Most keys one FlashbackWrite batch rewrites (TiKV FLASHBACK_BATCH_SIZE - 1; = HOT_BATCH_MAX). */
 export const FLASHBACK_BATCH_KEYS = 256;
 /** Keys one read phase scans: one more than a batch, the extra one is the resume key. */
 export const FLASHBACK_SCAN_KEYS = FLASHBACK_BATCH_KEYS + 1;
-/** TiKV MAX_TXN_WRITE_SIZE: bytes of modifications per write command. */
-export const MAX_TXN_WRITE_SIZE = 32 * 1024;
 /** Values up to this length live inside the Write record (FORMATS.md 3.4). */
 export const SHORT_VALUE_MAX_LEN = 255;
 
-export const OLD_ABSENT = 0;
-export const OLD_PUT = 1;
-
-/** Column family of an output op. */
-export const OUT_WRITE_CF = 0;
-export const OUT_DEFAULT_CF = 1;
-
-const DATA_PREFIX = 0x7a; // 'z'
-const TYPE_PUT = 0x50; // 'P'
-const TYPE_DELETE = 0x44; // 'D'
-const SHORT_VALUE_TAG = 0x76; // 'v'
-const TS_LEN = 8;
-const U64_MAX = 0xffff_ffff_ffff_ffffn;
-
-/**
- * One batch: key i is `keys[keyEnd[i-1] .. keyEnd[i])` (encoded user key, no 'z'), its value as
- * of the version `values[valueEnd[i-1] .. valueEnd[i])` when `oldKind[i]` is OLD_PUT.
- */
-export interface FlashbackBatchInput {
-  count: number;
-  keys: Uint8Array;
-  keyEnd: Uint32Array;
-  oldKind: Uint8Array;
-  values: Uint8Array;
-  valueEnd: Uint32Array;
-}
-
-/**
- * Op j puts `buf[keyStart[j] .. keyEnd[j])` -> `buf[valueStart[j] .. valueEnd[j])` into column
- * family `cf[j]`. `buf` must have room for `flashbackBatchBound(input)` bytes.
- */
-export interface FlashbackBatchOutput {
-  buf: Uint8Array;
-  opCount: number;
-  /** Keys of the input taken into this batch (a prefix of it). */
-  keysTaken: number;
-  /** Sum of key and value bytes of every op: the batch's modification size. */
-  writeSize: number;
-  cf: Uint8Array;
-  keyStart: Uint32Array;
-  keyEnd: Uint32Array;
-  valueStart: Uint32Array;
-  valueEnd: Uint32Array;
-}
-
-/** Room for at most `maxKeys` keys (two ops each). */
+/** Room for at most `maxKeys` keys. */
 export function newFlashbackBatchInput(maxKeys: number = FLASHBACK_SCAN_KEYS): FlashbackBatchInput {
-  return { count: 0, keys: new Uint8Array(4096), keyEnd: new Uint32Array(maxKeys), oldKind: new Uint8Array(maxKeys), values: new Uint8Array(4096), valueEnd: new Uint32Array(maxKeys) };
-}
-
-export function newFlashbackBatchOutput(bound: number, maxKeys: number = FLASHBACK_SCAN_KEYS): FlashbackBatchOutput {
-  const ops = maxKeys * 2;
-  return {
-    buf: new Uint8Array(bound),
-    opCount: 0,
-    keysTaken: 0,
-    writeSize: 0,
-    cf: new Uint8Array(ops),
-    keyStart: new Uint32Array(ops),
-    keyEnd: new Uint32Array(ops),
-    valueStart: new Uint32Array(ops),
-    valueEnd: new Uint32Array(ops),
-  };
-}
-
-/** Output bytes the batch can need at most (every key a long value). */
-export function flashbackBatchBound(input: FlashbackBatchInput): number {
-  const n = input.count;
-  const keyBytes = n === 0 ? 0 : input.keyEnd[n - 1]!;
-  const valueBytes = n === 0 ? 0 : input.valueEnd[n - 1]!;
-  // Per key: two data keys ('z' + key + ts) and one Write record (type, varint S <= 10, 'v' + len).
-  return 2 * keyBytes + valueBytes + n * (2 * (1 + TS_LEN) + 1 + 10 + 2) + 32;
-}
-
-function writeDescTs(out: Uint8Array, at: number, ts: bigint): void {
-  let v = U64_MAX - ts;
-  for (let i = TS_LEN - 1; i >= 0; i--) {
-    out[at + i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-}
-
-function writeVarU64(out: Uint8Array, at: number, v: bigint): number {
-  while (v >= 0x80n) {
-    out[at++] = Number(v & 0x7fn) | 0x80;
-    v >>= 7n;
-  }
-  out[at++] = Number(v);
-  return at;
-}
-
-/**
- * Fills `out` with the ops of the longest prefix of `input` that fits `maxWriteSize`; returns
- * the number of keys taken. The Write records carry no last_change, txn_source or gc_fence
- * (TiKV's constructor defaults, a.5.3).
- */
-export function flashbackBatch(input: FlashbackBatchInput, startTs: bigint, commitTs: bigint, out: FlashbackBatchOutput, maxWriteSize: number = MAX_TXN_WRITE_SIZE): number {
-  const buf = out.buf;
-  const n = input.count;
-  let at = 0;
-  // Shared parts, encoded once: ~C and ~S suffixes, and the record head (type byte, varint S).
-  const commitSuffix = at;
-  writeDescTs(buf, at, commitTs);
-  at += TS_LEN;
-  const startSuffix = at;
-  writeDescTs(buf, at, startTs);
-  at += TS_LEN;
-  const putHead = at;
-  buf[at++] = TYPE_PUT;
-  at = writeVarU64(buf, at, startTs);
-  const headLen = at - putHead;
-  const deleteHead = at;
-  buf[at++] = TYPE_DELETE;
-  at = writeVarU64(buf, at, startTs);
-
-  let ops = 0;
-  let size = 0;
-  let taken = 0;
-  let keyFrom = 0;
-  let valueFrom = 0;
-  for (let i = 0; i < n; i++) {
-    const keyTo = input.keyEnd[i]!;
-    const valueTo = input.valueEnd[i]!;
-    const klen = keyTo - keyFrom;
-    const dataKeyLen = 1 + klen + TS_LEN;
-    const isPut = input.oldKind[i] === OLD_PUT;
-    const vlen = isPut ? valueTo - valueFrom : 0;
-    const isLong = isPut && vlen > SHORT_VALUE_MAX_LEN;
-    const recordLen = headLen + (isPut && !isLong ? 2 + vlen : 0);
-    const keySize = dataKeyLen + recordLen + (isLong ? dataKeyLen + vlen : 0);
-    if (taken > 0 && size + keySize > maxWriteSize) break;
-
-    // write CF: 'z' + key + ~C -> record
-    out.cf[ops] = OUT_WRITE_CF;
-    out.keyStart[ops] = at;
-    buf[at++] = DATA_PREFIX;
-    buf.set(input.keys.subarray(keyFrom, keyTo), at);
-    at += klen;
-    buf.copyWithin(at, commitSuffix, commitSuffix + TS_LEN);
-    at += TS_LEN;
-    out.keyEnd[ops] = at;
-    out.valueStart[ops] = at;
-    buf.copyWithin(at, isPut ? putHead : deleteHead, (isPut ? putHead : deleteHead) + headLen);
-    at += headLen;
-    if (isPut && !isLong) {
-      buf[at++] = SHORT_VALUE_TAG;
-      buf[at++] = vlen;
-      buf.set(input.values.subarray(valueFrom, valueTo), at);
-      at += vlen;
-    }
-    out.valueEnd[ops] = at;
-    ops++;
-
-    if (isLong) {
-      // default CF: 'z' + key + ~S -> the old value
-      out.cf[ops] = OUT_DEFAULT_CF;
-      out.keyStart[ops] = at;
-      buf[at++] = DATA_PREFIX;
-      buf.set(input.keys.subarray(keyFrom, keyTo), at);
-      at += klen;
-      buf.copyWithin(at, startSuffix, startSuffix + TS_LEN);
-      at += TS_LEN;
-      out.keyEnd[ops] = at;
-      out.valueStart[ops] = at;
-      buf.set(input.values.subarray(valueFrom, valueTo), at);
-      at += vlen;
-      out.valueEnd[ops] = at;
-      ops++;
-    }
-    size += keySize;
-    taken++;
-    keyFrom = keyTo;
-    valueFrom = valueTo;
-  }
-  out.opCount = ops;
-  out.keysTaken = taken;
-  out.writeSize = size;
-  return taken;
+  return newCoreInput(maxKeys);
 }

@@ -2,6 +2,7 @@ import {
   CLOCK,
   CONSENSUS,
   definePlugin,
+  HOTPATH,
   FLASHBACK,
   PLACEMENT,
   RESOLVED_TS,
@@ -34,11 +35,11 @@ export function flashback(options: FlashbackPluginOptions = {}): Plugin {
     name: FLASHBACK_PLUGIN_NAME,
     version: '0.1.0',
     requires: [STORAGE, PLACEMENT, CONSENSUS],
-    optional: [CLOCK, RESOLVED_TS],
+    optional: [CLOCK, RESOLVED_TS, HOTPATH],
     provides: [FLASHBACK],
     register(ctx) {
       const storage = ctx.resolve(STORAGE);
-      registerFlashbackCommands(storage);
+      registerFlashbackCommands(storage, ctx.tryResolve(HOTPATH));
       const resolvedTs = ctx.tryResolve(RESOLVED_TS);
       service = new FlashbackService({
         ...options,
