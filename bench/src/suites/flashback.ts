@@ -1,5 +1,19 @@
 import { performance } from 'node:perf_hooks';
-import { codec, LocalConsensus, LocalPlacement, Storage, systemClock, WriteBatch } from '@flashkv/core';
+import { createWasmHotPath } from '@flashkv/asm';
+import {
+  codec,
+  createJsHotPath,
+  FLASHBACK_OLD_ABSENT,
+  FLASHBACK_OLD_PUT,
+  LocalConsensus,
+  LocalPlacement,
+  newFlashbackBatchInput,
+  Storage,
+  systemClock,
+  WriteBatch,
+  type FlashbackBatchInput,
+  type HotPath,
+} from '@flashkv/core';
 import { MemoryEngine } from '@flashkv/engine-memory';
 import { FlashbackService, registerFlashbackCommands } from '@flashkv/flashback';
 import type { SuiteContext } from '../harness.js';
@@ -36,7 +50,8 @@ async function openStore() {
   const placement = await LocalPlacement.open({ engine, clock: systemClock });
   const consensus = new LocalConsensus({ engine, placement });
   const storage = new Storage({ consensus, placement });
-  registerFlashbackCommands(storage);
+  // The default build has a WASM HOTPATH; FlashbackWrite batches run on it, as they do there.
+  registerFlashbackCommands(storage, createWasmHotPath());
   return { engine, placement, consensus, storage };
 }
 
@@ -101,6 +116,111 @@ async function onePcRun(n: number): Promise<number> {
   return seconds;
 }
 
+// ---- the FlashbackWrite kernel alone (issue 4 goal: WASM >= 2x the TS reference on the same batches)
+
+/**
+ * `count` batches of 256 keys shaped like the end-to-end run's (16-byte user keys, encoded, with
+ * 32-byte old values); with `mixed`, one key in 8 is absent (a Delete) and one in 32 has a
+ * 300-byte value (a default-CF copy).
+ */
+function kernelBatches(count: number, mixed: boolean): FlashbackBatchInput[] {
+  const out: FlashbackBatchInput[] = [];
+  for (let b = 0; b < count; b++) {
+    const input = newFlashbackBatchInput(BATCH);
+    input.keys = new Uint8Array(BATCH * 32);
+    input.values = new Uint8Array(BATCH * 300);
+    let k = 0;
+    let v = 0;
+    for (let i = 0; i < BATCH; i++) {
+      const key = codec.encodeBytes(keyOf(b * BATCH + i));
+      input.keys.set(key, k);
+      k += key.length;
+      input.keyEnd[i] = k;
+      const absent = mixed && i % 8 === 3;
+      input.oldKind[i] = absent ? FLASHBACK_OLD_ABSENT : FLASHBACK_OLD_PUT;
+      if (!absent) {
+        const len = mixed && i % 32 === 5 ? 300 : VALUE;
+        input.values.fill(0x61 + (i % 26), v, v + len);
+        v += len;
+      }
+      input.valueEnd[i] = v;
+    }
+    input.count = BATCH;
+    out.push(input);
+  }
+  return out;
+}
+
+let sink = 0;
+
+/** A kernel call over the batches in turn; the result's op count and one byte feed a sink. */
+function kernelFn(hp: HotPath, batches: readonly FlashbackBatchInput[]): () => void {
+  let i = 0;
+  const startTs = 431_000_000_000_000n;
+  const commitTs = startTs + 1n;
+  return () => {
+    const r = hp.flashbackBatch(batches[i]!, startTs, commitTs);
+    sink = (sink + r.opCount + r.buf[r.valueEnd[r.opCount - 1]! - 1]!) | 0;
+    i = i + 1 === batches.length ? 0 : i + 1;
+  };
+}
+
+/** Calls per second of `fn` over one slice of about `ms` milliseconds. */
+function sliceRate(fn: () => void, ms: number): number {
+  const budget = BigInt(Math.round(ms * 1e6));
+  const t0 = process.hrtime.bigint();
+  let calls = 0;
+  let elapsed = 0n;
+  do {
+    for (let i = 0; i < 16; i++) fn();
+    calls += 16;
+    elapsed = process.hrtime.bigint() - t0;
+  } while (elapsed < budget);
+  return calls / (Number(elapsed) / 1e9);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * WASM and the TS reference on the same batches, in alternating short slices so both see the
+ * same machine load (it is shared); records each one's median keys/s and the median per-round
+ * ratio wasm / js.
+ */
+function kernelPaired(ctx: SuiteContext, name: string, batches: readonly FlashbackBatchInput[], rounds: number, sliceMs: number): void {
+  const impls = [createWasmHotPath() as HotPath, createJsHotPath()];
+  const fns = impls.map((hp) => kernelFn(hp, batches));
+  const rates: number[][] = [[], []];
+  const ratios: number[] = [];
+  for (let r = -3; r < rounds; r++) {
+    const round = fns.map((fn) => sliceRate(fn, sliceMs) * BATCH);
+    if (r < 0) continue; // warm-up rounds: both reach their optimised tier first
+    rates[0]!.push(round[0]!);
+    rates[1]!.push(round[1]!);
+    ratios.push(round[0]! / round[1]!);
+  }
+  impls.forEach((hp, k) => {
+    const xs = rates[k]!;
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1));
+    const ops = median(xs);
+    ctx.record({
+      case: `${name} [paired]`,
+      impl: hp.kind === 'wasm' ? 'flashbackBatch-wasm' : 'flashbackBatch-js',
+      ops_per_s: ops,
+      rme_pct: ((1.96 * sd) / Math.sqrt(xs.length) / mean) * 100,
+      samples: xs.length,
+      mean_ms_per_call: (BATCH / ops) * 1000,
+      ops_per_call: BATCH,
+      params: { batchKeys: BATCH, batches: batches.length, keyBytes: KEY, valueBytes: VALUE },
+      extra: { method: `median of ${rounds} alternating ${sliceMs} ms slices`, ...(hp.kind === 'wasm' ? { median_ratio_wasm_vs_js: median(ratios), goal: '>= 2' } : {}) },
+    });
+  });
+}
+
 export default {
   ours: 'flashkv-flashback',
   anchor: 'storage-1pc-batches',
@@ -147,5 +267,9 @@ export default {
       params,
       extra: { seconds: one.map((x) => Number(x.toFixed(3))) },
     });
+    // The kernel alone, on 16 distinct batches (about what stays cache-resident in a real run).
+    kernelPaired(ctx, 'flashbackBatch kernel 256 keys (all Put, 32 B values)', kernelBatches(16, false), 21, 40);
+    kernelPaired(ctx, 'flashbackBatch kernel 256 keys (1/8 Delete, 1/32 300 B values)', kernelBatches(16, true), 21, 40);
+    if (sink === 0x7fffffff) console.log('(sink)');
   },
 };
