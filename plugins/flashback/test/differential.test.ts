@@ -6,7 +6,8 @@
  * kernel against core's Write encoder on random batches. `SEED=n` replays a failure.
  */
 import test from 'ava';
-import { codec, MvccReader, type StorageEngine } from '@flashkv/core';
+import { codec, createJsHotPath, MvccReader, type HotPath, type StorageEngine } from '@flashkv/core';
+import { createWasmHotPath } from '@flashkv/asm';
 import { bytes, latin1, Rng, testSeed } from '@flashkv/core/testing';
 import {
   flashbackBatch,
@@ -80,8 +81,12 @@ test('random histories: flashback to a random version equals a snapshot read at 
   const seed = testSeed();
   const rng = new Rng(seed);
   t.log(`SEED=${seed}`);
+  // Rounds rotate through the plugin's own TS step and both HotPath implementations, so the
+  // HotPath route is checked against snapshot reads end to end, not only kernel against kernel.
+  const hotPaths: readonly (readonly [string, HotPath | undefined])[] = [['none', undefined], ['js', createJsHotPath()], ['wasm', createWasmHotPath()]];
   for (let round = 0; round < 12; round++) {
-    const env = await setup({ engine: 'memory' });
+    const [hotName, hotPath] = hotPaths[round % hotPaths.length]!;
+    const env = await setup({ engine: 'memory', ...(hotPath ? { hotPath } : {}) });
     const keys = Array.from({ length: 30 + rng.int(40) }, (_, i) => `k${String(i * 7 + rng.int(7)).padStart(4, '0')}`);
     for (let i = 0; i < 3; i++) await mustSplit(env, keys[rng.int(keys.length)]!).catch(() => undefined);
     const { commits, next } = await randomHistory(env, rng, keys, 150 + rng.int(150));
@@ -101,7 +106,7 @@ test('random histories: flashback to a random version equals a snapshot read at 
     const got = readAllAt(env.engine, keys, commitTs + 5n);
     for (const k of keys) {
       const want = inRange(k) ? expectedInside.get(k) : expectedOutside.get(k);
-      t.is(got.get(k), want, `SEED=${seed} round ${round} key ${k} version ${version} range ${JSON.stringify(range)}`);
+      t.is(got.get(k), want, `SEED=${seed} round ${round} (hot path ${hotName}) key ${k} version ${version} range ${JSON.stringify(range)}`);
     }
     const snap = env.engine.snapshot();
     const locks = new MvccReader(snap).scanLocks().locks.filter((l) => inRange(latin1(codec.decodeBytes(l.key).raw)));

@@ -19,6 +19,7 @@ import {
   type MvccInfo,
   type Consensus,
   type FlashbackStepResult,
+  type HotPath,
   type KvErrorCode,
   type StorageEngine,
 } from '@flashkv/core';
@@ -44,6 +45,8 @@ export interface SetupOptions {
   readonly engine?: 'reference' | 'memory';
   /** Wraps the consensus (fault injection). */
   readonly wrap?: (c: Consensus) => Consensus;
+  /** Runs FlashbackWrite batches on this hot path (default: the plugin's own TS step). */
+  readonly hotPath?: HotPath;
 }
 
 export async function setup(o: SetupOptions = {}): Promise<Env> {
@@ -54,7 +57,7 @@ export async function setup(o: SetupOptions = {}): Promise<Env> {
   const local = new LocalConsensus({ engine, placement, events });
   const consensus = o.wrap ? o.wrap(local) : local;
   const storage = new Storage({ consensus, placement });
-  registerFlashbackCommands(storage);
+  registerFlashbackCommands(storage, o.hotPath);
   const applied: AppliedEvent[] = [];
   events.applied$.subscribe((e) => applied.push(e));
   return { engine, clock, events, placement, consensus, storage, applied };
