@@ -129,3 +129,27 @@ export function saveResults(dir: string, suite: string, results: readonly BenchR
   appendFileSync(join(dir, `${suite}.jsonl`), results.map((r) => JSON.stringify(r)).join('\n') + '\n');
   writeFileSync(join(dir, `${suite}.md`), `# ${suite}\n\n${table}\n`);
 }
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * Calls per second of `fn` over one wall-clock slice of about `ms` milliseconds, for paired
+ * measurements that alternate slices of two impls so load on a shared machine hits both alike.
+ * The clock is read once per `callsPerCheck` calls, so a fast `fn` is not dominated by it.
+ */
+export function sliceRate(fn: () => void, ms: number, callsPerCheck = 1): number {
+  const budget = BigInt(Math.round(ms * 1e6));
+  const t0 = process.hrtime.bigint();
+  let calls = 0;
+  let elapsed = 0n;
+  do {
+    for (let i = 0; i < callsPerCheck; i++) fn();
+    calls += callsPerCheck;
+    elapsed = process.hrtime.bigint() - t0;
+  } while (elapsed < budget);
+  return calls / (Number(elapsed) / 1e9);
+}

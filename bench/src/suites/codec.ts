@@ -1,6 +1,6 @@
 import { BatchPacker, createJsHotPath, packBatch, type EncodeKeysOptions, type HotPath, type PackedBatch } from '@flashkv/core';
 import { createWasmHotPath } from '@flashkv/asm';
-import type { BenchCase, SuiteContext } from '../harness.js';
+import { median, sliceRate, type BenchCase, type SuiteContext } from '../harness.js';
 
 /*
  * Batch key encoding (DESIGN.md section 10): the WASM hot path against the TS reference on the
@@ -83,26 +83,6 @@ function arrayCases(name: string, keys: readonly Uint8Array[], packer: 'packBatc
   });
 }
 
-/** Calls per second of `fn` over one slice of about `ms` milliseconds. */
-function sliceRate(fn: () => void, ms: number): number {
-  const budget = BigInt(Math.round(ms * 1e6));
-  const t0 = process.hrtime.bigint();
-  let calls = 0;
-  let elapsed = 0n;
-  do {
-    for (let i = 0; i < 64; i++) fn();
-    calls += 64;
-    elapsed = process.hrtime.bigint() - t0;
-  } while (elapsed < budget);
-  return calls / (Number(elapsed) / 1e9);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /**
  * benchmark.js times one impl after the other, and on a shared machine the load can change in
  * between. This alternates short slices of the two impls of a case, so both see the same
@@ -113,7 +93,7 @@ function paired(ctx: SuiteContext, ours: BenchCase, anchor: BenchCase, rounds: n
   const rates: number[][] = [[], []];
   const ratios: number[] = [];
   for (let r = -3; r < rounds; r++) {
-    const round = pair.map((c) => sliceRate(c.fn, sliceMs) * (c.opsPerCall ?? 1));
+    const round = pair.map((c) => sliceRate(c.fn, sliceMs, 64) * (c.opsPerCall ?? 1));
     if (r < 0) continue; // warm-up rounds let both tiers of both impls settle
     rates[0]!.push(round[0]!);
     rates[1]!.push(round[1]!);

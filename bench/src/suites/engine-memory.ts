@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { compareBytes, WriteBatch } from '@flashkv/core';
 import { MemoryEngine } from '@flashkv/engine-memory';
 import { BATCH, BTree, KEY_BYTES, KEY_SEED, makeEntries, MISSING_SEED, Splitmix, VALUE_BYTES, type AnchorTree, type Entries } from '../engine-memory-data.js';
-import type { BenchCase, SuiteContext } from '../harness.js';
+import { median, type BenchCase, type SuiteContext } from '../harness.js';
 
 /*
  * engine-memory against sorted-btree (the npm package; the same keys and values, compared by
@@ -49,12 +49,6 @@ function child(args: readonly string[]): Record<string, number> {
   const out = execFileSync(process.execPath, [CHILD, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
   const line = out.trim().split('\n').pop()!;
   return JSON.parse(line) as Record<string, number>;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** 95% margin of the mean, in percent (normal approximation, as the codec suite reports it). */

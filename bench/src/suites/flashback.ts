@@ -16,7 +16,7 @@ import {
 } from '@flashkv/core';
 import { MemoryEngine } from '@flashkv/engine-memory';
 import { FlashbackService, registerFlashbackCommands } from '@flashkv/flashback';
-import type { SuiteContext } from '../harness.js';
+import { median, sliceRate, type SuiteContext } from '../harness.js';
 
 /*
  * Issue 4's goals: a flashback of 1,000,000 x BENCH_SCALE changed keys on engine-memory, one
@@ -165,26 +165,6 @@ function kernelFn(hp: HotPath, batches: readonly FlashbackBatchInput[]): () => v
   };
 }
 
-/** Calls per second of `fn` over one slice of about `ms` milliseconds. */
-function sliceRate(fn: () => void, ms: number): number {
-  const budget = BigInt(Math.round(ms * 1e6));
-  const t0 = process.hrtime.bigint();
-  let calls = 0;
-  let elapsed = 0n;
-  do {
-    for (let i = 0; i < 16; i++) fn();
-    calls += 16;
-    elapsed = process.hrtime.bigint() - t0;
-  } while (elapsed < budget);
-  return calls / (Number(elapsed) / 1e9);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /**
  * WASM and the TS reference on the same batches, in alternating short slices so both see the
  * same machine load (it is shared); records each one's median keys/s and the median per-round
@@ -196,7 +176,7 @@ function kernelPaired(ctx: SuiteContext, name: string, batches: readonly Flashba
   const rates: number[][] = [[], []];
   const ratios: number[] = [];
   for (let r = -3; r < rounds; r++) {
-    const round = fns.map((fn) => sliceRate(fn, sliceMs) * BATCH);
+    const round = fns.map((fn) => sliceRate(fn, sliceMs, 16) * BATCH);
     if (r < 0) continue; // warm-up rounds: both reach their optimised tier first
     rates[0]!.push(round[0]!);
     rates[1]!.push(round[1]!);

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { HOT_BATCH_MAX, MvccReader, WriteBatch, codec, createJsHotPath, tsCfKey, type HotPath, type KvPair, type PackedBatch } from '@flashkv/core';
 import { createWasmHotPath } from '@flashkv/asm';
 import { MemoryEngine } from '@flashkv/engine-memory';
-import type { SuiteContext } from '../harness.js';
+import { median, type SuiteContext } from '../harness.js';
 
 /*
  * MVCC forward scan at a read ts (issue 3's goal: >= 2M visible keys/s through WASM, and the
@@ -131,12 +131,6 @@ function walkEngine(engine: MemoryEngine): number {
   it.close();
   sink = (sink + acc) | 0;
   return n;
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function timedRate(units: () => number): number {

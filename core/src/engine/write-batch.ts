@@ -64,3 +64,31 @@ export class WriteBatch {
     this.bytes = 0;
   }
 }
+
+/**
+ * Validates every op of a batch before an engine applies any of it, so a malformed op (a batch
+ * built by hand, not through WriteBatch's methods) rejects the whole batch and writes nothing.
+ */
+export function checkBatchOps(ops: readonly BatchOp[], options: { readonly deleteRange: boolean }): void {
+  for (let index = 0; index < ops.length; index++) {
+    const op = ops[index] as BatchOp | null;
+    if (typeof op !== 'object' || op === null) throw new TypeError(`batch op ${index} is not an object`);
+    assertColumnFamily(op.cf);
+    switch (op.op) {
+      case 'put':
+        assertBytes(`batch op ${index} key`, op.key);
+        assertBytes(`batch op ${index} value`, op.value);
+        break;
+      case 'delete':
+        assertBytes(`batch op ${index} key`, op.key);
+        break;
+      case 'deleteRange':
+        if (!options.deleteRange) throw new TypeError('this engine does not support deleteRange');
+        assertBytes(`batch op ${index} start`, op.start);
+        assertBytes(`batch op ${index} end`, op.end);
+        break;
+      default:
+        throw new TypeError(`batch op ${index} has unknown kind ${JSON.stringify((op as { op: unknown }).op)}`);
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import {
   COLUMN_FAMILIES,
   assertColumnFamily,
+  checkBatchOps,
   compareBytes,
   type ColumnFamily,
   type EngineCapabilities,
@@ -84,27 +85,6 @@ function boundedCopy(entries: readonly Entry[], options: IterOptions | undefined
   const from = options?.lower === undefined ? 0 : lowerBound(entries, options.lower);
   const to = options?.upper === undefined ? entries.length : lowerBound(entries, options.upper);
   return from < to ? entries.slice(from, to) : [];
-}
-
-function checkOp(op: BatchOp, index: number, deleteRange: boolean): void {
-  if (typeof op !== 'object' || op === null) throw new TypeError(`batch op ${index} is not an object`);
-  assertColumnFamily(op.cf);
-  switch (op.op) {
-    case 'put':
-      assertKey(`batch op ${index} key`, op.key);
-      assertKey(`batch op ${index} value`, op.value);
-      return;
-    case 'delete':
-      assertKey(`batch op ${index} key`, op.key);
-      return;
-    case 'deleteRange':
-      if (!deleteRange) throw new TypeError('this engine does not support deleteRange');
-      assertKey(`batch op ${index} start`, op.start);
-      assertKey(`batch op ${index} end`, op.end);
-      return;
-    default:
-      throw new TypeError(`batch op ${index} has unknown kind ${JSON.stringify((op as { op: unknown }).op)}`);
-  }
 }
 
 /** Applies one op in place. Keys and values are copied so the caller may reuse its arrays. */
@@ -297,7 +277,7 @@ export class ReferenceEngine implements StorageEngine {
     }
     const ops = batch.ops;
     // Validate everything before touching anything: a bad op rejects the whole batch.
-    for (let i = 0; i < ops.length; i++) checkOp(ops[i]!, i, this.capabilities.deleteRange);
+    checkBatchOps(ops, this.capabilities);
     // Applying in place is atomic because nothing can run between two ops of this loop.
     for (const op of ops) applyOp(this.tables, op);
   }

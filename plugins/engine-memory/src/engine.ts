@@ -1,6 +1,6 @@
 import {
   assertColumnFamily,
-  type BatchOp,
+  checkBatchOps,
   type ColumnFamily,
   type EngineCapabilities,
   type EngineIterator,
@@ -24,26 +24,6 @@ export interface MemoryEngineOptions {
 }
 
 const CAPABILITIES: EngineCapabilities = Object.freeze({ persistent: false, deleteRange: true });
-
-function checkOp(op: BatchOp, index: number): void {
-  if (typeof op !== 'object' || op === null) throw new TypeError(`batch op ${index} is not an object`);
-  assertColumnFamily(op.cf);
-  switch (op.op) {
-    case 'put':
-      assertKey(`batch op ${index} key`, op.key);
-      assertKey(`batch op ${index} value`, op.value);
-      return;
-    case 'delete':
-      assertKey(`batch op ${index} key`, op.key);
-      return;
-    case 'deleteRange':
-      assertKey(`batch op ${index} start`, op.start);
-      assertKey(`batch op ${index} end`, op.end);
-      return;
-    default:
-      throw new TypeError(`batch op ${index} has unknown kind ${JSON.stringify((op as { op: unknown }).op)}`);
-  }
-}
 
 /** The four frozen roots of a snapshot, in COLUMN_FAMILIES order. */
 class MemorySnapshot implements EngineSnapshot {
@@ -168,7 +148,7 @@ export class MemoryEngine implements StorageEngine {
     }
     const ops = batch.ops;
     // Check every op before applying any: a bad op must reject the whole batch, not half of it.
-    for (let i = 0; i < ops.length; i++) checkOp(ops[i]!, i);
+    checkBatchOps(ops, CAPABILITIES);
     // Nothing can run between two iterations of this loop, so the batch is atomic for every
     // reader; `sync` has nothing to make durable here.
     const slab = this.slab;
