@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { defaultTxnPlugins, Kernel } from '@flashkv/core';
 import { memoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
+import { cdc, type CdcEvent } from '@flashkv/cdc';
 import { FlashKvClient, SERVER, server, type RemoteFlashbackProgress } from '@flashkv/server';
 
 const te = new TextEncoder();
@@ -10,15 +11,39 @@ const td = new TextDecoder();
 /**
  * `flashkv demo`: the seed story (issue 7 item 4) on a fresh in-memory node, every step going
  * through the gRPC server as a remote user's would: rows, a noted time, a bad deploy, flashback
- * to the noted time, the rows back, and the flashback undone by a second flashback. Change-feed
- * output joins when the CDC plugin lands. Resolves the process exit code.
+ * to the noted time, the rows back, what a change feed opened before step 1 saw of it, and the
+ * flashback undone by a second flashback. Resolves the process exit code.
  */
 export async function demo(say: (line?: string) => void, progress: (p: RemoteFlashbackProgress) => void = () => undefined): Promise<number> {
   const token = randomBytes(12).toString('base64url');
-  const kernel = await Kernel.start({ plugins: [memoryEngine(), ...defaultTxnPlugins(), flashback({ resumeOnStart: false }), server({ listen: '127.0.0.1:0', token })] });
+  const kernel = await Kernel.start({ plugins: [memoryEngine(), ...defaultTxnPlugins(), flashback({ resumeOnStart: false }), cdc({ tickMs: 50 }), server({ listen: '127.0.0.1:0', token })] });
   const endpoint = kernel.resolve(SERVER).address!;
   const c = new FlashKvClient({ endpoint, token });
+  const feedStop = new AbortController();
+  const feed: CdcEvent[] = [];
+  let feedError: unknown;
+  let feedDone: Promise<void> = Promise.resolve();
   try {
+    // A change feed over the demo's rows, opened before anything is written; read in the background.
+    const feedFrom = await c.getTs();
+    const rowsStart = te.encode('user:');
+    const rowsEnd = te.encode('user;');
+    feedDone = (async () => {
+      try {
+        for await (const e of c.changefeed({ startTs: feedFrom, startKey: rowsStart, endKey: rowsEnd }, feedStop.signal)) feed.push(e);
+      } catch (e) {
+        feedError = e;
+      }
+    })();
+    /** Waits, boundedly, until the feed's global resolved ts has passed `ts`: every commit at or below it has arrived. */
+    const feedReached = async (ts: bigint): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (!feed.some((e) => e.type === 'globalResolvedTs' && e.ts >= ts)) {
+        if (feedError !== undefined) throw feedError;
+        if (Date.now() > deadline) throw new Error(`the change feed did not reach ts ${ts} within 10 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
     const write = async (rows: Array<[string, string | null]>): Promise<bigint> => {
       const tx = await c.begin();
       for (const [k, v] of rows) {
@@ -70,15 +95,28 @@ export async function demo(say: (line?: string) => void, progress: (p: RemoteFla
     const same = restored.join('\n') === good.join('\n');
     say(`  identical to step 1: ${same ? 'yes' : 'NO'}`);
     say();
-    say(`6. Undo the flashback: flash back again, to ts ${beforeUndo} (just before step 4)`);
+    say('6. What the change feed (opened before step 1) saw of the flashback');
+    await feedReached(done.commitTs);
+    const fbRows = feed.filter((e): e is Extract<CdcEvent, { commitTs: bigint }> => (e.type === 'commit' || e.type === 'committed') && e.commitTs === done.commitTs);
+    for (const e of fbRows) {
+      const what = e.op === 'delete' ? 'delete' : `put ${td.decode(e.value ?? new Uint8Array())}`;
+      say(`    ${e.type.padEnd(9)} ${td.decode(e.key)}: ${what}`);
+    }
+    const oneCommit = fbRows.filter((e) => e.type === 'commit').length === 1;
+    const feedOk = fbRows.length === 3 && oneCommit;
+    say(`  ${fbRows.length} rows at the flashback's commit ts ${done.commitTs}: ${fbRows.length - 1} written as 1PC (committed), 1 as the commit of the key locked at prepare: ${feedOk ? 'yes' : 'NO'}`);
+    say();
+    say(`7. Undo the flashback: flash back again, to ts ${beforeUndo} (just before step 4)`);
     await c.flashback({ version: beforeUndo }, progress);
     const undone = await show('rows');
     const undoneOk = undone.join('\n') === bad.join('\n');
     say(`  identical to step 3: ${undoneOk ? 'yes' : 'NO'}`);
     say();
     say('The same from a shell: flashkv serve --memory, then flashkv put / tso / flashback --to-tso N / get.');
-    return same && undoneOk ? 0 : 1;
+    return same && undoneOk && feedOk ? 0 : 1;
   } finally {
+    feedStop.abort();
+    await feedDone;
     c.close();
     await kernel.stop();
   }
