@@ -420,3 +420,29 @@ test('a read at a ts above an in-flight 1PC commit waits for it (no read misses 
   t.true(onePcCommitTs < readTs);
   t.is(str(await read), 'v');
 });
+
+test('reads below the GC safe point fail with GC_TOO_EARLY; at or above it they work, before and after gc ran', async (t) => {
+  const env = await setup();
+  await split(env, 'm');
+  const v1 = await mustCommitPuts(env, { a: '1', x: '1' });
+  const v2 = await mustCommitPuts(env, { a: '2', x: '2' });
+  await env.placement.updateGcSafePoint(v2.commitTs);
+  const below = v2.commitTs - 1n;
+  for (const ts of [below, v1.commitTs, 0n]) {
+    const err = await mustRefuse(t, env.storage.get(bytes('a'), ts), 'GC_TOO_EARLY');
+    t.deepEqual([err.details['ts'], err.details['safePoint']], [ts, v2.commitTs]);
+    await mustRefuse(t, env.storage.batchGet([bytes('a'), bytes('x')], ts), 'GC_TOO_EARLY');
+    await mustRefuse(t, env.storage.scan({ ts }), 'GC_TOO_EARLY');
+    await mustRefuse(t, env.storage.scan({ ts, reverse: true, limit: 1 }), 'GC_TOO_EARLY');
+  }
+  const readAll = async (ts: bigint) => [
+    str(await env.storage.get(bytes('a'), ts)),
+    pairs(await env.storage.batchGet([bytes('a'), bytes('x')], ts)),
+    pairs(await env.storage.scan({ ts })),
+  ];
+  const expected = ['2', [['a', '2'], ['x', '2']], [['a', '2'], ['x', '2']]];
+  t.deepEqual(await readAll(v2.commitTs), expected, 'a read at the safe point itself is served');
+  await env.storage.gc({ safePoint: v2.commitTs });
+  t.deepEqual(await readAll(v2.commitTs), expected, 'and still after gc dropped the older versions');
+  await mustRefuse(t, env.storage.get(bytes('a'), below), 'GC_TOO_EARLY');
+});

@@ -210,17 +210,31 @@ export class Storage {
 
   // ---- reads
 
+  /**
+   * GC_TOO_EARLY for a read below placement's GC safe point: versions it needs may be gone. Reads
+   * check before and again after reading: the safe point only moves forward and GC never runs
+   * above it, so a read that passes both saw every version it needed.
+   */
+  private assertNotGcd(method: string, ts: bigint): void {
+    const safePoint = this.placement.gcSafePoint();
+    if (ts < safePoint) throw new KvError('GC_TOO_EARLY', `${method}: ts ${ts} is below the GC safe point ${safePoint}`, { ts, safePoint });
+  }
+
   async get(key: Uint8Array, ts: bigint, options?: ReadLockOptions): Promise<Uint8Array | undefined> {
     assertRawKey('get: key', key);
     assertTs('get: ts', ts);
+    this.assertNotGcd('get', ts);
     const enc = encodeBytes(key);
-    return this.run('get', { route: this.route(enc), key: enc, ts, ...(options !== undefined ? { options } : {}) });
+    const v = await this.run<Uint8Array | undefined>('get', { route: this.route(enc), key: enc, ts, ...(options !== undefined ? { options } : {}) });
+    this.assertNotGcd('get', ts);
+    return v;
   }
 
   /** The pairs of `keys` that have a value at `ts`, in request order. */
   async batchGet(keys: readonly Uint8Array[], ts: bigint, options?: ReadLockOptions): Promise<KvPair[]> {
     assertKeys('batchGet: keys', keys);
     assertTs('batchGet: ts', ts);
+    this.assertNotGcd('batchGet', ts);
     const enc = keys.map((k) => encodeBytes(k));
     const values: Array<Uint8Array | undefined> = new Array(keys.length);
     await allParts(
@@ -239,6 +253,7 @@ export class Storage {
       const v = values[i];
       if (v !== undefined) out.push({ key: k.slice() as RawKey, value: v });
     });
+    this.assertNotGcd('batchGet', ts);
     return out;
   }
 
@@ -251,6 +266,7 @@ export class Storage {
     const limit = assertLimit('scan: limit', req.limit) ?? Number.POSITIVE_INFINITY;
     assertOptionalBool('scan: reverse', req.reverse);
     assertOptionalBool('scan: keyOnly', req.keyOnly);
+    this.assertNotGcd('scan', req.ts);
     if (limit === 0) return [];
     if (req.start !== undefined && req.end !== undefined && req.start.length > 0 && req.end.length > 0 && compareBytes(req.start, req.end) >= 0) return [];
     const parts = this.rangeParts(req.start, req.end);
@@ -274,6 +290,7 @@ export class Storage {
       for (const kv of got) out.push(kv);
       if (out.length >= limit) break;
     }
+    this.assertNotGcd('scan', req.ts);
     return out;
   }
 
