@@ -66,10 +66,16 @@ export function program(): Command {
     .option('--listen <host:port>', 'address to bind; port 0 picks a free port', DEFAULT_ENDPOINT)
     .addOption(new Option('--token <token>', 'token clients must send (generated and printed when absent)').env('FLASHKV_TOKEN'))
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics (same token)')
-    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180']))
-    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string }) => {
+    .option('--cluster <n>', 'run n raft stores in this process (a replicated cluster; data in <data>/store-<id>)')
+    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180', 'flashkv serve --cluster 3 --data ./cluster-data']))
+    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string; cluster?: string }) => {
+      let cluster: number | undefined;
+      if (o.cluster !== undefined) {
+        if (!/^[0-9]{1,2}$/.test(o.cluster) || Number(o.cluster) < 1 || Number(o.cluster) > 9) throw new UsageError(`--cluster must be a store count from 1 to 9, got "${o.cluster}"`);
+        cluster = Number(o.cluster);
+      }
       const { serve } = await import('./serve.js');
-      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}) });
+      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}), ...(cluster !== undefined ? { cluster } : {}) });
     }));
 
   p.command('demo')

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { defaultTxnPlugins, Kernel, type Plugin } from '@flashkv/core';
-import { memoryEngine } from '@flashkv/engine-memory';
+import { join } from 'node:path';
+import { defaultTxnPlugins, Kernel, localPlacement, storage, txnClient, type Plugin, type StorageEngine } from '@flashkv/core';
+import { MemoryEngine, memoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
 import { cdc } from '@flashkv/cdc';
 import { SERVER, server } from '@flashkv/server';
@@ -12,29 +13,59 @@ export interface ServeOptions {
   readonly token?: string;
   /** `host:port` for Prometheus `GET /metrics` (same token). */
   readonly metrics?: string;
+  /** Raft stores in this process (`--cluster n`); absent: one store on LocalConsensus. */
+  readonly cluster?: number;
 }
 
 /**
  * `flashkv serve`: one node of the default build (DESIGN.md section 11) — engine-lsm under
  * --data (engine-memory with --memory), LocalConsensus, Storage, flashback, CDC and the gRPC server.
+ * With `cluster: n`, n raft stores replicate every region in this process instead of
+ * LocalConsensus, store s on its own engine (engine-lsm under <data>/store-<s>).
  * Resolves once the node has stopped after SIGINT/SIGTERM.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   // A generated token is printed once: a node never runs without one (issue 7: every call needs it).
   const token = options.token !== undefined && options.token !== '' ? options.token : randomBytes(18).toString('base64url');
+  const n = options.cluster;
+  const storeDir = (s: number) => (n === undefined ? options.data : join(options.data, `store-${s}`));
   let engine: Plugin;
   if (options.memory === true) engine = memoryEngine();
   else {
     // Loaded only when used: engine-lsm starts a worker thread.
     const { lsmEngine } = await import('@flashkv/engine-lsm');
-    engine = lsmEngine({ dir: options.data });
+    engine = lsmEngine({ dir: storeDir(1) });
+  }
+  // Stores 2..n of a cluster: opened here, closed after the kernel (the raft plugin does not own them).
+  const extra: StorageEngine[] = [];
+  const engineFor = async (s: number): Promise<StorageEngine> => {
+    let e: StorageEngine;
+    if (options.memory === true) e = new MemoryEngine();
+    else {
+      const { LsmEngine } = await import('@flashkv/engine-lsm');
+      e = await LsmEngine.open({ dir: storeDir(s) });
+    }
+    extra.push(e);
+    return e;
+  };
+  let consensusPlugins: Plugin[];
+  if (n === undefined) consensusPlugins = defaultTxnPlugins();
+  else {
+    const { raft } = await import('@flashkv/raft');
+    consensusPlugins = [localPlacement(), raft({ stores: n, engineFor }), storage(), txnClient()];
   }
   // CDC ticks every 200 ms rather than TiKV's 1 s: a flashback waits for resolved ts to pass its
   // version, and `flashkv changefeed --until-ts` for the global resolved ts, so a slow tick is felt.
-  const kernel = await Kernel.start({ plugins: [engine, ...defaultTxnPlugins(), flashback(), cdc({ tickMs: 200 }), server({ listen: options.listen, token, ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}) })] });
+  let kernel: Kernel;
+  try {
+    kernel = await Kernel.start({ plugins: [engine, ...consensusPlugins, flashback(), cdc({ tickMs: 200 }), server({ listen: options.listen, token, ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}) })] });
+  } catch (e) {
+    await closeAll(extra);
+    throw e;
+  }
   const endpoint = kernel.resolve(SERVER).address!;
   const out = process.stdout;
-  out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`})\n`);
+  out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`}${n === undefined ? '' : `; raft, ${n} stores in this process`})\n`);
   out.write(`  token: ${token}\n`);
   const srv = kernel.resolve(SERVER);
   if (srv.metricsPort !== undefined) {
@@ -58,5 +89,10 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', onTerm);
   });
   await kernel.stop();
+  await closeAll(extra);
   out.write('flashkv stopped\n');
+}
+
+async function closeAll(engines: readonly StorageEngine[]): Promise<void> {
+  for (const e of engines) await e.close();
 }
