@@ -8,10 +8,30 @@ import { flashKvService } from './proto.js';
 export interface FlashKvClientOptions {
   /** `host:port` of a FlashKV server. */
   readonly endpoint: string;
-  readonly token: string;
+  /** Sent as `authorization: Bearer <token>`; leave out for a server that authenticates by client certificate only. */
+  readonly token?: string;
+  /** Connect over TLS: `ca` verifies the server; `cert` + `key` are this client's certificate for mutual TLS. */
+  readonly tls?: ClientTlsOptions;
   /** Per-call deadline in ms (default 30 s; streams have none). */
   readonly deadlineMs?: number;
   readonly maxMessageBytes?: number;
+}
+
+/** PEM strings or buffers. */
+export interface ClientTlsOptions {
+  readonly ca: string | Buffer;
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  /** The name to check the server's certificate against, when it differs from the endpoint's host. */
+  readonly serverName?: string;
+}
+
+const pemBuf = (v: string | Buffer | undefined): Buffer | null => (v === undefined ? null : typeof v === 'string' ? Buffer.from(v) : v);
+
+function channelCredentials(tls: ClientTlsOptions | undefined): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError('client tls needs both cert and key, or neither');
+  return grpc.credentials.createSsl(pemBuf(tls.ca), pemBuf(tls.key), pemBuf(tls.cert));
 }
 
 export interface KvPairBytes {
@@ -80,11 +100,12 @@ export class FlashKvClient {
   constructor(options: FlashKvClientOptions) {
     const Ctor = grpc.makeGenericClientConstructor(flashKvService(), 'FlashKv');
     const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
-    this.stub = new Ctor(options.endpoint, grpc.credentials.createInsecure(), {
+    this.stub = new Ctor(options.endpoint, channelCredentials(options.tls), {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
     }) as never;
-    this.md.set('authorization', `Bearer ${options.token}`);
+    if (options.token !== undefined) this.md.set('authorization', `Bearer ${options.token}`);
     this.deadlineMs = options.deadlineMs ?? 30_000;
   }
 

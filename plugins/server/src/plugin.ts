@@ -1,11 +1,19 @@
 import { definePlugin, FLASHBACK, PLACEMENT, STORAGE, type Plugin, type Token } from '@flashkv/core';
 import { CDC } from '@flashkv/cdc';
-import { FlashKvServer } from './server.js';
+import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
+import { FlashKvServer, type ServerTlsOptions } from './server.js';
 
 export interface ServerPluginOptions {
   /** `host:port`; port 0 binds a free port (read it from `SERVER.port` after start). */
   readonly listen: string;
-  readonly token: string;
+  /** Bearer token every call must carry; may be left out when `tls.clientCa` authenticates callers by certificate. */
+  readonly token?: string;
+  /** TLS (cert, key); with `clientCa`, mutual TLS: a client without a certificate signed by it is refused. */
+  readonly tls?: ServerTlsOptions;
+  /** pino logger, or a level (default FLASHKV_LOG_LEVEL, else silent) and a stream (default stderr) for one. */
+  readonly logger?: Logger;
+  readonly logLevel?: LevelWithSilent;
+  readonly logStream?: DestinationStream;
   readonly maxMessageBytes?: number;
   /** `host:port` for Prometheus `GET /metrics` (needs the same bearer token). */
   readonly metricsListen?: string;
@@ -26,8 +34,8 @@ export const SERVER_PLUGIN_NAME = '@flashkv/server';
  * down first at stop (the kernel stops in reverse order), so no call reaches a stopped storage.
  */
 export function server(options: ServerPluginOptions): Plugin {
-  if (options === null || typeof options !== 'object' || typeof options.listen !== 'string' || typeof options.token !== 'string' || options.token === '') {
-    throw new TypeError('server needs { listen: "host:port", token: "<non-empty>" }');
+  if (options === null || typeof options !== 'object' || typeof options.listen !== 'string' || (options.token === undefined && options.tls?.clientCa === undefined) || (options.token !== undefined && (typeof options.token !== 'string' || options.token === ''))) {
+    throw new TypeError('server needs { listen: "host:port", token: "<non-empty>" } or { listen, tls: { cert, key, clientCa } }');
   }
   let instance: FlashKvServer | undefined;
   return definePlugin({
@@ -42,7 +50,11 @@ export function server(options: ServerPluginOptions): Plugin {
       instance = new FlashKvServer({
         storage: ctx.resolve(STORAGE),
         placement: ctx.resolve(PLACEMENT),
-        token: options.token,
+        ...(options.token !== undefined ? { token: options.token } : {}),
+        ...(options.tls !== undefined ? { tls: options.tls } : {}),
+        ...(options.logger !== undefined ? { logger: options.logger } : {}),
+        ...(options.logLevel !== undefined ? { logLevel: options.logLevel } : {}),
+        ...(options.logStream !== undefined ? { logStream: options.logStream } : {}),
         ...(flashback !== undefined ? { flashback } : {}),
         ...(cdc !== undefined ? { cdc } : {}),
         ...(options.maxFeedBacklog !== undefined ? { maxFeedBacklog: options.maxFeedBacklog } : {}),

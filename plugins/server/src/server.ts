@@ -1,10 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import { InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
 import type { Server as HttpServer } from 'node:http';
 import type { Cdc } from '@flashkv/cdc';
 import { eventMessage } from './cdc-wire.js';
-import { toServiceError } from './errors.js';
+import { ERROR_CODE_KEY, toServiceError } from './errors.js';
 import { ServerMetrics, serveMetrics } from './metrics.js';
 import { flashKvService } from './proto.js';
 import { bytes, bytesList, list, obj, optionalKey, u32, u64 } from './wire.js';
@@ -20,12 +21,44 @@ export interface FlashKvServerOptions {
    * produces) before it ends with CDC_LAGGING. Default 100,000, the CDC queue's own default.
    */
   readonly maxFeedBacklog?: number;
-  /** Every call must carry `authorization: Bearer <token>`. */
-  readonly token: string;
+  /** Every call must carry `authorization: Bearer <token>` (when set; at least one of token or client certificates). */
+  readonly token?: string;
+  /** Serve over TLS; with `clientCa` every client must present a certificate signed by it (mutual TLS). */
+  readonly tls?: ServerTlsOptions;
+  /** A pino logger to log to (its level applies); otherwise one is made from `logLevel` / `logStream`. */
+  readonly logger?: Logger;
+  /** Default: FLASHKV_LOG_LEVEL, else 'silent'. Startup and shutdown log at info, failed calls at info/warn/error, calls at debug. */
+  readonly logLevel?: LevelWithSilent;
+  /** Where a logger made here writes JSON lines (default: stderr). */
+  readonly logStream?: DestinationStream;
   /** Largest request or response message in bytes (default 16 MiB: a max-size value plus headroom). */
   readonly maxMessageBytes?: number;
   /** `host:port` for Prometheus `GET /metrics` (same bearer token); absent: no HTTP endpoint. */
   readonly metricsListen?: string;
+}
+
+/** PEM strings or buffers. */
+export interface ServerTlsOptions {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** CA that signs client certificates: set, a client without a valid certificate is refused at the handshake. */
+  readonly clientCa?: string | Buffer;
+}
+
+const pem = (v: string | Buffer): Buffer => (typeof v === 'string' ? Buffer.from(v) : v);
+
+/** The logger of a server: the given one, or pino at `level` (default FLASHKV_LOG_LEVEL, else silent) to `stream` (stderr). */
+export function serverLogger(options: { logger?: Logger; logLevel?: LevelWithSilent; logStream?: DestinationStream }): Logger {
+  if (options.logger !== undefined) return options.logger;
+  const level = options.logLevel ?? (process.env['FLASHKV_LOG_LEVEL'] as LevelWithSilent | undefined) ?? 'silent';
+  return pino({ name: 'flashkv-server', level }, options.logStream ?? pino.destination(2));
+}
+
+/** Server-side faults log at error; refused callers at warn; the rest (conflicts, locks, bad input) at info. */
+function levelOf(code: grpc.status): 'error' | 'warn' | 'info' {
+  if (code === grpc.status.INTERNAL || code === grpc.status.DATA_LOSS || code === grpc.status.UNKNOWN) return 'error';
+  if (code === grpc.status.UNAUTHENTICATED || code === grpc.status.RESOURCE_EXHAUSTED) return 'warn';
+  return 'info';
 }
 
 const MALFORMED = Symbol('malformed');
@@ -66,7 +99,9 @@ function progressMessage(p: FlashbackProgress): Record<string, unknown> {
  */
 export class FlashKvServer {
   private readonly grpcServer: grpc.Server;
-  private readonly tokenDigest: Buffer;
+  private readonly tokenDigest: Buffer | undefined;
+  readonly log: Logger;
+  private debugCalls: boolean;
   /** Open flashback streams: shutdown ends them (UNAVAILABLE) so tryShutdown need not wait for a job. */
   private readonly streams = new Set<() => void>();
   private feedsOpen = 0;
@@ -77,8 +112,14 @@ export class FlashKvServer {
   private host = '';
 
   constructor(private readonly options: FlashKvServerOptions) {
-    if (typeof options.token !== 'string' || options.token.length === 0) throw new TypeError('server needs a non-empty token');
-    this.tokenDigest = digest(options.token);
+    if (options.token !== undefined && (typeof options.token !== 'string' || options.token.length === 0)) throw new TypeError('server token must be a non-empty string');
+    const tls = options.tls;
+    if (tls !== undefined && (tls === null || typeof tls !== 'object' || tls.cert === undefined || tls.key === undefined)) throw new TypeError('server tls needs { cert, key } (PEM)');
+    if (options.token === undefined && tls?.clientCa === undefined) throw new TypeError('server needs a token, or tls with clientCa (client certificates), to authenticate callers');
+    if (options.token === undefined && options.metricsListen !== undefined) throw new TypeError('the metrics endpoint is guarded by the bearer token: metricsListen needs a token');
+    this.tokenDigest = options.token === undefined ? undefined : digest(options.token);
+    this.log = serverLogger(options);
+    this.debugCalls = this.log.isLevelEnabled('debug');
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
     this.grpcServer.addService(this.definition(), this.handlers());
@@ -90,15 +131,27 @@ export class FlashKvServer {
     if (m === null) throw new InvalidArgumentError(`listen address must be host:port, got "${address}"`);
     this.host = m[1]!;
     const port = await new Promise<number>((resolve, reject) =>
-      this.grpcServer.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      this.grpcServer.bindAsync(address, this.credentials(), (err, p) => (err ? reject(err) : resolve(p))),
     );
     this.boundPort = port;
+    this.log.info(
+      { address: this.address, tls: this.options.tls !== undefined, clientCerts: this.options.tls?.clientCa !== undefined, token: this.tokenDigest !== undefined, flashback: this.options.flashback !== undefined, cdc: this.options.cdc !== undefined },
+      'flashkv server listening',
+    );
     if (this.options.metricsListen !== undefined) {
       const { server, port: mport } = await serveMetrics(this.metrics, this.options.metricsListen, (h) => this.authorisedHeader(h));
       this.metricsHttp = server;
       this.metricsBoundPort = mport;
+      this.log.info({ metrics: `${m[1]}:${mport}` }, 'metrics endpoint listening');
     }
     return port;
+  }
+
+  private credentials(): grpc.ServerCredentials {
+    const tls = this.options.tls;
+    if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+    const ca = tls.clientCa === undefined ? null : pem(tls.clientCa);
+    return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: pem(tls.cert), private_key: pem(tls.key) }], ca !== null);
   }
 
   /** Port of the metrics endpoint, when one was asked for. */
@@ -122,19 +175,47 @@ export class FlashKvServer {
 
   /** Stops accepting calls and lets in-flight ones finish for up to `graceMs`, then cancels the rest. */
   async shutdown(graceMs = 5000): Promise<void> {
+    this.log.info({ address: this.address, openStreams: this.streams.size, graceMs }, 'flashkv server shutting down');
+    const t0 = Date.now();
     for (const close of [...this.streams]) close();
     const http = this.metricsHttp;
     this.metricsHttp = undefined;
     if (http !== undefined) await new Promise<void>((resolve) => http.close(() => resolve()));
     let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
+    const forced = await new Promise<boolean>((resolve) => {
       timer = setTimeout(() => {
         this.grpcServer.forceShutdown();
-        resolve();
+        resolve(true);
       }, graceMs);
-      this.grpcServer.tryShutdown(() => resolve());
+      this.grpcServer.tryShutdown(() => resolve(false));
     });
     clearTimeout(timer);
+    this.log.info({ address: this.address, forced, ms: Date.now() - t0 }, forced ? 'flashkv server stopped (in-flight calls cancelled after the grace period)' : 'flashkv server stopped (drained)');
+    this.log.flush?.();
+  }
+
+  /**
+   * Starts one call's accounting: the returned function records metrics and logs the outcome
+   * (failures always, at a level by status; successes only at debug).
+   */
+  private track(method: string, call: { getPeer(): string }): (status?: Partial<grpc.StatusObject>, cause?: unknown) => void {
+    const done = this.metrics.begin(method);
+    const t0 = this.debugCalls ? performance.now() : 0;
+    return (status, cause) => {
+      const code = status?.code ?? grpc.status.OK;
+      done(code);
+      if (code === grpc.status.OK) {
+        if (this.debugCalls) this.log.debug({ method, peer: call.getPeer(), ms: performance.now() - t0 }, 'call ok');
+        return;
+      }
+      const level = levelOf(code);
+      if (!this.log.isLevelEnabled(level)) return;
+      const fields: Record<string, unknown> = { method, peer: call.getPeer(), code: grpc.status[code] ?? code, details: status?.details };
+      const kv = status?.metadata?.get(ERROR_CODE_KEY)[0];
+      if (kv !== undefined) fields['kvCode'] = kv;
+      if (level === 'error' && cause instanceof Error) fields['err'] = cause;
+      this.log[level](fields, 'call failed');
+    };
   }
 
   private definition(): grpc.ServiceDefinition {
@@ -156,11 +237,14 @@ export class FlashKvServer {
   }
 
   private authorised(md: grpc.Metadata): boolean {
+    // Without a token, callers authenticate by client certificate, checked at the TLS handshake.
+    if (this.tokenDigest === undefined) return true;
     const v = md.get('authorization');
     return v.length === 1 && typeof v[0] === 'string' && this.authorisedHeader(v[0]);
   }
 
   private authorisedHeader(v: string | undefined): boolean {
+    if (this.tokenDigest === undefined) return false;
     if (typeof v !== 'string' || !v.startsWith('Bearer ')) return false;
     // Digests have equal length, so timingSafeEqual never leaks the token's length either.
     return timingSafeEqual(digest(v.slice(7)), this.tokenDigest);
@@ -177,20 +261,20 @@ export class FlashKvServer {
 
   private unary(method: string, fn: (req: Record<string, unknown>) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
     return (call, callback) => {
-      const done = this.metrics.begin(method);
+      const done = this.track(method, call);
       const refused = this.gate(call.metadata, call.request);
       if (refused !== undefined) {
-        done(refused.code!);
+        done(refused);
         return callback(refused);
       }
       fn(call.request as Record<string, unknown>).then(
         (res) => {
-          done(grpc.status.OK);
+          done();
           callback(null, res);
         },
         (e: unknown) => {
           const st = toServiceError(e);
-          done(st.code!);
+          done(st, e);
           callback(st);
         },
       );
@@ -214,10 +298,10 @@ export class FlashKvServer {
    * ends CDC_LAGGING instead of growing without bound (the CDC queue behind it is bounded too).
    */
   private changefeed(call: grpc.ServerWritableStream<unknown, unknown>): void {
-    const done = this.metrics.begin('Changefeed');
+    const done = this.track('Changefeed', call);
     const refused = this.gate(call.metadata, call.request);
     if (refused !== undefined) {
-      done(refused.code!);
+      done(refused);
       return void call.emit('error', refused);
     }
     let feed$;
@@ -234,7 +318,7 @@ export class FlashKvServer {
       });
     } catch (e) {
       const st = toServiceError(e);
-      done(st.code!);
+      done(st, e);
       return void call.emit('error', st);
     }
     const backlog = this.options.maxFeedBacklog ?? 100_000;
@@ -252,7 +336,7 @@ export class FlashKvServer {
     const finish = (status?: Partial<grpc.StatusObject>) => {
       if (!open) return;
       release();
-      done(status?.code ?? grpc.status.OK);
+      done(status);
       if (status === undefined) call.end();
       else call.emit('error', status);
     };
@@ -261,7 +345,7 @@ export class FlashKvServer {
     call.on('cancelled', () => {
       if (!open) return;
       release();
-      done(grpc.status.CANCELLED);
+      done({ code: grpc.status.CANCELLED, details: 'client cancelled or disconnected' });
     });
     this.feedsOpen++;
     // The incremental scan is delivered synchronously inside subscribe, so `sub` is assigned
@@ -410,10 +494,10 @@ export class FlashKvServer {
         };
       }),
       Flashback: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        const done = this.metrics.begin('Flashback');
+        const done = this.track('Flashback', call);
         const refused = this.gate(call.metadata, call.request);
         if (refused !== undefined) {
-          done(refused.code!);
+          done(refused);
           return void call.emit('error', refused);
         }
         let run;
@@ -424,7 +508,7 @@ export class FlashKvServer {
           run = this.requireFlashback().run({ ...target(r), ...(policy === '' ? {} : { lockPolicy: policy }) });
         } catch (e) {
           const st = toServiceError(e);
-          done(st.code!);
+          done(st, e);
           return void call.emit('error', st);
         }
         // A client that goes away stops its stream; the job itself runs to the end (a half-done
@@ -443,14 +527,14 @@ export class FlashKvServer {
           open = false;
           sub.unsubscribe();
           this.streams.delete(close);
-          done(status?.code ?? grpc.status.OK);
+          done(status);
           if (status === undefined) call.end();
           else call.emit('error', status);
         };
         const close = () => finish({ code: grpc.status.UNAVAILABLE, details: `server shutting down; flashback job ${run.jobId} continues on the node` });
         this.streams.add(close);
         call.on('cancelled', () => {
-          if (open) done(grpc.status.CANCELLED);
+          if (open) done({ code: grpc.status.CANCELLED, details: `client cancelled or disconnected; flashback job ${run.jobId} continues` });
           open = false;
           sub.unsubscribe();
           this.streams.delete(close);
