@@ -19,6 +19,10 @@ const available = readdirSync(suitesDir)
   .sort();
 
 const args = process.argv.slice(2);
+if (args.includes('--list')) {
+  console.log(available.join('\n'));
+  process.exit(0);
+}
 if (args.includes('--help') || args.includes('-h')) {
   console.log(`usage: npm run bench -- [suite ...]
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The `flashkv` command line (issue 7, DESIGN.md section 11).
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import type { FlashKvClient, RemoteFlashbackProgress } from '@flashkv/server';
 import { errorLine, hex, table, text } from './format.js';
@@ -358,6 +360,38 @@ export function program(): Command {
         else await new Promise<void>((resolve) => out.write('', () => resolve()));
       }
       if (stoppedBy !== undefined) process.stderr.write(`flashkv: changefeed stopped by ${stoppedBy}${checkpoint !== undefined ? `; resume with --start-ts ${checkpoint}` : ''}\n`);
+    }));
+
+  p.command('bench')
+    .description('run benchmark suites side by side with their anchors (LevelDB, RocksDB, sorted-btree, ...); needs a FlashKV checkout (the @flashkv/bench package)')
+    .argument('[suite...]', 'suites to run (default: all; --list shows them)')
+    .option('--list', 'list the suites and exit')
+    .option('--max-time <s>', 'seconds per benchmark case (BENCH_MAX_TIME)')
+    .option('--scale <x>', 'multiply dataset sizes, e.g. 0.1 for a quick look (BENCH_SCALE)')
+    .addHelpText('after', examples(['flashkv bench --list', 'flashkv bench codec --scale 0.1', 'flashkv bench engine-lsm txn']) + '\nResults: JSON lines and a Markdown table in bench/results/<suite>.{jsonl,md}.\n')
+    .action(action(async (suites: string[], o: { list?: boolean; maxTime?: string; scale?: string }) => {
+      const num = (flag: string, v: string | undefined): string | undefined => {
+        if (v === undefined) return undefined;
+        if (!/^[0-9]*\.?[0-9]+$/.test(v) || Number(v) <= 0) throw new UsageError(`${flag} must be a positive number, got "${v}"`);
+        return v;
+      };
+      const maxTime = num('--max-time', o.maxTime);
+      const scale = num('--scale', o.scale);
+      let runner: string;
+      try {
+        runner = fileURLToPath(import.meta.resolve('@flashkv/bench/dist/src/run.js'));
+      } catch {
+        throw new Error('the benchmark suites are not installed here: run flashkv bench from a FlashKV checkout after npm ci && npm run build');
+      }
+      if (!existsSync(runner)) throw new Error(`the benchmark runner ${runner} is not built: run npm run build first`);
+      const { spawn } = await import('node:child_process');
+      const env = { ...process.env, ...(maxTime !== undefined ? { BENCH_MAX_TIME: maxTime } : {}), ...(scale !== undefined ? { BENCH_SCALE: scale } : {}) };
+      const args = o.list === true ? ['--list'] : suites;
+      return new Promise<number>((resolve, reject) => {
+        const child = spawn(process.execPath, [runner, ...args], { stdio: 'inherit', env });
+        child.on('error', reject);
+        child.on('exit', (code, signal) => resolve(code ?? (signal !== null ? 1 : 0)));
+      });
     }));
 
   return p;

@@ -27,7 +27,7 @@ test('bad input: one line on stderr and a non-zero exit', async (t) => {
 });
 
 test('--help on every command shows examples', async (t) => {
-  for (const cmd of ['serve', 'demo', 'txn', 'put', 'get', 'delete', 'scan', 'tso', 'regions', 'flashback', 'changefeed']) {
+  for (const cmd of ['serve', 'demo', 'txn', 'put', 'get', 'delete', 'scan', 'tso', 'regions', 'flashback', 'changefeed', 'bench']) {
     const h = await mustRun([cmd, '--help']);
     t.is(h.code, 0, cmd);
     t.regex(h.stdout, new RegExp(`Usage: flashkv ${cmd}`), cmd);
@@ -35,6 +35,19 @@ test('--help on every command shows examples', async (t) => {
   }
   const top = await mustRun(['--help']);
   t.regex(top.stdout, /Commands:[\s\S]*flashback[\s\S]*changefeed/);
+});
+
+test('bench lists the suites from the bench package and refuses bad numbers', async (t) => {
+  const list = await mustRun(['bench', '--list']);
+  t.is(list.code, 0, list.stderr);
+  const suites = list.stdout.trim().split('\n');
+  for (const s of ['codec', 'engine-lsm', 'engine-memory', 'txn', 'flashback', 'cdc']) t.true(suites.includes(s), s);
+  const bad = await mustRun(['bench', 'codec', '--scale', 'big']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr, 'flashkv: --scale must be a positive number, got "big"\n');
+  const unknown = await mustRun(['bench', 'no-such-suite']);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown suite "no-such-suite"; available: .*codec/);
 });
 
 test('serve --data keeps data across a restart (engine-lsm), SIGTERM stops it', async (t) => {
