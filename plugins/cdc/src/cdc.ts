@@ -3,6 +3,8 @@ import {
   codec,
   KvError,
   type AppliedEvent,
+  type EngineIterator,
+  type EngineSnapshot,
   type EventCatalogue,
   type Placement,
   type RegionChangedEvent,
@@ -36,6 +38,39 @@ export interface CdcServiceOptions {
   readonly schedule?: (run: () => void) => void;
   /** Events a feed may hold undelivered before it fails with CDC_LAGGING. Default 100,000. */
   readonly maxPendingEvents?: number;
+  /** Records the incremental scan reads per scheduler run (it yields between runs). Default 1024. */
+  readonly scanChunk?: number;
+}
+
+/**
+ * Back-pressure from a subscriber to its feed: while paused, the feed delivers nothing (its scan
+ * does not advance either) and holds what arrives in its bounded queue; past `maxPendingEvents`
+ * the feed fails with CDC_LAGGING. Pass the same object to `changefeed({ flow })` and to the
+ * sink (`writeJsonLines(feed$, out, { flow })`), or call `pause()`/`resume()` yourself.
+ */
+export class FeedFlow {
+  private isPaused = false;
+  private readonly resumers = new Set<() => void>();
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  pause(): void {
+    this.isPaused = true;
+  }
+
+  resume(): void {
+    if (!this.isPaused) return;
+    this.isPaused = false;
+    for (const r of [...this.resumers]) r();
+  }
+
+  /** @internal Called on each resume; returns the unregistration. */
+  onResume(run: () => void): () => void {
+    this.resumers.add(run);
+    return () => void this.resumers.delete(run);
+  }
 }
 
 export interface ChangefeedOptions {
@@ -45,6 +80,8 @@ export interface ChangefeedOptions {
   /** Rows committed at or below it are not delivered (a checkpoint: the last global resolved ts seen). */
   readonly startTs: bigint;
   readonly withOldValue?: boolean;
+  /** The subscriber's pause/resume signal (see FeedFlow). */
+  readonly flow?: FeedFlow;
 }
 
 /** The CDC service (DESIGN.md section 7), also the RESOLVED_TS source of the flashback orchestrator. */
@@ -55,6 +92,8 @@ export interface Cdc extends ResolvedTsSource {
   resolvedTs(regionId: number): bigint;
   /** Min resolved ts of the regions overlapping [startKey, endKey) (raw keys; empty end unbounded). */
   minResolvedTs(startKey: Uint8Array, endKey: Uint8Array): bigint;
+  /** What each open feed holds undelivered (bounded by maxPendingEvents). */
+  feedStats(): FeedStats[];
 }
 
 interface RegionState {
@@ -104,6 +143,7 @@ export class CdcService implements Cdc {
   private readonly ticker: Observable<unknown> | undefined;
   readonly schedule: (run: () => void) => void;
   readonly maxPendingEvents: number;
+  readonly scanChunk: number;
   private readonly regions = new Map<number, RegionState>();
   private readonly feeds = new Set<Feed>();
   private registrations: Registration[] = [];
@@ -123,6 +163,9 @@ export class CdcService implements Cdc {
     const max = options.maxPendingEvents ?? 100_000;
     if (!Number.isInteger(max) || max < 1) throw new KvError('INVALID_ARGUMENT', `maxPendingEvents must be a positive integer, got ${max}`);
     this.maxPendingEvents = max;
+    const chunk = options.scanChunk ?? 1024;
+    if (!Number.isInteger(chunk) || chunk < 1) throw new KvError('INVALID_ARGUMENT', `scanChunk must be a positive integer, got ${chunk}`);
+    this.scanChunk = chunk;
   }
 
   /** Seeds the lock structure with one scan and starts observing; the ticker starts too. */
@@ -216,17 +259,24 @@ export class CdcService implements Cdc {
         subscriber.error(new KvError('INVALID_ARGUMENT', 'the CDC service is not started'));
         return undefined;
       }
-      const feed = new Feed(this, subscriber, str(start), str(end), options.startTs, options.withOldValue === true);
-      // The scan and the registration run in one synchronous step: no applied event falls between.
-      feed.scan(this.engine, (ek) => this.regionIdForKey(ek));
-      feed.scanned();
+      const feed = new Feed(this, subscriber, str(start), str(end), options.startTs, options.withOldValue === true, options.flow);
+      // The snapshot and the registration happen in one synchronous step: no applied event falls
+      // between. A commit at or below the range's resolved ts now cannot come again as a live row,
+      // so the scan remembers only the commits above it.
+      let floor: bigint | undefined;
+      for (const { ts } of this.resolvedOfRange(feed.start, feed.end)) if (floor === undefined || ts < floor) floor = ts;
       this.feeds.add(feed);
+      feed.beginScan(this.engine, (ek) => this.regionIdForKey(ek), floor ?? 0n);
       this.placement.getTs().then(
         (ts) => feed.setSettleTs(ts),
         (e: unknown) => feed.fail(e),
       );
       return () => feed.close();
     });
+  }
+
+  feedStats(): FeedStats[] {
+    return [...this.feeds].map((f) => f.stats());
   }
 
   /** @internal */
@@ -387,21 +437,181 @@ export class CdcService implements Cdc {
   }
 }
 
+/** A key's write records read so far by the scan, newest first (the order of the write CF). */
+interface ScanVersion {
+  readonly commitTs: bigint;
+  readonly w: ReturnType<typeof codec.decodeWrite>;
+}
+
 /**
- * One changefeed. Rows found by the scan are delivered at subscribe; live rows are queued and
- * delivered by the scheduler. Until every region of the range has a resolved ts at or above a TSO
- * taken after the scan (`settleTs`), live rows are checked against what the scan delivered: a
- * write can be in the engine before the scan and reach the `applied` observers after it.
+ * The incremental scan of one feed, read from one snapshot in bounded steps: `step()` reads at
+ * most `chunk` records and returns the events they make; the snapshot and the iterator position
+ * are kept between steps, so the feed can yield to the event loop (and wait for its subscriber)
+ * between them. Write-CF rows with commit ts above startTs come first (oldest first per key), then
+ * every non-pessimistic lock of the range as a prewrite.
+ */
+class Scan {
+  private snap: EngineSnapshot | undefined;
+  private it: EngineIterator | undefined;
+  private phase: 'write' | 'lock' | 'done' = 'write';
+  private positioned = false;
+  private cur: string | undefined;
+  private curEncoded: Uint8Array | undefined;
+  private versions: ScanVersion[] = [];
+  private readonly lower: Uint8Array;
+  private readonly upper: Uint8Array;
+
+  constructor(
+    engine: StorageEngine,
+    start: string,
+    end: string,
+    private readonly startTs: bigint,
+    private readonly withOldValue: boolean,
+    private readonly regionOf: (ek: string) => number,
+    /** Commits at or below it cannot come again live (a resolved ts at snapshot time): not remembered. */
+    private readonly floor: bigint,
+    private readonly scannedCommits: Set<string>,
+    private readonly scannedLocks: Set<string>,
+  ) {
+    this.snap = engine.snapshot();
+    this.lower = dataOf(bytesOf(start));
+    this.upper = end === '' ? DATA_END : dataOf(bytesOf(end));
+  }
+
+  get done(): boolean {
+    return this.phase === 'done';
+  }
+
+  /** Reads up to `chunk` records into `out`; after the last one, releases the snapshot. */
+  step(chunk: number, out: CdcEvent[]): void {
+    const snap = this.snap;
+    if (snap === undefined) return;
+    let budget = chunk;
+    if (this.phase === 'write') {
+      const it = (this.it ??= snap.iterator('write', { lower: this.lower, upper: this.upper }));
+      for (let ok = this.positioned ? it.next() : it.first(); ; ok = it.next()) {
+        this.positioned = true;
+        if (!ok) {
+          this.flushKey(snap, out);
+          it.close();
+          this.it = undefined;
+          this.positioned = false;
+          this.phase = 'lock';
+          break;
+        }
+        const k = it.key();
+        const encoded = k.subarray(1, k.length - 8);
+        const ek = str(encoded);
+        if (ek !== this.cur) {
+          this.flushKey(snap, out);
+          this.cur = ek;
+          this.curEncoded = new Uint8Array(encoded);
+          this.versions = [];
+        }
+        this.versions.push({ commitTs: codec.splitTs(k.subarray(1)).ts, w: codec.decodeWrite(new Uint8Array(it.value())) });
+        if (--budget === 0) return;
+      }
+    }
+    if (this.phase === 'lock') {
+      const it = (this.it ??= snap.iterator('lock', { lower: this.lower, upper: this.upper }));
+      for (let ok = this.positioned ? it.next() : it.first(); ; ok = it.next()) {
+        this.positioned = true;
+        if (!ok) {
+          this.close();
+          return;
+        }
+        const value = it.value();
+        const t = codec.decodeLockType(value);
+        if (t !== 'Pessimistic' && t !== 'Shared') {
+          const encoded = new Uint8Array(it.key().subarray(1));
+          const l = codec.decodeLock(value);
+          const ek = str(encoded);
+          const op = OPS[l.lockType]!;
+          const v = op === 'put' ? (l.shortValue ? new Uint8Array(l.shortValue) : snap.get('default', dataOf(codec.appendTs(encoded, l.startTs)))) : undefined;
+          this.scannedLocks.add(`${ek}@${l.startTs}`);
+          out.push({ type: 'prewrite', regionId: this.regionOf(ek), key: codec.toRaw(encoded), op, value: v, startTs: l.startTs });
+        }
+        if (--budget === 0) return;
+      }
+    }
+  }
+
+  /** Delivers the versions of the key read so far, oldest first. */
+  private flushKey(snap: EngineSnapshot, out: CdcEvent[]): void {
+    const cur = this.cur;
+    const encoded = this.curEncoded;
+    if (cur === undefined || encoded === undefined) return;
+    this.cur = undefined;
+    const versions = this.versions;
+    const regionId = this.regionOf(cur);
+    const key = codec.toRaw(encoded);
+    for (let i = versions.length - 1; i >= 0; i--) {
+      const { commitTs, w } = versions[i]!;
+      if (commitTs <= this.startTs) continue;
+      const op = OPS[w.writeType];
+      if (op === undefined) continue;
+      const value = op === 'put' ? (w.shortValue ?? snap.get('default', dataOf(codec.appendTs(encoded, w.startTs)))) : undefined;
+      if (commitTs > this.floor) this.scannedCommits.add(`${cur}@${commitTs}`);
+      if (this.withOldValue) {
+        let old: Uint8Array | undefined;
+        for (let j = i + 1; j < versions.length; j++) {
+          const o = versions[j]!.w;
+          if (o.writeType === 'Put') {
+            old = o.shortValue ?? snap.get('default', dataOf(codec.appendTs(encoded, o.startTs)));
+            break;
+          }
+          if (o.writeType === 'Delete') break;
+        }
+        out.push({ type: 'committed', regionId, key, op, value, startTs: w.startTs, commitTs, oldValue: old });
+      } else out.push({ type: 'committed', regionId, key, op, value, startTs: w.startTs, commitTs });
+    }
+  }
+
+  close(): void {
+    this.phase = 'done';
+    this.it?.close();
+    this.it = undefined;
+    this.snap?.release();
+    this.snap = undefined;
+    this.versions = [];
+  }
+}
+
+/** What a feed holds undelivered, for tests and metrics (`CdcService.feedStats`). */
+export interface FeedStats {
+  /** Events waiting: queued for delivery plus live rows held while the scan runs. */
+  readonly pending: number;
+  /** The most `pending` has been over the feed's life; never above `maxPendingEvents`. */
+  readonly peakPending: number;
+  readonly scanning: boolean;
+  readonly paused: boolean;
+}
+
+/**
+ * One changefeed. The incremental scan runs in steps of `scanChunk` records, each started by the
+ * scheduler once everything before it was delivered (so it yields to the event loop and never
+ * runs ahead of a slow or paused subscriber). Live rows that arrive meanwhile are held, then
+ * queued after the scan; resolved ts is delivered only once the scan is complete. Until every
+ * region of the range has a resolved ts at or above a TSO taken after the snapshot (`settleTs`),
+ * live rows are checked against what the scan delivered: a write can be in the engine before the
+ * snapshot and reach the `applied` observers after it.
  */
 class Feed {
   private queue: CdcEvent[] = [];
-  private scheduled = false;
+  private head = 0;
+  private held: { ek: string; ev: RowEvent }[] = [];
+  private scan: Scan | undefined;
+  private requested = false;
+  private pumping = false;
+  private again = false;
   private closed = false;
   private scannedCommits: Set<string> | undefined = new Set();
   private scannedLocks: Set<string> | undefined = new Set();
   private settleTs: bigint | undefined;
   private readonly regionResolved = new Map<number, bigint>();
   private global: bigint;
+  private unflow: (() => void) | undefined;
+  peakPending = 0;
 
   constructor(
     private readonly service: CdcService,
@@ -410,88 +620,24 @@ class Feed {
     readonly end: string,
     private readonly startTs: bigint,
     readonly withOldValue: boolean,
+    private readonly flow: FeedFlow | undefined,
   ) {
     this.global = startTs;
+    if (flow) this.unflow = flow.onResume(() => this.request());
   }
 
-  /** Delivers every row committed after startTs and every lock of the range, from one snapshot. */
-  scan(engine: StorageEngine, regionOf: (ek: string) => number): void {
-    const snap = engine.snapshot();
-    try {
-      const lower = dataOf(bytesOf(this.start));
-      const upper = this.end === '' ? DATA_END : dataOf(bytesOf(this.end));
-      const it = snap.iterator('write', { lower, upper });
-      let cur: string | undefined;
-      let versions: { commitTs: bigint; w: ReturnType<typeof codec.decodeWrite> }[] = [];
-      let curEncoded: Uint8Array | undefined;
-      const flush = () => {
-        if (cur === undefined || curEncoded === undefined) return;
-        const regionId = regionOf(cur);
-        const key = codec.toRaw(curEncoded);
-        // versions are newest first; deliver oldest first.
-        for (let i = versions.length - 1; i >= 0; i--) {
-          const { commitTs, w } = versions[i]!;
-          if (commitTs <= this.startTs) continue;
-          const op = OPS[w.writeType];
-          if (op === undefined) continue;
-          const value = op === 'put' ? (w.shortValue ?? snap.get('default', dataOf(codec.appendTs(curEncoded, w.startTs)))) : undefined;
-          const ev: CommitEvent = { type: 'committed', regionId, key, op, value, startTs: w.startTs, commitTs };
-          this.scannedCommits!.add(`${cur}@${commitTs}`);
-          if (this.withOldValue) {
-            let old: Uint8Array | undefined;
-            for (let j = i + 1; j < versions.length; j++) {
-              const o = versions[j]!.w;
-              if (o.writeType === 'Put') {
-                old = o.shortValue ?? snap.get('default', dataOf(codec.appendTs(curEncoded, o.startTs)));
-                break;
-              }
-              if (o.writeType === 'Delete') break;
-            }
-            this.subscriber.next({ ...ev, oldValue: old });
-          } else this.subscriber.next(ev);
-        }
-      };
-      try {
-        for (let ok = it.first(); ok; ok = it.next()) {
-          const { key: encoded, ts } = codec.splitTs(it.key().subarray(1));
-          const ek = str(encoded);
-          if (ek !== cur) {
-            flush();
-            cur = ek;
-            curEncoded = new Uint8Array(encoded);
-            versions = [];
-          }
-          versions.push({ commitTs: ts, w: codec.decodeWrite(new Uint8Array(it.value())) });
-        }
-        flush();
-      } finally {
-        it.close();
-      }
-      const lit = snap.iterator('lock', { lower, upper });
-      try {
-        for (let ok = lit.first(); ok; ok = lit.next()) {
-          const t = codec.decodeLockType(lit.value());
-          if (t === 'Pessimistic' || t === 'Shared') continue;
-          const encoded = new Uint8Array(lit.key().subarray(1));
-          const l = codec.decodeLock(lit.value());
-          const ek = str(encoded);
-          const op = OPS[l.lockType]!;
-          const value = op === 'put' ? (l.shortValue ? new Uint8Array(l.shortValue) : snap.get('default', dataOf(codec.appendTs(encoded, l.startTs)))) : undefined;
-          this.scannedLocks!.add(`${ek}@${l.startTs}`);
-          this.subscriber.next({ type: 'prewrite', regionId: regionOf(ek), key: codec.toRaw(encoded), op, value, startTs: l.startTs });
-        }
-      } finally {
-        lit.close();
-      }
-    } finally {
-      snap.release();
-    }
+  /** Takes the snapshot (the caller registers the feed in the same synchronous step) and schedules the first scan step. */
+  beginScan(engine: StorageEngine, regionOf: (ek: string) => number, floor: bigint): void {
+    this.scan = new Scan(engine, this.start, this.end, this.startTs, this.withOldValue, regionOf, floor, this.scannedCommits!, this.scannedLocks!);
+    this.request();
   }
 
-  /** After the scan: nothing scanned means no live row can repeat one, so there is nothing to check. */
-  scanned(): void {
-    if (this.scannedCommits?.size === 0) this.scannedCommits = undefined;
-    if (this.scannedLocks?.size === 0) this.scannedLocks = undefined;
+  get pending(): number {
+    return this.queue.length - this.head + this.held.length;
+  }
+
+  stats(): FeedStats {
+    return { pending: this.pending, peakPending: this.peakPending, scanning: this.scan !== undefined, paused: this.flow?.paused === true };
   }
 
   setSettleTs(ts: bigint): void {
@@ -499,9 +645,9 @@ class Feed {
     this.checkSettled();
   }
 
-  /** True while live rows must be checked against the scan. */
+  /** True while live rows must be checked against the scan (or held until it ends). */
   get checking(): boolean {
-    return this.scannedCommits !== undefined || this.scannedLocks !== undefined;
+    return this.scan !== undefined || this.scannedCommits !== undefined || this.scannedLocks !== undefined;
   }
 
   /** A live row for a feed that takes all (see `takesAll`): only the startTs filter applies. */
@@ -511,17 +657,25 @@ class Feed {
   }
 
   live(ek: string, ev: RowEvent): void {
-    if (ev.type === 'prewrite') {
-      if (this.scannedLocks?.has(`${ek}@${ev.startTs}`)) return;
-    } else if (ev.type !== 'rollback') {
-      if (ev.commitTs <= this.startTs) return;
-      if (this.scannedCommits?.has(`${ek}@${ev.commitTs}`)) return;
+    if (this.scan !== undefined) {
+      if (this.lagging()) return;
+      this.held.push({ ek, ev });
+      if (this.held.length + this.queue.length - this.head > this.peakPending) this.peakPending = this.pending;
+      return;
     }
+    if (!this.passes(ek, ev)) return;
     this.push(ev);
   }
 
+  private passes(ek: string, ev: RowEvent): boolean {
+    if (ev.type === 'prewrite') return !this.scannedLocks?.has(`${ek}@${ev.startTs}`);
+    if (ev.type === 'rollback') return true;
+    if (ev.commitTs <= this.startTs) return false;
+    return !this.scannedCommits?.has(`${ek}@${ev.commitTs}`);
+  }
+
   onResolved(): void {
-    if (this.closed) return;
+    if (this.closed || this.scan !== undefined) return;
     let min: bigint | undefined;
     for (const { id, ts } of this.service.resolvedOfRange(this.start, this.end)) {
       if (min === undefined || ts < min) min = ts;
@@ -538,38 +692,103 @@ class Feed {
   }
 
   private checkSettled(): void {
-    if (this.settleTs !== undefined && this.global >= this.settleTs) {
+    if (this.scan === undefined && this.settleTs !== undefined && this.global >= this.settleTs) {
       this.scannedCommits = undefined;
       this.scannedLocks = undefined;
     }
   }
 
+  /** Fails the feed with CDC_LAGGING when it holds `maxPendingEvents` undelivered. */
+  private lagging(): boolean {
+    if (this.closed) return true;
+    const pending = this.pending;
+    if (pending < this.service.maxPendingEvents) return false;
+    this.fail(new KvError('CDC_LAGGING', `changefeed fell ${pending} events behind (limit ${this.service.maxPendingEvents})`, { pending }));
+    return true;
+  }
+
   private push(ev: CdcEvent): void {
+    if (this.lagging()) return;
+    this.queue.push(ev);
+    const pending = this.pending;
+    if (pending > this.peakPending) this.peakPending = pending;
+    this.request();
+  }
+
+  /** Asks the scheduler for one delivery run (at most one outstanding). */
+  private request(): void {
+    if (this.requested || this.closed) return;
+    this.requested = true;
+    this.service.schedule(() => {
+      this.requested = false;
+      this.pump();
+    });
+  }
+
+  /**
+   * Delivers what is queued (until the flow pauses); then, if the scan is not done and nothing is
+   * left undelivered, reads one scan step, delivers it and asks for another run: one step per
+   * scheduler run. A synchronous scheduler re-enters here; that is turned into another loop turn.
+   */
+  private pump(): void {
     if (this.closed) return;
-    if (this.queue.length >= this.service.maxPendingEvents) {
-      this.fail(new KvError('CDC_LAGGING', `changefeed fell ${this.queue.length} events behind (limit ${this.service.maxPendingEvents})`, { pending: this.queue.length }));
+    if (this.pumping) {
+      this.again = true;
       return;
     }
-    this.queue.push(ev);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      this.service.schedule(() => this.drain());
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        this.deliver();
+        if (this.closed || this.flow?.paused === true || this.scan === undefined || this.head < this.queue.length) break;
+        const out: CdcEvent[] = [];
+        this.scan.step(this.service.scanChunk, out);
+        for (const ev of out) this.queue.push(ev);
+        if (this.pending > this.peakPending) this.peakPending = this.pending;
+        if (this.scan.done) this.endScan();
+        this.deliver();
+        if (this.scan !== undefined) this.request();
+      } while (this.again && !this.closed);
+    } finally {
+      this.pumping = false;
     }
   }
 
-  private drain(): void {
-    this.scheduled = false;
+  private deliver(): void {
     const q = this.queue;
-    this.queue = [];
-    for (const ev of q) {
-      if (this.closed) return;
+    while (this.head < q.length && !this.closed) {
+      if (this.flow?.paused === true) break;
+      const ev = q[this.head]!;
+      q[this.head++] = undefined as unknown as CdcEvent;
       this.subscriber.next(ev);
     }
+    if (this.head === q.length) {
+      if (this.queue === q) this.queue = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
   }
 
+  /** The scan is complete: the held live rows are checked against it and queued, then resolved ts catches up. */
+  private endScan(): void {
+    this.scan = undefined;
+    const held = this.held;
+    this.held = [];
+    for (const { ek, ev } of held) if (this.passes(ek, ev)) this.queue.push(ev);
+    if (this.scannedCommits?.size === 0) this.scannedCommits = undefined;
+    if (this.scannedLocks?.size === 0) this.scannedLocks = undefined;
+    this.onResolved();
+  }
+
+  /** Ends the feed: what is queued is delivered (a scan still running stops there: no resolved ts was delivered past startTs), then complete. */
   complete(): void {
     if (this.closed) return;
-    this.drain();
+    const q = this.queue;
+    for (let i = this.head; i < q.length && !this.closed; i++) this.subscriber.next(q[i]!);
+    if (this.closed) return;
     this.close();
     this.subscriber.complete();
   }
@@ -584,6 +803,11 @@ class Feed {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
+    this.head = 0;
+    this.held = [];
+    this.scan?.close();
+    this.scan = undefined;
+    this.unflow?.();
     this.service.removeFeed(this);
   }
 }

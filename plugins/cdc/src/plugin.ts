@@ -7,7 +7,7 @@ export const CDC_PLUGIN_NAME = '@flashkv/cdc';
 /** The CDC service (DESIGN.md section 7). */
 export const CDC: Token<Cdc> = Symbol('flashkv.cdc');
 
-export type CdcPluginOptions = Pick<CdcServiceOptions, 'maxPendingEvents' | 'schedule' | 'ticker'> & {
+export type CdcPluginOptions = Pick<CdcServiceOptions, 'maxPendingEvents' | 'schedule' | 'ticker' | 'scanChunk'> & {
   /** Resolved-ts period when no `ticker` is given. Default 1000 ms (TiKV's advance-ts-interval is 1 s). */
   readonly tickMs?: number;
 };
@@ -34,6 +34,7 @@ export function cdc(options: CdcPluginOptions = {}): Plugin {
         ...(storage !== undefined ? { fence: storage.fence } : {}),
         ...(options.schedule !== undefined ? { schedule: options.schedule } : {}),
         ...(options.maxPendingEvents !== undefined ? { maxPendingEvents: options.maxPendingEvents } : {}),
+        ...(options.scanChunk !== undefined ? { scanChunk: options.scanChunk } : {}),
       });
       ctx.provide(CDC, service);
       ctx.provide(RESOLVED_TS, service);
