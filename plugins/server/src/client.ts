@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { InvalidArgumentError, type FlashbackPreview, type FlashbackProgress, type FlashbackRunOptions, type StorageMutation } from '@flashkv/core';
+import { codec, compareBytes, InvalidArgumentError, isKvError, type FlashbackPreview, type FlashbackProgress, type FlashbackRunOptions, type StorageMutation } from '@flashkv/core';
 import type { CdcEvent } from '@flashkv/cdc';
 import { eventOf } from './cdc-wire.js';
 import { fromServiceError } from './errors.js';
@@ -15,6 +15,39 @@ export interface FlashKvClientOptions {
   /** Per-call deadline in ms (default 30 s; streams have none). */
   readonly deadlineMs?: number;
   readonly maxMessageBytes?: number;
+  /**
+   * Route by region (default true): keys are grouped by the regions of a cached directory (from
+   * `regions()`), each request carries its region's id and epoch, and NOT_LEADER,
+   * EPOCH_NOT_MATCH, REGION_NOT_FOUND, KEY_NOT_IN_REGION and SERVER_BUSY are retried with
+   * backoff after refreshing the directory. false: send requests unrouted, no retries.
+   */
+  readonly regionAware?: boolean;
+  /** Attempts per request part before a region error is passed on (default 12). */
+  readonly maxRegionAttempts?: number;
+  /** First backoff in ms (default 2), doubled per attempt up to 250, with jitter. */
+  readonly backoffMs?: number;
+}
+
+/** Region errors a region-aware client retries after refreshing its region directory. */
+export const REGION_RETRYABLE: ReadonlySet<string> = new Set(['NOT_LEADER', 'EPOCH_NOT_MATCH', 'REGION_NOT_FOUND', 'KEY_NOT_IN_REGION', 'SERVER_BUSY']);
+
+/** What the region-aware client did, for tests and operators. */
+export interface RegionClientStats {
+  /** Region directory fetches (the first one included). */
+  refreshes: number;
+  /** Request parts retried, by KvError code. */
+  retries: Record<string, number>;
+}
+
+interface RegionWire {
+  readonly regionId: string;
+  readonly version: string;
+  readonly confVer: string;
+}
+
+interface CachedRegion {
+  readonly info: RegionInfo;
+  readonly context: RegionWire;
 }
 
 /** PEM strings or buffers. */
@@ -96,6 +129,13 @@ export class FlashKvClient {
   private readonly stub: grpc.Client & Record<string, (...args: unknown[]) => unknown>;
   private readonly md = new grpc.Metadata();
   private readonly deadlineMs: number;
+  private readonly regionAware: boolean;
+  private readonly maxAttempts: number;
+  private readonly backoffMs: number;
+  /** The cached directory in key order (encoded bounds), or undefined until fetched / after a region error. */
+  private directory: CachedRegion[] | undefined;
+  private refreshing: Promise<CachedRegion[]> | undefined;
+  readonly stats: RegionClientStats = { refreshes: 0, retries: {} };
 
   constructor(options: FlashKvClientOptions) {
     const Ctor = grpc.makeGenericClientConstructor(flashKvService(), 'FlashKv');
@@ -107,6 +147,107 @@ export class FlashKvClient {
     }) as never;
     if (options.token !== undefined) this.md.set('authorization', `Bearer ${options.token}`);
     this.deadlineMs = options.deadlineMs ?? 30_000;
+    this.regionAware = options.regionAware !== false;
+    this.maxAttempts = options.maxRegionAttempts ?? 12;
+    this.backoffMs = options.backoffMs ?? 2;
+  }
+
+  // ---- region routing
+
+  /** The cached region directory, fetched when there is none (concurrent callers share one fetch). */
+  private async regionDirectory(): Promise<CachedRegion[]> {
+    if (this.directory !== undefined) return this.directory;
+    this.refreshing ??= this.regions().then(
+      (rs) => {
+        this.refreshing = undefined;
+        this.stats.refreshes++;
+        rs.sort((a, b) => compareBytes(a.startKey, b.startKey));
+        this.directory = rs.map((info) => ({ info, context: { regionId: String(info.id), version: String(info.epoch.version), confVer: String(info.epoch.confVer) } }));
+        return this.directory;
+      },
+      (e: unknown) => {
+        this.refreshing = undefined;
+        throw e;
+      },
+    );
+    return this.refreshing;
+  }
+
+  /** Drops the cached directory: the next routed request fetches it again. */
+  invalidateRegions(): void {
+    this.directory = undefined;
+  }
+
+  private static locate(dir: readonly CachedRegion[], raw: Uint8Array): CachedRegion | undefined {
+    const enc = codec.encodeBytes(raw);
+    let lo = 0;
+    let hi = dir.length - 1;
+    // The last region whose start is <= enc.
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (compareBytes(dir[mid]!.info.startKey, enc) <= 0) lo = mid;
+      else hi = mid - 1;
+    }
+    const r = dir[lo];
+    if (r === undefined || compareBytes(r.info.startKey, enc) > 0) return undefined;
+    if (r.info.endKey.length > 0 && compareBytes(enc, r.info.endKey) >= 0) return undefined;
+    return r;
+  }
+
+  /** Indexes of `keys` grouped by cached region; a key no cached region holds goes unrouted (context undefined). */
+  private async group(keys: readonly Uint8Array[]): Promise<Array<{ context: RegionWire | undefined; indexes: number[] }>> {
+    const dir = await this.regionDirectory();
+    const by = new Map<RegionWire | undefined, number[]>();
+    keys.forEach((k, i) => {
+      const ctx = FlashKvClient.locate(dir, k)?.context;
+      let g = by.get(ctx);
+      if (g === undefined) by.set(ctx, (g = []));
+      g.push(i);
+    });
+    return [...by].map(([context, indexes]) => ({ context, indexes }));
+  }
+
+  private async backoff(attempt: number, code: string): Promise<void> {
+    this.stats.retries[code] = (this.stats.retries[code] ?? 0) + 1;
+    const ms = Math.min(250, this.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2);
+    await new Promise((r) => setTimeout(r, ms));
+  }
+
+  /**
+   * Runs `part` over the keys at `indexes`, routed by region; on a retryable region error the
+   * directory is refreshed and the failed part's keys are routed again (they may now span two
+   * regions after a split), with backoff, up to maxRegionAttempts.
+   */
+  private async routed<T>(keys: readonly Uint8Array[], indexes: readonly number[], part: (context: RegionWire | undefined, indexes: number[]) => Promise<T>, attempt = 0): Promise<T[]> {
+    if (!this.regionAware) return [await part(undefined, [...indexes])];
+    const groups = await this.group(indexes.map((i) => keys[i]!));
+    const results = await Promise.all(
+      groups.map(async (g) => {
+        const mine = g.indexes.map((j) => indexes[j]!);
+        try {
+          return [await part(g.context, mine)];
+        } catch (e) {
+          if (!isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
+          this.invalidateRegions();
+          await this.backoff(attempt, e.code);
+          return this.routed(keys, mine, part, attempt + 1);
+        }
+      }),
+    );
+    return results.flat();
+  }
+
+  /** Retries a whole unrouted call on region errors (scan, lock resolution, status checks). */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (!this.regionAware || !isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
+        this.invalidateRegions();
+        await this.backoff(attempt, e.code);
+      }
+    }
   }
 
   close(): void {
@@ -130,48 +271,88 @@ export class FlashKvClient {
   }
 
   async get(key: Uint8Array, ts: bigint): Promise<Uint8Array | undefined> {
-    const r = await this.call('Get', { key, ts: ts.toString() });
-    return r['found'] === true ? (r['value'] as Uint8Array) : undefined;
+    const t = ts.toString();
+    const [r] = await this.routed([key], [0], (context) => this.call('Get', context === undefined ? { key, ts: t } : { key, ts: t, context }));
+    return r!['found'] === true ? (r!['value'] as Uint8Array) : undefined;
   }
 
+  /** The pairs of `keys` that have a value at `ts`, in request order (one call per region). */
   async batchGet(keys: readonly Uint8Array[], ts: bigint): Promise<KvPairBytes[]> {
-    const r = await this.call('BatchGet', { keys, ts: ts.toString() });
-    return r['pairs'] as KvPairBytes[];
+    const t = ts.toString();
+    const found = new Map<number, KvPairBytes>();
+    await this.routed(keys, keys.map((_, i) => i), async (context, indexes) => {
+      const part = indexes.map((i) => keys[i]!);
+      const r = await this.call('BatchGet', context === undefined ? { keys: part, ts: t } : { keys: part, ts: t, context });
+      // Storage answers in request order, only the keys with a value: match them up in order.
+      let j = 0;
+      for (const p of r['pairs'] as KvPairBytes[]) {
+        while (j < part.length && compareBytes(part[j]!, p.key) !== 0) j++;
+        if (j < part.length) found.set(indexes[j++]!, p);
+      }
+    });
+    return [...found].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
   }
 
   async scan(req: { start?: Uint8Array; end?: Uint8Array; limit?: number; ts: bigint; reverse?: boolean; keyOnly?: boolean }): Promise<KvPairBytes[]> {
-    const r = await this.call('Scan', { ...req, ts: req.ts.toString() });
+    const r = await this.retrying(() => this.call('Scan', { ...req, ts: req.ts.toString() }));
     return r['pairs'] as KvPairBytes[];
   }
 
+  /**
+   * Prewrite, one call per region. 1PC is asked for only when one region holds every key (a
+   * 1PC per region would commit the parts separately); the result's onePcCommitTs is then the
+   * commit ts, else 0 and commit must follow.
+   */
   async prewrite(req: { mutations: readonly StorageMutation[]; primary: Uint8Array; startTs: bigint; lockTtl: bigint; tryOnePc?: boolean; minCommitTs?: bigint }): Promise<{ minCommitTs: bigint; onePcCommitTs: bigint }> {
-    const r = await this.call('Prewrite', {
-      mutations: req.mutations.map((m) => ({ op: m.op, key: m.key, ...(m.value !== undefined ? { value: m.value } : {}) })),
-      primary: req.primary,
-      startTs: req.startTs.toString(),
-      lockTtl: req.lockTtl.toString(),
-      tryOnePc: req.tryOnePc === true,
-      minCommitTs: (req.minCommitTs ?? 0n).toString(),
+    const wire = req.mutations.map((m) => ({ op: m.op, key: m.key, ...(m.value !== undefined ? { value: m.value } : {}) }));
+    const base = { primary: req.primary, startTs: req.startTs.toString(), lockTtl: req.lockTtl.toString(), minCommitTs: (req.minCommitTs ?? 0n).toString() };
+    const keys = req.mutations.map((m) => m.key);
+    let parts = 0;
+    const results = await this.routed(keys, keys.map((_, i) => i), async (context, indexes) => {
+      parts++;
+      // A retried part (after a split) is never 1PC unless it is still the whole txn.
+      const onePc = req.tryOnePc === true && indexes.length === keys.length && (parts === 1 || !this.regionAware);
+      const msg: Raw = { ...base, mutations: indexes.map((i) => wire[i]), tryOnePc: onePc };
+      if (context !== undefined) msg['context'] = context;
+      return this.call('Prewrite', msg);
     });
-    return { minCommitTs: big(r['minCommitTs']), onePcCommitTs: big(r['onePcCommitTs']) };
+    let minCommitTs = 0n;
+    let onePcCommitTs = 0n;
+    for (const r of results) {
+      const m = big(r['minCommitTs']);
+      if (m > minCommitTs) minCommitTs = m;
+      onePcCommitTs = big(r['onePcCommitTs']);
+    }
+    return { minCommitTs, onePcCommitTs: results.length === 1 ? onePcCommitTs : 0n };
   }
 
   async commit(req: { keys: readonly Uint8Array[]; startTs: bigint; commitTs: bigint }): Promise<void> {
-    await this.call('Commit', { keys: req.keys, startTs: req.startTs.toString(), commitTs: req.commitTs.toString() });
+    const startTs = req.startTs.toString();
+    const commitTs = req.commitTs.toString();
+    await this.routed(req.keys, req.keys.map((_, i) => i), (context, indexes) => {
+      const msg: Raw = { keys: indexes.map((i) => req.keys[i]), startTs, commitTs };
+      if (context !== undefined) msg['context'] = context;
+      return this.call('Commit', msg);
+    });
   }
 
   async rollback(req: { keys: readonly Uint8Array[]; startTs: bigint }): Promise<void> {
-    await this.call('Rollback', { keys: req.keys, startTs: req.startTs.toString() });
+    const startTs = req.startTs.toString();
+    await this.routed(req.keys, req.keys.map((_, i) => i), (context, indexes) => {
+      const msg: Raw = { keys: indexes.map((i) => req.keys[i]), startTs };
+      if (context !== undefined) msg['context'] = context;
+      return this.call('Rollback', msg);
+    });
   }
 
   async checkTxnStatus(req: { primaryKey: Uint8Array; lockTs: bigint; callerStartTs: bigint; currentTs: bigint; rollbackIfNotExist?: boolean }): Promise<RemoteTxnStatus> {
-    const r = await this.call('CheckTxnStatus', {
+    const r = await this.retrying(() => this.call('CheckTxnStatus', {
       primaryKey: req.primaryKey,
       lockTs: req.lockTs.toString(),
       callerStartTs: req.callerStartTs.toString(),
       currentTs: req.currentTs.toString(),
       rollbackIfNotExist: req.rollbackIfNotExist === true,
-    });
+    }));
     const kind = String(r['kind']);
     if (kind === 'committed') return { kind, commitTs: big(r['commitTs']) };
     if (kind === 'locked') return { kind, ttl: big(r['ttl']), minCommitTs: big(r['minCommitTs']), lockTs: big(r['lockTs']) };
@@ -179,7 +360,7 @@ export class FlashKvClient {
   }
 
   async resolveLock(req: { startTs: bigint; commitTs: bigint; keys?: readonly Uint8Array[] }): Promise<number> {
-    const r = await this.call('ResolveLock', { startTs: req.startTs.toString(), commitTs: req.commitTs.toString(), keys: req.keys ?? [] });
+    const r = await this.retrying(() => this.call('ResolveLock', { startTs: req.startTs.toString(), commitTs: req.commitTs.toString(), keys: req.keys ?? [] }));
     return num(r['resolved']);
   }
 

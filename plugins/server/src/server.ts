@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
-import { InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
+import { checkKeyInRegion, codec, epochNotMatch, InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
 import type { Server as HttpServer } from 'node:http';
 import type { Cdc } from '@flashkv/cdc';
 import { eventMessage } from './cdc-wire.js';
@@ -366,6 +366,29 @@ export class FlashKvServer {
     }
   }
 
+  /**
+   * The region check of a request that carries a RegionContext (region-aware clients): the
+   * region must exist, have the epoch the client routed with, and hold every key. Storage
+   * routes the request by itself afterwards, so a split racing this check is still served
+   * correctly; the check is what tells a client its cached directory is stale.
+   */
+  private checkContext(r: Record<string, unknown>, keys: readonly Uint8Array[]): void {
+    const c = r['context'];
+    if (c === null || c === undefined) return;
+    const ctx = obj('context', c);
+    const id = u64('context.regionId', ctx['regionId']);
+    if (id === 0n) return;
+    if (id > BigInt(Number.MAX_SAFE_INTEGER)) throw new KvError('REGION_NOT_FOUND', `region ${id} does not exist`, { regionId: id });
+    const region = this.options.placement.getRegion(Number(id));
+    const version = Number(u64('context.version', ctx['version']));
+    const confVer = Number(u64('context.confVer', ctx['confVer']));
+    if (region.epoch.version !== version || region.epoch.confVer !== confVer) throw epochNotMatch(region, { version, confVer });
+    for (const k of keys) {
+      const e = checkKeyInRegion(region, codec.encodeBytes(bytes('key', k)));
+      if (e !== undefined) throw e;
+    }
+  }
+
   private handlers(): grpc.UntypedServiceImplementation {
     const { storage, placement } = this.options;
     const target = (r: Record<string, unknown>) => {
@@ -397,10 +420,16 @@ export class FlashKvServer {
         return { ts: ts.map(String) };
       }),
       Get: this.unary('Get', async (r) => {
-        const v = await storage.get(bytes('key', r['key']), u64('ts', r['ts']));
+        const key = bytes('key', r['key']);
+        this.checkContext(r, [key]);
+        const v = await storage.get(key, u64('ts', r['ts']));
         return v === undefined ? { found: false } : { found: true, value: v };
       }),
-      BatchGet: this.unary('BatchGet', async (r) => ({ pairs: await storage.batchGet(bytesList('keys', r['keys']), u64('ts', r['ts'])) })),
+      BatchGet: this.unary('BatchGet', async (r) => {
+        const keys = bytesList('keys', r['keys']);
+        this.checkContext(r, keys);
+        return { pairs: await storage.batchGet(keys, u64('ts', r['ts'])) };
+      }),
       Scan: this.unary('Scan', async (r) => {
         const start = optionalKey(r['start'], 'start');
         const end = optionalKey(r['end'], 'end');
@@ -423,6 +452,7 @@ export class FlashKvServer {
           const key = bytes(`mutations[${i}].key`, o['key']);
           return op === 'put' || op === 'insert' ? { op: op as StorageMutation['op'], key, value: bytes(`mutations[${i}].value`, o['value']) } : { op: op as StorageMutation['op'], key };
         });
+        this.checkContext(r, mutations.map((m) => m.key));
         const minCommitTs = u64('minCommitTs', r['minCommitTs']);
         const res = await storage.prewrite({
           mutations,
@@ -435,11 +465,15 @@ export class FlashKvServer {
         return { minCommitTs: res.minCommitTs.toString(), onePcCommitTs: res.onePcCommitTs.toString() };
       }),
       Commit: this.unary('Commit', async (r) => {
-        await storage.commit({ keys: bytesList('keys', r['keys']), startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']) });
+        const keys = bytesList('keys', r['keys']);
+        this.checkContext(r, keys);
+        await storage.commit({ keys, startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']) });
         return {};
       }),
       Rollback: this.unary('Rollback', async (r) => {
-        await storage.rollback({ keys: bytesList('keys', r['keys']), startTs: u64('startTs', r['startTs']) });
+        const keys = bytesList('keys', r['keys']);
+        this.checkContext(r, keys);
+        await storage.rollback({ keys, startTs: u64('startTs', r['startTs']) });
         return {};
       }),
       CheckTxnStatus: this.unary('CheckTxnStatus', async (r) => {
