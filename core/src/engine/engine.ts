@@ -1,5 +1,6 @@
 import type { ColumnFamily } from './column-family.js';
 import type { WriteBatch } from './write-batch.js';
+import type { EntryBatch } from './entry-batch.js';
 
 /** Bounds of an iterator: lower inclusive, upper exclusive; either may be omitted. */
 export interface IterOptions {
@@ -27,6 +28,14 @@ export interface EngineIterator {
   valid(): boolean;
   key(): Uint8Array;
   value(): Uint8Array;
+  /**
+   * Optional batch read (engines that declare `capabilities.batchRead`): copies up to `max`
+   * (<= out.capacity) entries from the current one on into `out`, packed back to back
+   * (PackedEntries), moves to the entry after the last one copied (or off the end), and returns
+   * the count (0 when not valid). Callers use `readEntries` (./entry-batch.ts), which falls back
+   * to key()/value()/next() for iterators without it, with the same result.
+   */
+  readBatch?(out: EntryBatch, max: number): number;
   /** Releases resources held by the iterator; further calls throw. Idempotent. */
   close(): void;
 }
@@ -51,6 +60,12 @@ export interface EngineSnapshot extends EngineReader {
 export interface WriteOptions {
   /** Durable before the promise resolves (fsync for disk engines). */
   readonly sync?: boolean;
+  /**
+   * The caller hands the batch's key and value arrays over to the engine: it never changes them
+   * afterwards, so the engine may keep them instead of copying (engine-memory does; others may
+   * ignore it). Views into one packed buffer are the cheap way to give many small entries.
+   */
+  readonly handOver?: boolean;
 }
 
 /** Optional behaviour an engine declares; the conformance suite switches tests by it. */
@@ -59,6 +74,8 @@ export interface EngineCapabilities {
   readonly persistent: boolean;
   /** deleteRange is supported in write batches. */
   readonly deleteRange: boolean;
+  /** Iterators implement `readBatch` (absent means false). */
+  readonly batchRead?: boolean;
 }
 
 /**

@@ -1,7 +1,7 @@
 // @hot-path
-import type { EngineIterator, IterOptions } from '@flashkv/core';
+import type { EngineIterator, EntryBatch, IterOptions } from '@flashkv/core';
 import { EngineClosedError } from '@flashkv/core';
-import type { BNode } from './btree.js';
+import { type BNode, leafBound } from './btree.js';
 import { cmp } from './compare.js';
 import { Cursor } from './cursor.js';
 
@@ -148,6 +148,59 @@ export class MemoryIterator extends Cursor implements EngineIterator {
     this.check();
     if (this.pos < 0) throw new TypeError('value() on an iterator that is not valid');
     return this.leaf.items[(this.pos << 1) + 1]!;
+  }
+
+  /**
+   * The batch read: walks leaf item arrays directly (one bound check per leaf, no method call
+   * per entry) and copies each key and value into `out` back to back. Short arrays are copied
+   * byte by byte: TypedArray#set has a fixed cost that dominates a 20-byte copy.
+   */
+  readBatch(out: EntryBatch, max: number): number {
+    this.check();
+    if (!Number.isInteger(max) || max < 0 || max > out.capacity) throw new RangeError(`readBatch: max ${max} is outside 0..${out.capacity}`);
+    const offsets = out.offsets;
+    offsets[0] = 0;
+    let n = 0;
+    let at = 0;
+    let data = out.data;
+    const upper = this.upper;
+    while (n < max && this.pos >= 0) {
+      const leaf = this.leaf;
+      const items = leaf.items;
+      let p = this.pos;
+      let end = leaf.n;
+      // Where the upper bound cuts this leaf (inUpper already checked the current entry).
+      if (upper !== null && leaf !== this.belowUpper) {
+        if (cmp(items[(end - 1) << 1]!, upper) < 0) this.belowUpper = leaf;
+        else end = leafBound(leaf, upper, false);
+      }
+      const stop = end - p > max - n ? p + (max - n) : end;
+      for (; p < stop; p++) {
+        const k = items[p << 1]!;
+        const v = items[(p << 1) + 1]!;
+        const kl = k.length;
+        const vl = v.length;
+        if (at + kl + vl > data.length) data = out.grow(at + kl + vl, at);
+        if (kl <= 32) for (let j = 0; j < kl; j++) data[at + j] = k[j]!;
+        else data.set(k, at);
+        at += kl;
+        offsets[2 * n + 1] = at;
+        if (vl <= 32) for (let j = 0; j < vl; j++) data[at + j] = v[j]!;
+        else data.set(v, at);
+        at += vl;
+        n++;
+        offsets[2 * n] = at;
+      }
+      if (p < leaf.n && p >= end) {
+        // Stopped at the upper bound.
+        this.pos = -1;
+        break;
+      }
+      this.pos = p - 1;
+      if (!(super.next() && this.inUpper())) break;
+    }
+    out.count = n;
+    return n;
   }
 
   close(): void {
