@@ -16,7 +16,11 @@ const GROUP_BYTES: usize = <usize>HOT_BATCH_MAX << 2;
 const FB_OPS: usize = <usize>HOT_BATCH_MAX << 1;
 const FB_OP_WORDS_BYTES: usize = FB_OPS << 2;
 const FB_BYTES: usize = 4 * FB_OP_WORDS_BYTES + FB_OPS;
-const FIXED_BYTES: usize = TS_BYTES + 3 * OFFSETS_BYTES + 2 * GROUP_BYTES + FB_BYTES;
+// mvccScanEntries: entry offsets (key, value, key, value, ...), pair offsets the same way, and
+// one i32 per pair for its group and per default-CF pair for its index.
+const ENTRY_OFFSETS_BYTES: usize = ((<usize>(2 * HOT_BATCH_MAX + 1) << 2) + 15) & ~15;
+const SE_BYTES: usize = 2 * ENTRY_OFFSETS_BYTES + 2 * GROUP_BYTES;
+const FIXED_BYTES: usize = TS_BYTES + 3 * OFFSETS_BYTES + 2 * GROUP_BYTES + FB_BYTES + SE_BYTES;
 // The final group of a key is read with one 8-byte load, which may run up to 7 bytes past the
 // last input key; the block keeps this much readable slack after the input region.
 const OVERREAD_SLACK: usize = 8;
@@ -48,6 +52,10 @@ let opValueEndRegion: usize = 0;
 let opCfRegion: usize = 0;
 let outDataRegion: usize = 0;
 let inDataRegion: usize = 0;
+let entryOffsetsRegion: usize = 0;
+let pairOffsetsRegion: usize = 0;
+let pairGroupRegion: usize = 0;
+let longPairRegion: usize = 0;
 
 /**
  * Makes room for `inBytes` of input keys and `outBytes` of output. Returns 1 when the layout
@@ -76,7 +84,12 @@ export function reserve(inBytes: u32, outBytes: u32): u32 {
   opValueStartRegion = opKeyEndRegion + FB_OP_WORDS_BYTES;
   opValueEndRegion = opValueStartRegion + FB_OP_WORDS_BYTES;
   opCfRegion = opValueEndRegion + FB_OP_WORDS_BYTES;
-  outDataRegion = opCfRegion + FB_OPS;
+  // FB_OPS keeps 16-byte alignment (512 bytes).
+  entryOffsetsRegion = opCfRegion + FB_OPS;
+  pairOffsetsRegion = entryOffsetsRegion + ENTRY_OFFSETS_BYTES;
+  pairGroupRegion = pairOffsetsRegion + ENTRY_OFFSETS_BYTES;
+  longPairRegion = pairGroupRegion + GROUP_BYTES;
+  outDataRegion = longPairRegion + GROUP_BYTES;
   inDataRegion = outDataRegion + <usize>newOut;
   return 1;
 }
@@ -119,6 +132,18 @@ export function outDataPtr(): usize {
 }
 export function inDataPtr(): usize {
   return inDataRegion;
+}
+export function entryOffsetsPtr(): usize {
+  return entryOffsetsRegion;
+}
+export function pairOffsetsPtr(): usize {
+  return pairOffsetsRegion;
+}
+export function pairGroupPtr(): usize {
+  return pairGroupRegion;
+}
+export function longPairPtr(): usize {
+  return longPairRegion;
 }
 export function inCap(): u32 {
   return inCapacity;
@@ -217,7 +242,12 @@ function skipVarint(at: usize, end: usize): usize {
 }
 
 /** The Write record in [at, end): skip (Lock/Rollback), Put, Delete, fenced at readTs, or corrupt. */
+// Where the last short value classify() met starts (0: none) and its length.
+let shortAt: usize = 0;
+let shortLen: usize = 0;
+
 function classify(at: usize, end: usize, readTs: u64): i32 {
+  shortAt = 0;
   if (at >= end) return REC_CORRUPT;
   const type = load<u8>(at);
   let kind: i32;
@@ -233,7 +263,9 @@ function classify(at: usize, end: usize, readTs: u64): i32 {
     at++;
     if (tag == TAG_SHORT_VALUE) {
       if (at >= end) return REC_CORRUPT;
-      at += 1 + <usize>load<u8>(at);
+      shortLen = <usize>load<u8>(at);
+      shortAt = at + 1;
+      at += 1 + shortLen;
       if (at > end) return REC_CORRUPT;
     } else if (tag == TAG_OVERLAPPED_ROLLBACK) {
       // a flag without payload
@@ -317,6 +349,145 @@ export function mvccScanBatch(count: u32, readTs: u64): i32 {
     store<i32>(visibleRegion + (<usize>(groups - 1) << 2), rec == REC_PUT ? <i32>i : SCAN_NONE);
     decided = true;
   }
+  return groups;
+}
+
+// ---- mvccScanEntries: the mirror of mvccScanEntries in core/src/txn/mvcc/scan-batch.ts (the TS
+// reference): mvccScanBatch's decisions over interleaved entries, plus the emitted pairs.
+// asm/test/mvcc-scan-entries.test.ts holds the two together.
+
+const SCAN_KEY_ONLY: u32 = 1;
+const SCAN_FIRST_DECIDED: u32 = 2;
+const KEY_PREFIX: usize = 1;
+const KEY_GROUP: usize = 9;
+
+let scanPairs: u32 = 0;
+let scanLongs: u32 = 0;
+
+export function scanPairCount(): u32 {
+  return scanPairs;
+}
+export function scanLongCount(): u32 {
+  return scanLongs;
+}
+
+/** Copies `n` bytes; short runs 8 then 1 at a time (the regions never overlap). */
+@inline
+function copySmall(dst: usize, src: usize, n: usize): void {
+  while (n >= 8) {
+    store<u64>(dst, load<u64>(src));
+    dst += 8;
+    src += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    store<u8>(dst, load<u8>(src));
+    dst++;
+    src++;
+    n--;
+  }
+}
+
+/**
+ * Decodes the memcomparable key in [at, end) to `o`: the address after the raw bytes, or 0 if
+ * the encoding is malformed (a group past `end`, a marker meaning pad > 8, a non-zero pad byte,
+ * or a final group that does not end at `end`).
+ */
+function decodeKeyInto(at: usize, end: usize, o: usize): usize {
+  while (true) {
+    if (at + KEY_GROUP > end) return 0;
+    const marker = <u32>load<u8>(at, 8);
+    if (marker == 0xff) {
+      store<u64>(o, load<u64>(at));
+      o += 8;
+      at += KEY_GROUP;
+      continue;
+    }
+    const pad = 0xff - marker;
+    if (pad > 8) return 0;
+    const real = 8 - pad;
+    const word = load<u64>(at);
+    // Little-endian: the pad bytes are the high `pad` bytes of the word.
+    if (real < 8 && (word >> (<u64>real << 3)) != 0) return 0;
+    copySmall(o, at, <usize>real);
+    return at + KEY_GROUP == end ? o + <usize>real : 0;
+  }
+  return 0;
+}
+
+/**
+ * The reference's mvccScanEntries over `count` entries already copied in: bytes in the in-data
+ * region, their 2 count + 1 offsets (as the caller had them, checked on the JS side) in the
+ * entry-offsets region. Pairs go to the out-data region with offsets from 0 in the pair-offsets
+ * region; group starts, visible indices, pair groups and default-CF pairs to theirs. Returns the
+ * group count or -(i + 1) for malformed entry i; scanPairCount / scanLongCount give the rest.
+ */
+export function mvccScanEntries(count: u32, readTs: u64, flags: u32): i32 {
+  const eo = entryOffsetsRegion;
+  const base = inDataRegion - <usize>load<u32>(eo);
+  const od = outDataRegion;
+  const po = pairOffsetsRegion;
+  const keyOnly = (flags & SCAN_KEY_ONLY) != 0;
+  const readDesc = ~readTs;
+  let groups: i32 = 0;
+  let pairs: u32 = 0;
+  let longs: u32 = 0;
+  let o: usize = od;
+  store<u32>(po, 0);
+  let decided = false;
+  let prevKey: usize = 0;
+  let prevUserLen: i32 = -1;
+  for (let i: u32 = 0; i < count; i++) {
+    const at = eo + (<usize>i << 3);
+    const kFrom = load<u32>(at);
+    const vFrom = load<u32>(at, 4);
+    const userLen = <i32>(vFrom - kFrom) - <i32>TS_LEN;
+    if (userLen < 0) return -(<i32>i + 1);
+    const key = base + <usize>kFrom;
+    if (userLen != prevUserLen || !sameBytes(key, prevKey, <usize>userLen)) {
+      if (groups > 0 && !decided) store<i32>(visibleRegion + (<usize>(groups - 1) << 2), SCAN_NONE);
+      store<i32>(groupStartRegion + (<usize>groups << 2), <i32>i);
+      store<i32>(visibleRegion + (<usize>groups << 2), SCAN_UNDECIDED);
+      groups++;
+      decided = false;
+      if (groups == 1 && (flags & SCAN_FIRST_DECIDED) != 0) {
+        store<i32>(visibleRegion, SCAN_NONE);
+        decided = true;
+      }
+    }
+    prevKey = key;
+    prevUserLen = userLen;
+    if (decided) continue;
+    if (bswap<u64>(load<u64>(key + <usize>userLen, 0, 1)) < readDesc) continue;
+    const rec = classify(base + <usize>vFrom, base + <usize>load<u32>(at, 8), readTs);
+    if (rec == REC_CORRUPT) return -(<i32>i + 1);
+    if (rec == REC_SKIP) continue;
+    decided = true;
+    const vis = visibleRegion + (<usize>(groups - 1) << 2);
+    if (rec != REC_PUT) {
+      store<i32>(vis, SCAN_NONE);
+      continue;
+    }
+    store<i32>(vis, <i32>i);
+    o = decodeKeyInto(key + KEY_PREFIX, key + <usize>userLen, o);
+    if (o == 0) return -(<i32>i + 1);
+    const pp = po + (<usize>pairs << 3);
+    store<u32>(pp, <u32>(o - od), 4);
+    if (!keyOnly) {
+      if (shortAt != 0) {
+        copySmall(o, shortAt, shortLen);
+        o += shortLen;
+      } else {
+        store<i32>(longPairRegion + (<usize>longs << 2), <i32>pairs);
+        longs++;
+      }
+    }
+    store<i32>(pairGroupRegion + (<usize>pairs << 2), groups - 1);
+    pairs++;
+    store<u32>(pp, <u32>(o - od), 8);
+  }
+  scanPairs = pairs;
+  scanLongs = longs;
   return groups;
 }
 

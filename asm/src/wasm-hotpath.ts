@@ -7,6 +7,7 @@ import {
   checkFlashbackBatchArgs,
   flashbackBatchBound,
   checkScanBatchArgs,
+  checkScanEntriesArgs,
   encodedKeysBound,
   throwOffsetsOrder,
   type EncodeKeysOptions,
@@ -14,7 +15,9 @@ import {
   type FlashbackBatchResult,
   type HotPath,
   type PackedBatch,
+  type PackedEntries,
   type ScanBatchResult,
+  type ScanEntriesResult,
 } from '@flashkv/core';
 import { flashKvModule, type WasmMemory } from './wasm-module.js';
 
@@ -35,6 +38,13 @@ interface FlashKvExports {
   opCfPtr(): number;
   outDataPtr(): number;
   inDataPtr(): number;
+  entryOffsetsPtr(): number;
+  pairOffsetsPtr(): number;
+  pairGroupPtr(): number;
+  longPairPtr(): number;
+  scanPairCount(): number;
+  scanLongCount(): number;
+  mvccScanEntries(count: number, readTs: bigint, flags: number): number;
   inCap(): number;
   outCap(): number;
   encodeKeys(count: number, flags: number): number;
@@ -55,6 +65,19 @@ interface MutableFlashbackResult {
   keyEnd: Uint32Array;
   valueStart: Uint32Array;
   valueEnd: Uint32Array;
+}
+
+/** mvccScanEntries' result: one object per instance, its views replaced when memory moves. */
+interface MutableScanEntriesResult {
+  groups: number;
+  groupStart: Int32Array;
+  visible: Int32Array;
+  pairs: number;
+  pairGroup: Int32Array;
+  data: Uint8Array;
+  offsets: Uint32Array;
+  longs: number;
+  longPair: Int32Array;
 }
 
 /** Below this many keys the offsets are copied element by element rather than with one `set`. */
@@ -108,6 +131,18 @@ export class WasmHotPath implements HotPath {
     valueStart: new Uint32Array(0),
     valueEnd: new Uint32Array(0),
   };
+  readonly #entries: MutableScanEntriesResult = {
+    groups: 0,
+    groupStart: new Int32Array(0),
+    visible: new Int32Array(0),
+    pairs: 0,
+    pairGroup: new Int32Array(0),
+    data: new Uint8Array(0),
+    offsets: new Uint32Array(0),
+    longs: 0,
+    longPair: new Int32Array(0),
+  };
+  #entryOffsetsIndex = 0;
   #valueOffsetsIndex = 0;
   #inDataPtr = 0;
   #outDataPtr = 0;
@@ -223,6 +258,45 @@ export class WasmHotPath implements HotPath {
   }
 
   /**
+   * The entries' bytes go to the in-data region and their offsets to the entry-offsets region
+   * (two `set`s), one call; pairs come back in the out-data region (raw keys and short values
+   * never outgrow the entries they come from) and, like the rest of the result, are views into
+   * WASM memory valid until the next call on this instance.
+   */
+  mvccScanEntries(entries: PackedEntries, readTs: bigint, flags: number): ScanEntriesResult {
+    checkScanEntriesArgs(entries, readTs, flags);
+    const count = entries.count;
+    let d = entries.data;
+    let off = entries.offsets;
+    const start = off[0]!;
+    const end = off[2 * count]!;
+    const bytes = end - start;
+    if (bytes > this.#inCap || bytes > this.#outCap) {
+      if (2 * bytes > WASM_BATCH_BYTES_MAX) {
+        throw new RangeError(`mvccScanEntries: batch needs ${2 * bytes} bytes of WASM scratch, more than ${WASM_BATCH_BYTES_MAX}`);
+      }
+      // Growing memory detaches views into it, and the input may be one (a previous result).
+      const mem = this.#memory.buffer;
+      if (d.buffer === mem) d = d.slice();
+      if (off.buffer === mem) off = off.slice(0, 2 * count + 1);
+      this.#exports.reserve(bytes, bytes);
+      this.#refreshViews();
+    } else if (this.#memory.buffer !== this.#buffer) {
+      this.#refreshViews();
+    }
+    // Bytes before offsets: an input in the out-data region is read before anything is written.
+    this.#bytes.set(start === 0 && end === d.length ? d : d.subarray(start, end), this.#inDataPtr);
+    const n = 2 * count + 1;
+    this.#words.set(off.length === n ? off : off.subarray(0, n), this.#entryOffsetsIndex);
+    const e = this.#exports;
+    const r = this.#entries;
+    r.groups = e.mvccScanEntries(count, readTs, flags);
+    r.pairs = e.scanPairCount();
+    r.longs = e.scanLongCount();
+    return r;
+  }
+
+  /**
    * Key bytes go to the in-data region with the value bytes after them (8-aligned), key and
    * value ends to the in-offsets and value-offsets regions, kind bytes to the ts region: five
    * `set`s, one call. The ops are written to the out-data region and returned as views into WASM
@@ -287,6 +361,14 @@ export class WasmHotPath implements HotPath {
     this.#outOffsets = new Uint32Array(buf, e.outOffsetsPtr() >>> 0, HOT_BATCH_MAX + 1);
     this.#outOffsetsIndex = (e.outOffsetsPtr() >>> 0) / 4;
     this.#tsPtr = e.tsPtr() >>> 0;
+    this.#entryOffsetsIndex = (e.entryOffsetsPtr() >>> 0) / 4;
+    const se = this.#entries;
+    se.groupStart = this.#groupStart;
+    se.visible = this.#visible;
+    se.pairGroup = new Int32Array(buf, e.pairGroupPtr() >>> 0, HOT_BATCH_MAX);
+    se.longPair = new Int32Array(buf, e.longPairPtr() >>> 0, HOT_BATCH_MAX);
+    se.offsets = new Uint32Array(buf, e.pairOffsetsPtr() >>> 0, 2 * HOT_BATCH_MAX + 1);
+    se.data = this.#outData;
     const ops = 2 * HOT_BATCH_MAX;
     const r = this.#flashback;
     r.buf = this.#outData;

@@ -5,6 +5,7 @@
  * calls once and reads offsets back.
  */
 import type { FlashbackBatchInput, FlashbackBatchResult } from './flashback-batch.js';
+import type { PackedEntries } from '../engine/entry-batch.js';
 
 /** Most items one hot-path call takes (TiKV's FLASHBACK_BATCH_SIZE, and our scan batch). */
 export const HOT_BATCH_MAX = 256;
@@ -53,6 +54,49 @@ export interface HotPath {
    * call on the same HotPath (copy `buf` before handing the ops to anything that keeps them).
    */
   flashbackBatch(input: FlashbackBatchInput, startTs: bigint, commitTs: bigint, maxWriteSize?: number): FlashbackBatchResult;
+  /**
+   * Optional: the forward scan's batch step with its results emitted (`mvccScanEntries` in
+   * core/src/txn/mvcc/scan-batch.ts is the reference and documents the rules): `entries` are
+   * `count` (<= HOT_BATCH_MAX) write-CF entries as an engine's readBatch packs them; the result
+   * adds to mvccScanBatch's groups one pair per visible Put (raw key, short value) packed in one
+   * buffer. `flags`: SCAN_KEY_ONLY, SCAN_FIRST_DECIDED. The scanner uses it when present and
+   * falls back to mvccScanBatch otherwise. Results live in reused buffers, valid until the next
+   * call on the same HotPath.
+   */
+  mvccScanEntries?(entries: PackedEntries, readTs: bigint, flags: number): ScanEntriesResult;
+}
+
+/** mvccScanEntries flag: emit empty values (no value is copied or looked up). */
+export const SCAN_KEY_ONLY = 1;
+/** mvccScanEntries flag: the first group continues a key an earlier batch decided; skip it. */
+export const SCAN_FIRST_DECIDED = 2;
+
+/**
+ * mvccScanEntries' result: the groups of ScanBatchResult plus `pairs` emitted pairs, in key order.
+ * Pair p's raw key is `data[offsets[2p], offsets[2p + 1])` and its value
+ * `data[offsets[2p + 1], offsets[2p + 2])`, `offsets[0]` is 0; `pairGroup[p]` is its group.
+ * `longPair[0..longs)` are the pairs whose Put keeps its value in the default CF: their value is
+ * empty here and the caller loads it (the Write record is entry `visible[pairGroup[p]]`).
+ */
+export interface ScanEntriesResult extends ScanBatchResult {
+  readonly pairs: number;
+  readonly pairGroup: Int32Array;
+  readonly data: Uint8Array;
+  readonly offsets: Uint32Array;
+  readonly longs: number;
+  readonly longPair: Int32Array;
+}
+
+/** The reference's output buffers (reused across calls by the TS HotPath). */
+export interface ScanEntriesOutput {
+  readonly groupStart: Int32Array;
+  readonly visible: Int32Array;
+  readonly pairGroup: Int32Array;
+  readonly offsets: Uint32Array;
+  readonly longPair: Int32Array;
+  data: Uint8Array;
+  pairs: number;
+  longs: number;
 }
 
 /** `visible[g]`: the key has no visible version at readTs (deleted, only newer versions, or fenced). */

@@ -1,7 +1,8 @@
 // @hot-path
 import { checkEncodeKeysArgs, throwOffsetsOrder } from './encode-keys-args.js';
-import { HOT_BATCH_MAX, type EncodeKeysOptions, type HotPath, type PackedBatch, type ScanBatchResult } from './hotpath.js';
-import { checkScanBatchArgs } from './scan-batch-args.js';
+import { HOT_BATCH_MAX, type EncodeKeysOptions, type HotPath, type PackedBatch, type ScanBatchResult, type ScanEntriesOutput, type ScanEntriesResult } from './hotpath.js';
+import { checkScanBatchArgs, checkScanEntriesArgs } from './scan-batch-args.js';
+import type { PackedEntries } from '../engine/entry-batch.js';
 import { checkFlashbackBatchArgs } from './flashback-batch-args.js';
 import {
   FLASHBACK_MAX_WRITE_SIZE,
@@ -13,7 +14,7 @@ import {
   type FlashbackBatchResult,
 } from './flashback-batch.js';
 // The scan kernel lives beside the scanner it serves; only its runtime function is used here.
-import { mvccScanBatch } from '../txn/mvcc/scan-batch.js';
+import { mvccScanBatch, mvccScanEntries } from '../txn/mvcc/scan-batch.js';
 
 /*
  * The TS reference for the hot path (DESIGN.md section 10): the behaviour the WASM build must
@@ -62,6 +63,36 @@ class JsHotPath implements HotPath {
       input = { ...input, keys: input.keys.slice(), values: input.values.slice() };
     }
     flashbackBatchReference(input, startTs, commitTs, out, maxWriteSize);
+    return out;
+  }
+
+  /** mvccScanEntries' output; one object per instance, `data` replaced when a batch outgrows it. */
+  readonly #entriesOut: ScanEntriesOutput & { groups: number } = {
+    groups: 0,
+    groupStart: this.#groupStart,
+    visible: this.#visible,
+    pairGroup: new Int32Array(HOT_BATCH_MAX),
+    offsets: new Uint32Array(2 * HOT_BATCH_MAX + 1),
+    longPair: new Int32Array(HOT_BATCH_MAX),
+    data: new Uint8Array(INITIAL_OUTPUT_BYTES),
+    pairs: 0,
+    longs: 0,
+  };
+
+  mvccScanEntries(entries: PackedEntries, readTs: bigint, flags: number): ScanEntriesResult {
+    checkScanEntriesArgs(entries, readTs, flags);
+    const out = this.#entriesOut;
+    const bound = entries.offsets[2 * entries.count]! - entries.offsets[0]!;
+    if (bound > out.data.length || entries.data.buffer === out.data.buffer) {
+      // Raw keys and short values never outgrow the entries they come from. A previous result
+      // passed back in lives in the buffer this call writes, so that case gets a fresh one too.
+      let size = out.data.length;
+      while (size < bound) size *= 2;
+      out.data = new Uint8Array(size);
+    }
+    out.pairs = 0;
+    out.longs = 0;
+    out.groups = mvccScanEntries(entries, readTs, flags, out);
     return out;
   }
 

@@ -1,4 +1,5 @@
 import { HOT_BATCH_MAX, type PackedBatch } from './hotpath.js';
+import type { PackedEntries } from '../engine/entry-batch.js';
 
 /*
  * Argument checks shared by every `mvccScanBatch` implementation, so the TS reference and the
@@ -39,4 +40,32 @@ export function checkScanBatchArgs(keys: PackedBatch, values: PackedBatch, readT
   if (keys.count !== values.count) throw new RangeError(`mvccScanBatch: ${keys.count} keys but ${values.count} values`);
   if (typeof readTs !== 'bigint') throw new TypeError('mvccScanBatch: readTs must be a bigint');
   if (readTs < 0n || readTs > U64_MAX) throw new RangeError(`mvccScanBatch: readTs ${readTs} is outside the u64 range`);
+}
+
+/**
+ * mvccScanEntries' checks, in full like checkScanBatchArgs (2 x 513 offsets per call). Afterwards
+ * `offsets[0] <= ... <= offsets[2 count] <= data.length` and `flags` is an integer in 0..3.
+ */
+export function checkScanEntriesArgs(entries: PackedEntries, readTs: bigint, flags: number): void {
+  if (entries === null || typeof entries !== 'object') throw new TypeError('mvccScanEntries: entries must be PackedEntries');
+  const { data, offsets, count } = entries;
+  if (!(data instanceof Uint8Array)) throw new TypeError('mvccScanEntries: entries.data must be a Uint8Array');
+  if (!(offsets instanceof Uint32Array)) throw new TypeError('mvccScanEntries: entries.offsets must be a Uint32Array');
+  if (!Number.isInteger(count)) throw new TypeError(`mvccScanEntries: entries.count must be an integer, got ${String(count)}`);
+  if (count < 0 || count > HOT_BATCH_MAX) throw new RangeError(`mvccScanEntries: entries.count ${count} is outside 0..${HOT_BATCH_MAX}`);
+  const last = 2 * count;
+  if (offsets.length < last + 1) {
+    throw new RangeError(`mvccScanEntries: entries.offsets has ${offsets.length} entries, ${count} entries need ${last + 1}`);
+  }
+  for (let i = 0; i < last; i++) {
+    if (offsets[i]! > offsets[i + 1]!) {
+      throw new RangeError(`mvccScanEntries: entries.offsets must not decrease, but offsets[${i}] = ${offsets[i]} > offsets[${i + 1}] = ${offsets[i + 1]}`);
+    }
+  }
+  if (offsets[last]! > data.length) {
+    throw new RangeError(`mvccScanEntries: entries.offsets[${last}] = ${offsets[last]} is past the end of entries.data (${data.length} bytes)`);
+  }
+  if (typeof readTs !== 'bigint') throw new TypeError('mvccScanEntries: readTs must be a bigint');
+  if (readTs < 0n || readTs > U64_MAX) throw new RangeError(`mvccScanEntries: readTs ${readTs} is outside the u64 range`);
+  if (!Number.isInteger(flags) || flags < 0 || flags > 3) throw new RangeError(`mvccScanEntries: flags must be an integer in 0..3, got ${String(flags)}`);
 }

@@ -18,7 +18,8 @@
  * @flashkv/asm mirrors it decision for decision, including which malformed entries it reports
  * (an entry is only parsed when its version is <= readTs and its key is still undecided).
  */
-import { SCAN_NONE, SCAN_UNDECIDED, type PackedBatch } from '../../hotpath/hotpath.js';
+import { SCAN_FIRST_DECIDED, SCAN_KEY_ONLY, SCAN_NONE, SCAN_UNDECIDED, type PackedBatch, type ScanEntriesOutput } from '../../hotpath/hotpath.js';
+import type { PackedEntries } from '../../engine/entry-batch.js';
 
 export { SCAN_NONE, SCAN_UNDECIDED };
 
@@ -55,7 +56,13 @@ function skipVarint(data: Uint8Array, at: number, end: number): number {
   return -1;
 }
 
+// Where the last short value classify() met starts (-1: none) and its length. Module state for
+// the same reason as the ts buffers above.
+let shortAt = -1;
+let shortLen = 0;
+
 function classify(data: Uint8Array, from: number, end: number): number {
+  shortAt = -1;
   if (from >= end) return REC_CORRUPT;
   const type = data[from]!;
   let kind: number;
@@ -70,7 +77,9 @@ function classify(data: Uint8Array, from: number, end: number): number {
     const tag = data[at++]!;
     if (tag === TAG_SHORT_VALUE) {
       if (at >= end) return REC_CORRUPT;
-      at += 1 + data[at]!;
+      shortLen = data[at]!;
+      shortAt = at + 1;
+      at += 1 + shortLen;
       if (at > end) return REC_CORRUPT;
     } else if (tag === TAG_OVERLAPPED_ROLLBACK) {
       // flag without payload
@@ -161,5 +170,133 @@ export function mvccScanBatch(keys: PackedBatch, values: PackedBatch, readTs: bi
     visible[groups - 1] = rec === REC_PUT ? i : SCAN_NONE;
     decided = true;
   }
+  return groups;
+}
+
+const KEY_PREFIX = 1;
+const GROUP_SIZE = 9;
+const FULL_GROUP = 0xff;
+
+/**
+ * Decodes the memcomparable key in `data[from, end)` (FORMATS.md 1.1: 8 bytes and a marker per
+ * group, zero padding in the final group) into `out` at `o`. The final group must end exactly at
+ * `end`. Returns the offset after the raw bytes, or -1 if the encoding is malformed.
+ */
+function decodeKeyInto(data: Uint8Array, from: number, end: number, out: Uint8Array, o: number): number {
+  let at = from;
+  for (;;) {
+    if (at + GROUP_SIZE > end) return -1;
+    const marker = data[at + 8]!;
+    if (marker === FULL_GROUP) {
+      for (let j = 0; j < 8; j++) out[o + j] = data[at + j]!;
+      o += 8;
+      at += GROUP_SIZE;
+      continue;
+    }
+    const pad = FULL_GROUP - marker;
+    if (pad > 8) return -1;
+    const real = 8 - pad;
+    for (let j = real; j < 8; j++) if (data[at + j] !== 0) return -1;
+    for (let j = 0; j < real; j++) out[o + j] = data[at + j]!;
+    return at + GROUP_SIZE === end ? o + real : -1;
+  }
+}
+
+/**
+ * The batched scan step that also emits its results: `mvccScanBatch`'s grouping and visibility
+ * rules over `entries` (<= HOT_BATCH_MAX write-CF entries packed key, value, key, value: data
+ * keys, one prefix byte, encoded user key, u64be(~commitTs)), and for each group with a visible
+ * Put, one pair in `out`: the raw user key (the encoded key decoded) and the short value (empty
+ * with SCAN_KEY_ONLY; empty and listed in `out.longPair` when the Put keeps its value in the
+ * default CF). With SCAN_FIRST_DECIDED the first group continues a key an earlier batch already
+ * decided: it emits nothing and its `visible` is SCAN_NONE. `out.data` must hold at least the
+ * entries' bytes (offsets[2 count] - offsets[0]). Returns the group count, or -(i + 1) when entry
+ * i is malformed: a key shorter than the ts, a Write record that does not parse (as in
+ * mvccScanBatch), or a visible Put whose key does not decode.
+ */
+export function mvccScanEntries(entries: PackedEntries, readTs: bigint, flags: number, out: ScanEntriesOutput): number {
+  const count = entries.count;
+  const d = entries.data;
+  const off = entries.offsets;
+  const groupStart = out.groupStart;
+  const visible = out.visible;
+  const pairGroup = out.pairGroup;
+  const po = out.offsets;
+  const longPair = out.longPair;
+  const od = out.data;
+  const keyOnly = (flags & SCAN_KEY_ONLY) !== 0;
+  readTsView.setBigUint64(0, readTs);
+  for (let j = 0; j < TS_LEN; j++) readTsDesc[j] = ~readTsAsc[j]! & 0xff;
+  let groups = 0;
+  let pairs = 0;
+  let longs = 0;
+  let o = 0;
+  po[0] = 0;
+  let decided = false;
+  let prevFrom = 0;
+  let prevUserLen = -1;
+  for (let i = 0; i < count; i++) {
+    const from = off[2 * i]!;
+    const userLen = off[2 * i + 1]! - from - TS_LEN;
+    if (userLen < 0) return -(i + 1);
+    let same = userLen === prevUserLen;
+    if (same) {
+      for (let j = 0; j < userLen; j++) {
+        if (d[from + j] !== d[prevFrom + j]) {
+          same = false;
+          break;
+        }
+      }
+    }
+    if (!same) {
+      if (groups > 0 && !decided) visible[groups - 1] = SCAN_NONE;
+      groupStart[groups] = i;
+      visible[groups] = SCAN_UNDECIDED;
+      groups++;
+      decided = false;
+      if (groups === 1 && (flags & SCAN_FIRST_DECIDED) !== 0) {
+        visible[0] = SCAN_NONE;
+        decided = true;
+      }
+    }
+    prevFrom = from;
+    prevUserLen = userLen;
+    if (decided) continue;
+    const tsAt = from + userLen;
+    let cmp = 0;
+    for (let j = 0; j < TS_LEN; j++) {
+      const b = d[tsAt + j]!;
+      if (b !== readTsDesc[j]!) {
+        cmp = b < readTsDesc[j]! ? -1 : 1;
+        break;
+      }
+    }
+    if (cmp < 0) continue;
+    const rec = classify(d, off[2 * i + 1]!, off[2 * i + 2]!);
+    if (rec === REC_CORRUPT) return -(i + 1);
+    if (rec === REC_SKIP) continue;
+    decided = true;
+    if (rec !== REC_PUT) {
+      visible[groups - 1] = SCAN_NONE;
+      continue;
+    }
+    visible[groups - 1] = i;
+    o = decodeKeyInto(d, from + KEY_PREFIX, from + userLen, od, o);
+    if (o < 0) return -(i + 1);
+    po[2 * pairs + 1] = o;
+    if (!keyOnly) {
+      if (shortAt >= 0) {
+        for (let j = 0; j < shortLen; j++) od[o + j] = d[shortAt + j]!;
+        o += shortLen;
+      } else {
+        longPair[longs++] = pairs;
+      }
+    }
+    pairGroup[pairs] = groups - 1;
+    pairs++;
+    po[2 * pairs] = o;
+  }
+  out.pairs = pairs;
+  out.longs = longs;
   return groups;
 }

@@ -7,6 +7,12 @@
  * so every key the scan passes (including keys that only have a lock) gets the lock check of a
  * point get. Locks past the last key returned are not checked, as in TiKV.
  *
+ * With a HotPath that has `mvccScanEntries` (both built-in ones do), the forward scan is batched
+ * end to end instead: the engine iterator fills one packed buffer per 256 entries (`readEntries`:
+ * the engine's `readBatch` when it has one, else a generic loop), the kernel picks the visible
+ * versions and emits raw keys and short values into one buffer, and the page of results is built
+ * from those buffers with one copy per batch (`KvPage`); pairs are views into the page.
+ *
  * Reverse: user keys are found walking the write CF backwards, one seek per key, and each is
  * resolved like a point get; reverse scans are rarer and this keeps them obviously right.
  *
@@ -18,8 +24,18 @@ import type { RawKey } from '../../codec/index.js';
 import { decodeLock } from '../../codec/index.js';
 import { decodeWrite } from '../../codec/index.js';
 import { compareBytes, type EngineIterator } from '../../engine/engine.js';
+import { EntryBatch, readEntries } from '../../engine/entry-batch.js';
 import { CorruptedError } from '../../errors.js';
-import { HOT_BATCH_MAX, SCAN_NONE, SCAN_UNDECIDED, type HotPath, type PackedBatch } from '../../hotpath/hotpath.js';
+import {
+  HOT_BATCH_MAX,
+  SCAN_FIRST_DECIDED,
+  SCAN_KEY_ONLY,
+  SCAN_NONE,
+  SCAN_UNDECIDED,
+  type HotPath,
+  type PackedBatch,
+  type ScanEntriesResult,
+} from '../../hotpath/hotpath.js';
 import { createJsHotPath } from '../../hotpath/js-hotpath.js';
 import { dataRange } from './keys.js';
 import { checkLockConflict, type ReadLockOptions } from './lock-check.js';
@@ -128,7 +144,9 @@ export function scanRange(reader: MvccReader, options: ScanOptions, hotPath?: Ho
   const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
   try {
     if (options.reverse === true) return scanBackward(reader, writeIt, lockIt, options, limit);
-    return scanForward(reader, writeIt, lockIt, options, limit, hotPath ?? (defaultHotPath ??= createJsHotPath()));
+    const hp = hotPath ?? (defaultHotPath ??= createJsHotPath());
+    if (hp.mvccScanEntries !== undefined) return scanForwardEntries(reader, writeIt, lockIt, options, limit, hp).pairs();
+    return scanForward(reader, writeIt, lockIt, options, limit, hp);
   } finally {
     writeIt.close();
     lockIt?.close();
@@ -241,4 +259,178 @@ function scanBackward(reader: MvccReader, writeIt: EngineIterator, lockIt: Engin
     for (; lockIt.valid(); lockIt.prev()) checkLockAt(lockIt, options);
   }
   return out;
+}
+
+/**
+ * The pairs of a forward scan packed in one buffer: pair i's raw key is
+ * `data[offsets[2i], offsets[2i + 1])` and its value `data[offsets[2i + 1], offsets[2i + 2])`.
+ * `key(i)` and `value(i)` are views (no copy); `pairs()` makes the KvPair array.
+ */
+export class KvPage {
+  data = new Uint8Array(4096);
+  offsets = new Uint32Array(513);
+  count = 0;
+
+  key(i: number): RawKey {
+    return this.data.subarray(this.offsets[2 * i]!, this.offsets[2 * i + 1]!) as RawKey;
+  }
+
+  value(i: number): Uint8Array {
+    return this.data.subarray(this.offsets[2 * i + 1]!, this.offsets[2 * i + 2]!);
+  }
+
+  pairs(): KvPair[] {
+    const out: KvPair[] = new Array(this.count);
+    const d = this.data;
+    const o = this.offsets;
+    for (let i = 0; i < this.count; i++) {
+      out[i] = { key: d.subarray(o[2 * i]!, o[2 * i + 1]!) as RawKey, value: d.subarray(o[2 * i + 1]!, o[2 * i + 2]!) };
+    }
+    return out;
+  }
+
+  /** Room for `pairs` more pairs and `bytes` more bytes. */
+  reserve(pairs: number, bytes: number): void {
+    const needO = 2 * (this.count + pairs) + 1;
+    if (needO > this.offsets.length) {
+      let size = this.offsets.length * 2;
+      while (size < needO) size *= 2;
+      const grown = new Uint32Array(size);
+      grown.set(this.offsets.subarray(0, 2 * this.count + 1));
+      this.offsets = grown;
+    }
+    const at = this.offsets[2 * this.count]!;
+    if (at + bytes > this.data.length) {
+      let size = this.data.length * 2;
+      while (size < at + bytes) size *= 2;
+      const grown = new Uint8Array(size);
+      grown.set(this.data.subarray(0, at));
+      this.data = grown;
+    }
+  }
+
+  /** Appends the first `take` pairs of a kernel result: one copy of bytes, offsets rebased. */
+  appendAll(r: ScanEntriesResult, take: number): void {
+    const end = r.offsets[2 * take]!;
+    this.reserve(take, end);
+    const o = this.offsets;
+    const base = o[2 * this.count]!;
+    this.data.set(r.data.subarray(0, end), base);
+    const ro = r.offsets;
+    const at = 2 * this.count;
+    for (let j = 1; j <= 2 * take; j++) o[at + j] = base + ro[j]!;
+    this.count += take;
+  }
+
+  /** Appends one pair, copying both parts. */
+  push(key: Uint8Array, value: Uint8Array): void {
+    this.reserve(1, key.length + value.length);
+    const o = this.offsets;
+    const at = o[2 * this.count]!;
+    this.data.set(key, at);
+    this.data.set(value, at + key.length);
+    o[2 * this.count + 1] = at + key.length;
+    o[2 * this.count + 2] = at + key.length + value.length;
+    this.count++;
+  }
+}
+
+/** `a[aFrom, aFrom + len)` equals `b[0, len)`. */
+function equalAt(a: Uint8Array, aFrom: number, b: Uint8Array, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a[aFrom + i] !== b[i]) return false;
+  return true;
+}
+
+/** `a[from, from + len)` compared with all of `b`. */
+function compareAt(a: Uint8Array, from: number, len: number, b: Uint8Array): number {
+  const n = len < b.length ? len : b.length;
+  for (let i = 0; i < n; i++) {
+    const d = a[from + i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return len - b.length;
+}
+
+/**
+ * Forward scan into a KvPage, through `readEntries` and `hotPath.mvccScanEntries` (see the
+ * header). Lock checks as in scanForward: every lock at or before each key the scan passes, up
+ * to the last key returned; a batch whose keys all sort before the next lock skips them at once.
+ */
+export function scanForwardEntries(reader: MvccReader, writeIt: EngineIterator, lockIt: EngineIterator | undefined, options: ScanOptions, limit: number, hotPath: HotPath): KvPage {
+  const page = new KvPage();
+  const batch = new EntryBatch(HOT_BATCH_MAX);
+  const keyOnly = options.keyOnly === true;
+  const ts = options.ts;
+  const baseFlags = keyOnly ? SCAN_KEY_ONLY : 0;
+  let lockKey: Uint8Array | undefined;
+  if (lockIt !== undefined && lockIt.first()) lockKey = lockIt.key();
+  // The last user key of the previous batch (data key without ts), and whether it was decided.
+  let carry = new Uint8Array(64);
+  let carryLen = -1;
+  let carryDecided = false;
+  writeIt.first();
+  while (readEntries(writeIt, batch, HOT_BATCH_MAX) > 0) {
+    const bd = batch.data;
+    const bo = batch.offsets;
+    const continued = carryLen >= 0 && bo[1]! - bo[0]! - TS_LEN === carryLen && equalAt(bd, bo[0]!, carry, carryLen);
+    const r = hotPath.mvccScanEntries!(batch, ts, continued && carryDecided ? baseFlags | SCAN_FIRST_DECIDED : baseFlags);
+    const groups = r.groups;
+    if (groups < 0) {
+      const bad = -groups - 1;
+      throw new CorruptedError(`write CF entry ${bad} of a scan batch is malformed`, { key: batch.key(bad).slice() });
+    }
+    let take = r.pairs;
+    let lastGroup = groups - 1;
+    const done = take >= limit - page.count;
+    if (done) {
+      take = limit - page.count;
+      lastGroup = r.pairGroup[take - 1]!;
+    }
+    if (lockKey !== undefined) {
+      // Locks at or before the last key this batch passes: checked group by group (rare).
+      const lf = bo[2 * r.groupStart[lastGroup]!]!;
+      const ll = bo[2 * r.groupStart[lastGroup]! + 1]! - lf - TS_LEN;
+      if (compareAt(bd, lf, ll, lockKey) >= 0) {
+        for (let g = continued ? 1 : 0; g <= lastGroup && lockKey !== undefined; g++) {
+          const f = bo[2 * r.groupStart[g]!]!;
+          const len = bo[2 * r.groupStart[g]! + 1]! - f - TS_LEN;
+          while (lockKey !== undefined && compareAt(bd, f, len, lockKey) >= 0) {
+            checkLockAt(lockIt!, options);
+            lockKey = lockIt!.next() ? lockIt!.key() : undefined;
+          }
+        }
+      }
+    }
+    if (r.longs === 0 || keyOnly) page.appendAll(r, take);
+    else appendWithLongs(reader, page, r, take, batch);
+    if (done) return page;
+    const lf = bo[2 * r.groupStart[lastGroup]!]!;
+    carryLen = bo[2 * r.groupStart[lastGroup]! + 1]! - lf - TS_LEN;
+    if (carryLen > carry.length) carry = new Uint8Array(carryLen * 2);
+    for (let i = 0; i < carryLen; i++) carry[i] = bd[lf + i]!;
+    carryDecided = r.visible[lastGroup] !== SCAN_UNDECIDED;
+  }
+  // Keys past the last write that only hold locks are still inside the scanned range.
+  if (lockKey !== undefined) {
+    for (; lockIt!.valid(); lockIt!.next()) checkLockAt(lockIt!, options);
+  }
+  return page;
+}
+
+/** Appends `take` pairs, loading the values of Puts that keep them in the default CF. */
+function appendWithLongs(reader: MvccReader, page: KvPage, r: ScanEntriesResult, take: number, batch: EntryBatch): void {
+  let next = 0;
+  const ro = r.offsets;
+  for (let p = 0; p < take; p++) {
+    const key = r.data.subarray(ro[2 * p]!, ro[2 * p + 1]!);
+    if (next < r.longs && r.longPair[next] === p) {
+      next++;
+      const entry = r.visible[r.pairGroup[p]!]!;
+      const dataKey = batch.key(entry);
+      const write = decodeWrite(batch.value(entry));
+      page.push(key, reader.loadData(encodedOf(dataKey, dataKey.length - TS_LEN), write));
+    } else {
+      page.push(key, r.data.subarray(ro[2 * p + 1]!, ro[2 * p + 2]!));
+    }
+  }
 }
