@@ -74,7 +74,7 @@ export function regionIdOfKey(key: Uint8Array): number {
   return Number(new DataView(key.buffer, key.byteOffset, key.byteLength).getBigUint64(2));
 }
 
-class Writer {
+export class Writer {
   private buf: Uint8Array;
   private dv: DataView;
   at = 0;

@@ -17,7 +17,7 @@ import {
   type WriteResult,
   type GateRequest,
 } from '@flashkv/core';
-import { RawNode, type Entry, type Ready, type ReadOnlyOption, type Rng, type Snapshot } from '../core/index.js';
+import { RawNode, type Entry, type Message, type Ready, type ReadOnlyOption, type Rng, type Snapshot } from '../core/index.js';
 import {
   DATA_CFS,
   applyStateKey,
@@ -314,20 +314,40 @@ export class Store implements RaftReceiver {
 
   receive(env: RaftEnvelope): Promise<void> {
     return this.run(async () => {
-      const m = env.message;
-      let peer = this.peers.get(env.regionId);
-      if (!peer) {
-        // Only a leader's traffic creates a peer; anything else for an unknown region is dropped.
-        if (m.type !== 'app' && m.type !== 'heartbeat' && m.type !== 'snap') return;
-        peer = this.createUninitialized(env.regionId, m.to);
-      }
-      if (m.to !== peer.peerId) return;
-      peer.peerStores.set(m.from, env.fromStore);
-      // Dropped, not refused: the leader retries, by which time the overlapping region may have shrunk.
-      if (m.type === 'snap' && m.snapshot && !this.snapshotFits(peer, m.snapshot)) return;
-      peer.node.step(m);
-      await this.drive(peer);
+      const peer = this.stepEnvelope(env);
+      if (peer) await this.drive(peer);
     });
+  }
+
+  /**
+   * Several messages in one turn (a batch off the network): each is stepped, then every peer
+   * they touched is driven once, so one persist (and one sync) covers the whole batch.
+   */
+  receiveMany(envs: readonly RaftEnvelope[]): Promise<void> {
+    return this.run(async () => {
+      const touched = new Set<RegionPeer>();
+      for (const env of envs) {
+        const peer = this.stepEnvelope(env);
+        if (peer) touched.add(peer);
+      }
+      for (const peer of touched) await this.drive(peer);
+    });
+  }
+
+  private stepEnvelope(env: RaftEnvelope): RegionPeer | undefined {
+    const m = env.message;
+    let peer = this.peers.get(env.regionId);
+    if (!peer) {
+      // Only a leader's traffic creates a peer; anything else for an unknown region is dropped.
+      if (m.type !== 'app' && m.type !== 'heartbeat' && m.type !== 'snap') return undefined;
+      peer = this.createUninitialized(env.regionId, m.to);
+    }
+    if (m.to !== peer.peerId) return undefined;
+    peer.peerStores.set(m.from, env.fromStore);
+    // Dropped, not refused: the leader retries, by which time the overlapping region may have shrunk.
+    if (m.type === 'snap' && m.snapshot && !this.snapshotFits(peer, m.snapshot)) return undefined;
+    peer.node.step(m);
+    return peer;
   }
 
   reportSnapshot(regionId: number, toPeer: number, delivered: boolean): Promise<void> {
@@ -363,23 +383,57 @@ export class Store implements RaftReceiver {
    */
   propose(command: Command): Promise<{ applied: Promise<WriteResult | AdminResult> }> {
     return this.run(async () => {
-      const peer = this.peer(command.regionId);
-      const epoch = { version: command.version, confVer: command.confVer };
-      const req: GateRequest =
-        command.kind === 'write' ? { kind: 'write', epoch, flags: command.flags } : { kind: 'admin', epoch, command: command.admin.type };
-      const refused = checkRegionGate(peer.region, req, 'propose');
-      if (refused) throw refused;
-      if (!peer.isLeader()) throw notLeader(peer.region.id, peer.leaderHint());
-      let id;
-      try {
-        id = peer.node.propose(encodeCommand(command));
-      } catch (e) {
-        throw this.hinted(peer, e);
-      }
-      const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve, reject }));
+      const { peer, applied } = this.proposeOne(command);
       await this.drive(peer);
       return { applied };
     });
+  }
+
+  /**
+   * Several proposals in one turn (group commit): each is checked and proposed as `propose`
+   * does, then every peer involved is driven once, so their entries share one persist and sync.
+   * Each result is either `{ applied }` or the `error` that refused it at propose.
+   */
+  proposeMany(
+    commands: readonly Command[],
+    ifTerms?: readonly (number | undefined)[],
+  ): Promise<({ applied: Promise<WriteResult | AdminResult> } | { error: unknown })[]> {
+    return this.run(async () => {
+      const touched = new Set<RegionPeer>();
+      const out = commands.map((c, i) => {
+        try {
+          const { peer, applied } = this.proposeOne(c, ifTerms?.[i]);
+          touched.add(peer);
+          // Settled by the caller; a rejection before it looks must not count as unhandled.
+          applied.catch(() => undefined);
+          return { applied };
+        } catch (error) {
+          return { error };
+        }
+      });
+      for (const peer of touched) await this.drive(peer);
+      return out;
+    });
+  }
+
+  /** `ifTerm`: refuse (NOT_LEADER) unless this peer still leads in that term (a read-modify-write's guard). */
+  private proposeOne(command: Command, ifTerm?: number): { peer: RegionPeer; applied: Promise<WriteResult | AdminResult> } {
+    const peer = this.peer(command.regionId);
+    const epoch = { version: command.version, confVer: command.confVer };
+    const req: GateRequest =
+      command.kind === 'write' ? { kind: 'write', epoch, flags: command.flags } : { kind: 'admin', epoch, command: command.admin.type };
+    const refused = checkRegionGate(peer.region, req, 'propose');
+    if (refused) throw refused;
+    if (!peer.isLeader()) throw notLeader(peer.region.id, peer.leaderHint());
+    if (ifTerm !== undefined && peer.node.status().term !== ifTerm) throw new KvError('NOT_LEADER', `leadership moved past term ${ifTerm}`, { regionId: peer.region.id, leader: peer.leaderHint() });
+    let id;
+    try {
+      id = peer.node.propose(encodeCommand(command));
+    } catch (e) {
+      throw this.hinted(peer, e);
+    }
+    const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve, reject }));
+    return { peer, applied };
   }
 
   /** Leader transfer is not replicated: the gate runs here, then the core starts the transfer. */
@@ -437,11 +491,14 @@ export class Store implements RaftReceiver {
   private async drive(peer: RegionPeer): Promise<void> {
     while (peer.node.hasReady()) {
       const rd = peer.node.ready();
+      // A leader's appends may go out while its own disk write runs (Raft thesis 10.2.1): the
+      // leader counts itself for commit only after this persist, since responses are stepped on
+      // the same serial chain after it. Everything else (acks, votes) waits for the persist.
+      const hs = rd.hardState;
+      const early = peer.isLeader() && (!hs || (hs.term === peer.storage.hard.term && hs.vote === peer.storage.hard.vote));
+      if (early) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') this.sendMessage(peer, m);
       await this.persist(peer, rd);
-      for (const m of rd.messages) {
-        const toStore = peer.region.peers.find((p) => p.id === m.to)?.storeId ?? peer.peerStores.get(m.to);
-        if (toStore !== undefined) this.options.transport.send({ regionId: peer.region.id, fromStore: this.storeId, toStore, message: m });
-      }
+      for (const m of rd.messages) if (!early || (m.type !== 'app' && m.type !== 'heartbeat')) this.sendMessage(peer, m);
       const created = await this.apply(peer, rd.committedEntries);
       const wasLeader = peer.isLeader();
       peer.node.advance(rd);
@@ -458,6 +515,11 @@ export class Store implements RaftReceiver {
         await this.drive(np);
       }
     }
+  }
+
+  private sendMessage(peer: RegionPeer, m: Message): void {
+    const toStore = peer.region.peers.find((p) => p.id === m.to)?.storeId ?? peer.peerStores.get(m.to);
+    if (toStore !== undefined) this.options.transport.send({ regionId: peer.region.id, fromStore: this.storeId, toStore, message: m });
   }
 
   /** Step 1 of a Ready: snapshot, entries and hard state, synced when raft needs it before sending. */

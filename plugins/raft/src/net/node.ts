@@ -1,0 +1,305 @@
+import { EventCatalogue, KvError, freezeRegion, type BatchOp, type StorageEngine, type WriteResult } from '@flashkv/core';
+import type { Command } from '../store/codec.js';
+import { SeededRng } from '../store/cluster.js';
+import { Store, bootstrapStore, type StoreRaftOptions } from '../store/store.js';
+import { intervalTickSource, StoreTicker } from '../store/ticker.js';
+import { storeIdentKey } from '../store/codec.js';
+import {
+  OP_APPLIED_COUNT,
+  OP_GET,
+  OP_ISOLATE,
+  OP_MPUT,
+  OP_PUT,
+  OP_STATUS,
+  OP_TRANSFER,
+  decodeRequest,
+  encodeError,
+  encodeOk,
+  readU64,
+  u64Bytes,
+  type ErrorReply,
+  type Request,
+} from './protocol.js';
+import { TcpTransport, type ClientConnection, type NetAddress, type TcpTransportStats } from './tcp-transport.js';
+import { FrameError } from './wire.js';
+
+export interface NodeStatus {
+  readonly storeId: number;
+  /** The leader's store id as this node knows it (0: none known). */
+  readonly leaderStore: number;
+  readonly isLeader: boolean;
+  readonly term: number;
+  readonly commit: number;
+  readonly applied: number;
+  readonly proposeBatches: number;
+  readonly proposedWrites: number;
+  readonly transport: TcpTransportStats;
+}
+
+/** The one region a node cluster runs (peer id = store id). */
+const REGION_ID = 1;
+const DATA_PREFIX = 0x7a;
+
+export interface RaftNodeOptions {
+  readonly storeId: number;
+  readonly listen: NetAddress;
+  /** Every store of the cluster with its listen address (this one's entry may be present). */
+  readonly peers: ReadonlyMap<number, NetAddress>;
+  readonly token: string;
+  /** This store's own engine; durability comes from its `sync` (engine-lsm in a real node). */
+  readonly engine: StorageEngine;
+  readonly raft?: StoreRaftOptions;
+  /** Wall-clock ms per raft tick. Default 100 (so the default election timeout is 1-2 s). */
+  readonly tickMs?: number;
+  readonly seed?: number;
+  readonly maxFrameBytes?: number;
+  /** Serve the ISOLATE and APPLIED_COUNT test requests. Default false. */
+  readonly testHooks?: boolean;
+}
+
+function zkey(key: Uint8Array): Uint8Array {
+  const out = new Uint8Array(key.length + 1);
+  out[0] = DATA_PREFIX;
+  out.set(key, 1);
+  return out;
+}
+
+/**
+ * One store as a process: the multi-raft store on its own engine, a TCP transport to the other
+ * stores, a ticker, and a small client protocol on the same port (put, get, an atomic
+ * transfer between two u64 balances, status). Writes arriving while a batch is being persisted
+ * are proposed together in the next batch (group commit: one sync for many writes).
+ */
+export class RaftNode {
+  private readonly ticker: StoreTicker;
+  private readonly queue: { cmd: Command; ifTerm: number | undefined; resolve(v: WriteResult): void; reject(e: unknown): void }[] = [];
+  private proposing = false;
+  private transferLock: Promise<void> = Promise.resolve();
+  private readonly appliedPuts = new Map<string, number>();
+  private stopped = false;
+  /** Group-commit counters: proposal batches and the writes in them. */
+  readonly counters = { batches: 0, writes: 0 };
+
+  private constructor(
+    readonly store: Store,
+    readonly transport: TcpTransport,
+    private readonly options: RaftNodeOptions,
+    events: EventCatalogue | undefined,
+  ) {
+    this.ticker = new StoreTicker([store], intervalTickSource(options.tickMs ?? 100));
+    if (events) {
+      events.applied$.subscribe((ev) => {
+        for (const m of ev.modifies) if (m.op === 'put') {
+          const k = Buffer.from(m.key).toString('hex');
+          this.appliedPuts.set(k, (this.appliedPuts.get(k) ?? 0) + 1);
+        }
+      });
+    }
+  }
+
+  static async start(options: RaftNodeOptions): Promise<RaftNode> {
+    const ids = new Set([...options.peers.keys(), options.storeId]);
+    const storeIds = [...ids].sort((a, b) => a - b);
+    if (options.engine.get('raft', storeIdentKey()) === undefined) {
+      const region = freezeRegion({
+        id: REGION_ID,
+        startKey: new Uint8Array(0),
+        endKey: new Uint8Array(0),
+        epoch: { version: 1, confVer: 1 },
+        peers: storeIds.map((s) => ({ id: s, storeId: s, role: 'voter' as const })),
+        flashback: { inFlashback: false, flashbackStartTs: 0n },
+      });
+      await bootstrapStore(options.engine, options.storeId, [region]);
+    }
+    let node: RaftNode | undefined;
+    const transport = new TcpTransport({
+      storeId: options.storeId,
+      listen: options.listen,
+      peers: options.peers,
+      token: options.token,
+      ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),
+      onRequest: (body, conn) => node!.onRequest(body, conn),
+    });
+    const events = options.testHooks ? new EventCatalogue() : undefined;
+    const seed = options.seed ?? globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
+    const store = Store.open({
+      engine: options.engine,
+      transport,
+      rng: new SeededRng(seed + options.storeId * 7919),
+      ...(events ? { events } : {}),
+      ...(options.raft ? { raft: options.raft } : {}),
+    });
+    transport.attach(store);
+    node = new RaftNode(store, transport, options, events);
+    await transport.start();
+    node.ticker.start();
+    return node;
+  }
+
+  address(): NetAddress {
+    return this.transport.address();
+  }
+
+  status(): NodeStatus {
+    const peer = this.store.peer(REGION_ID);
+    const st = peer.node.status();
+    return {
+      storeId: this.store.storeId,
+      leaderStore: peer.leaderHint()?.storeId ?? 0,
+      isLeader: st.state === 'leader',
+      term: st.term,
+      commit: st.commit,
+      applied: peer.applied,
+      proposeBatches: this.counters.batches,
+      proposedWrites: this.counters.writes,
+      transport: { ...this.transport.stats },
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.ticker.stop();
+    await this.transport.close();
+    this.store.stop();
+  }
+
+  // ---- writes: group commit ----
+
+  private submit(modifies: BatchOp[], ifTerm?: number): Promise<WriteResult> {
+    const region = this.store.peer(REGION_ID).region;
+    const cmd: Command = { kind: 'write', regionId: REGION_ID, version: region.epoch.version, confVer: region.epoch.confVer, flags: new Set(), modifies };
+    return new Promise((resolve, reject) => {
+      this.queue.push({ cmd, ifTerm, resolve, reject });
+      if (!this.proposing) void this.proposeLoop();
+    });
+  }
+
+  private async proposeLoop(): Promise<void> {
+    this.proposing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.queue.length);
+        this.counters.batches++;
+        this.counters.writes += batch.length;
+        let results;
+        try {
+          results = await this.store.proposeMany(
+            batch.map((b) => b.cmd),
+            batch.map((b) => b.ifTerm),
+          );
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+          continue;
+        }
+        results.forEach((r, i) => {
+          const b = batch[i]!;
+          if ('error' in r) b.reject(r.error);
+          else r.applied.then((v) => b.resolve(v as WriteResult), b.reject);
+        });
+      }
+    } finally {
+      this.proposing = false;
+    }
+  }
+
+  private async read(key: Uint8Array): Promise<{ value: Uint8Array | undefined; term: number }> {
+    const region = this.store.peer(REGION_ID).region;
+    const term = this.store.peer(REGION_ID).node.status().term;
+    const { snapshot } = await this.store.read(REGION_ID, { kind: 'read', epoch: region.epoch }, false);
+    const snap = await snapshot;
+    try {
+      return { value: snap.get('default', zkey(key)), term };
+    } finally {
+      snap.release();
+    }
+  }
+
+  // ---- client requests ----
+
+  private onRequest(body: Uint8Array, conn: ClientConnection): void {
+    const { id, req } = decodeRequest(body); // a FrameError closes the client's connection
+    if (this.stopped) {
+      conn.send(encodeError(id, { code: 'ENGINE_CLOSED', message: 'node stopping', leaderStore: 0, certain: true }));
+      return;
+    }
+    this.handle(req).then(
+      (payload) => conn.send(encodeOk(id, payload)),
+      (e) => conn.send(encodeError(id, this.errorReply(e))),
+    );
+  }
+
+  private errorReply(e: unknown): ErrorReply {
+    if (e instanceof KvError) {
+      const d = (e.details ?? {}) as { leader?: { storeId?: number }; unknownOutcome?: boolean };
+      const leaderStore = d.leader?.storeId ?? (e.code === 'NOT_LEADER' ? this.status().leaderStore : 0);
+      return { code: e.code, message: e.message, leaderStore, certain: d.unknownOutcome !== true && e.code !== 'ENGINE_CLOSED' };
+    }
+    return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e), leaderStore: 0, certain: false };
+  }
+
+  private async handle(req: Request): Promise<Uint8Array> {
+    switch (req.op) {
+      case OP_PUT: {
+        const r = await this.submit([{ op: 'put', cf: 'default', key: zkey(req.key), value: req.value }]);
+        return u64Bytes(r.index);
+      }
+      case OP_MPUT: {
+        const r = await this.submit(req.pairs.map(([k, v]) => ({ op: 'put' as const, cf: 'default' as const, key: zkey(k), value: v })));
+        return u64Bytes(r.index);
+      }
+      case OP_GET: {
+        const { value } = await this.read(req.key);
+        if (value === undefined) return new Uint8Array([0]);
+        const out = new Uint8Array(value.length + 1);
+        out[0] = 1;
+        out.set(value, 1);
+        return out;
+      }
+      case OP_TRANSFER:
+        return this.transfer(req.from, req.to, req.amount, req.record);
+      case OP_STATUS:
+        return new TextEncoder().encode(JSON.stringify(this.status()));
+      case OP_ISOLATE:
+        if (!this.options.testHooks) throw new KvError('INVALID_ARGUMENT', 'test hooks are off');
+        this.transport.isolate(req.stores);
+        return new Uint8Array(0);
+      case OP_APPLIED_COUNT:
+        if (!this.options.testHooks) throw new KvError('INVALID_ARGUMENT', 'test hooks are off');
+        return u64Bytes(BigInt(this.appliedPuts.get(Buffer.from(zkey(req.key)).toString('hex')) ?? 0));
+    }
+  }
+
+  /**
+   * Read-modify-write on the leader, one at a time: both balances are read at a read index, and
+   * the new balances and the record are proposed only if this peer still leads in the term of
+   * that read (so nothing another leader committed can slip in between the read and the write).
+   */
+  private transfer(from: Uint8Array, to: Uint8Array, amount: bigint, record: Uint8Array): Promise<Uint8Array> {
+    const run = async (): Promise<Uint8Array> => {
+      if (!this.store.peer(REGION_ID).isLeader()) throw new KvError('NOT_LEADER', 'not the leader', { leader: this.store.peer(REGION_ID).leaderHint() });
+      const a = await this.read(from);
+      const b = await this.read(to);
+      if (a.term !== b.term) throw new KvError('NOT_LEADER', 'term changed during the read', { leader: this.store.peer(REGION_ID).leaderHint() });
+      const fromBal = a.value ? readU64(a.value) : 0n;
+      const toBal = b.value ? readU64(b.value) : 0n;
+      if (fromBal < amount) return new Uint8Array([0]);
+      await this.submit(
+        [
+          { op: 'put', cf: 'default', key: zkey(from), value: u64Bytes(fromBal - amount) },
+          { op: 'put', cf: 'default', key: zkey(to), value: u64Bytes(toBal + amount) },
+          { op: 'put', cf: 'default', key: zkey(record), value: u64Bytes(amount) },
+        ],
+        a.term,
+      );
+      return new Uint8Array([1]);
+    };
+    const p = this.transferLock.then(run);
+    this.transferLock = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    return p;
+  }
+}
+
+export { FrameError };
