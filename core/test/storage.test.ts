@@ -446,3 +446,44 @@ test('reads below the GC safe point fail with GC_TOO_EARLY; at or above it they 
   t.deepEqual(await readAll(v2.commitTs), expected, 'and still after gc dropped the older versions');
   await mustRefuse(t, env.storage.get(bytes('a'), below), 'GC_TOO_EARLY');
 });
+
+test('KEY_TOO_LARGE from every entry point that takes a key or value, and nothing is written or locked', async (t) => {
+  const env = await setup();
+  await split(env, 'm');
+  const startTs = await env.placement.getTs();
+  const big = new Uint8Array(MAX_KEY_SIZE + 1).fill(0x61);
+  const bigValue = new Uint8Array(MAX_VALUE_SIZE + 1);
+  const s = env.storage;
+  const put = (key: Uint8Array, value = bytes('v')) => ({ op: 'put' as const, key, value });
+  const refusals: Array<[string, () => Promise<unknown>]> = [
+    ['get', () => s.get(big, startTs)],
+    ['batchGet', () => s.batchGet([bytes('a'), big], startTs)],
+    ['scan start', () => s.scan({ start: big, ts: startTs })],
+    ['scan end', () => s.scan({ end: big, ts: startTs })],
+    ['prewrite key in a second region', () => s.prewrite({ mutations: [put(bytes('a')), put(bytes('z')), put(big)], primary: bytes('a'), startTs, lockTtl: 3000n })],
+    ['prewrite value', () => s.prewrite({ mutations: [put(bytes('a')), put(bytes('z'), bigValue)], primary: bytes('a'), startTs, lockTtl: 3000n })],
+    ['prewrite insert value', () => s.prewrite({ mutations: [put(bytes('a')), { op: 'insert', key: bytes('z'), value: bigValue }], primary: bytes('a'), startTs, lockTtl: 3000n })],
+    ['prewrite delete key', () => s.prewrite({ mutations: [put(bytes('a')), { op: 'delete', key: big }], primary: bytes('a'), startTs, lockTtl: 3000n })],
+    ['prewrite lock key', () => s.prewrite({ mutations: [{ op: 'lock', key: big }], primary: bytes('a'), startTs, lockTtl: 3000n })],
+    ['prewrite checkNotExists key', () => s.prewrite({ mutations: [{ op: 'checkNotExists', key: big }], primary: bytes('a'), startTs, lockTtl: 3000n })],
+    ['prewrite primary', () => s.prewrite({ mutations: [put(bytes('a'))], primary: big, startTs, lockTtl: 3000n, tryOnePc: true })],
+    ['commit', () => s.commit({ keys: [bytes('a'), big], startTs, commitTs: startTs + 1n })],
+    ['rollback', () => s.rollback({ keys: [bytes('z'), big], startTs })],
+    ['cleanup', () => s.cleanup({ key: big, startTs, currentTs: startTs })],
+    ['checkTxnStatus', () => s.checkTxnStatus({ primaryKey: big, lockTs: startTs, callerStartTs: startTs, currentTs: startTs, rollbackIfNotExist: true })],
+    ['resolveLock', () => s.resolveLock({ startTs, commitTs: 0n, keys: [bytes('a'), big] })],
+    ['acquirePessimisticLock key', () => s.acquirePessimisticLock({ keys: [bytes('a'), bytes('z'), big], primary: bytes('a'), startTs, forUpdateTs: startTs, lockTtl: 3000n })],
+    ['acquirePessimisticLock primary', () => s.acquirePessimisticLock({ keys: [bytes('a')], primary: big, startTs, forUpdateTs: startTs, lockTtl: 3000n })],
+    ['pessimisticRollback', () => s.pessimisticRollback({ keys: [big], startTs, forUpdateTs: startTs })],
+    ['txnHeartBeat', () => s.txnHeartBeat({ primaryKey: big, startTs, adviseLockTtl: 5000n })],
+    ['scanLock', () => s.scanLock({ maxTs: startTs, start: big })],
+    ['mvccByKey', () => s.mvccByKey(big)],
+  ];
+  for (const [what, call] of refusals) {
+    const err = await t.throwsAsync(call(), { instanceOf: KvError }, what);
+    t.is(err?.code, 'KEY_TOO_LARGE', `${what}: ${err?.message}`);
+  }
+  t.is(env.applied.length, 0, 'no refused call wrote anything');
+  t.deepEqual(await s.scanLock({ maxTs: await env.placement.getTs() }), []);
+  t.deepEqual(await s.scan({ ts: await env.placement.getTs() }), []);
+});

@@ -1,7 +1,7 @@
 /**
  * TxnClient through a kernel built from defaultTxnPlugins() over a ReferenceEngine, with a
- * ManualClock and a simulated sleeper that moves it: backoff waits are simulated time, so lock
- * TTLs expire deterministically and no test sleeps on the wall clock.
+ * ManualClock and simulated timers: backoff waits move the clock, heartbeats wait for it, so
+ * lock TTLs expire (or are kept alive) deterministically and no test sleeps on the wall clock.
  */
 import test, { type ExecutionContext } from 'ava';
 import {
@@ -14,32 +14,35 @@ import {
   ManualClock,
   type AppliedEvent,
   type KvErrorCode,
-  type TxnClient,
+  MAX_KEY_SIZE,
+  MAX_VALUE_SIZE,
+  type Storage,
+  TxnClient,
 } from '@flashkv/core';
 import { codec } from '@flashkv/core';
-import { bytes, latin1, ReferenceEngine } from '@flashkv/core/testing';
+import { bytes, latin1, ReferenceEngine, SimulatedTimers } from '@flashkv/core/testing';
 
 const T0 = 1_700_000_000_000;
 
 async function setup(options: { engine?: ReferenceEngine; clock?: ManualClock; onePc?: boolean } = {}) {
   const engine = options.engine ?? new ReferenceEngine();
   const clock = options.clock ?? new ManualClock(T0);
+  const timers = new SimulatedTimers(clock);
   let sleptMs = 0;
   const sleep = async (ms: number) => {
     sleptMs += ms;
-    clock.advance(ms);
-    await new Promise((r) => setImmediate(r));
+    await timers.advance(ms);
   };
   const kernel = await Kernel.start({
     plugins: [
       definePlugin({ name: 'test-engine', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engine) }),
       definePlugin({ name: 'test-clock', version: '1.0.0', provides: [CLOCK], register: (ctx) => ctx.provide(CLOCK, clock) }),
-      ...defaultTxnPlugins({ client: { sleep, seed: 7, ...(options.onePc !== undefined ? { onePc: options.onePc } : {}) } }),
+      ...defaultTxnPlugins({ client: { sleep, heartbeatSleep: timers.sleep, seed: 7, ...(options.onePc !== undefined ? { onePc: options.onePc } : {}) } }),
     ],
   });
   const applied: AppliedEvent[] = [];
   kernel.events.applied$.subscribe((e) => applied.push(e));
-  return { engine, clock, kernel, storage: kernel.storage, client: kernel.client(), applied, slept: () => sleptMs };
+  return { engine, clock, timers, sleep, kernel, storage: kernel.storage, client: kernel.client(), applied, slept: () => sleptMs };
 }
 type Env = Awaited<ReturnType<typeof setup>>;
 
@@ -256,24 +259,37 @@ test('write skew: snapshot isolation lets two txns each keep the invariant alone
   t.is(await mustGet(env.client, 'bob'), 'off', 'both committed: SI allows write skew (disjoint write sets never conflict)');
 });
 
-test('pessimistic txn: writes take pessimistic locks first, rollback releases them, a second locker waits for the TTL of a dead one', async (t) => {
+test('pessimistic txn: writes take pessimistic locks first, rollback releases them; a live holder\'s heartbeat outlasts a waiter, a crashed one\'s lock is waited out', async (t) => {
   const env = await setup();
   const t1 = await env.client.begin({ pessimistic: true });
   await t1.put(bytes('k'), bytes('1'));
   t.is((await env.storage.mvccByKey(bytes('k'))).lock?.lockType, 'Pessimistic');
   await t1.rollback();
   t.is((await env.storage.mvccByKey(bytes('k'))).lock, undefined);
-  // A pessimistic txn that dies holding a lock: the next one waits out its TTL, then proceeds.
-  const dead = await env.client.begin({ pessimistic: true });
-  await dead.put(bytes('k'), bytes('dead'));
+  // Another client holds k and stays alive: its heartbeat keeps the 3 s lock from expiring
+  // for the whole 20 s a waiter backs off, and the waiter gives up with the lock.
+  const owner = new TxnClient({ storage: env.storage, sleep: env.sleep, heartbeatSleep: env.timers.sleep, seed: 9 });
+  const held = await owner.begin({ pessimistic: true });
+  await held.put(bytes('k'), bytes('held'));
+  const waiter = await env.client.begin({ pessimistic: true });
+  let before = env.clock.nowMs();
+  const err = await mustRefuse(t, waiter.put(bytes('k'), bytes('w')), 'KEY_IS_LOCKED');
+  t.is((err.details['lock'] as { startTs: bigint }).startTs, held.startTs);
+  t.true(env.clock.nowMs() - before >= 20_000, 'the waiter spent its whole backoff budget');
+  t.true(held.heartbeatsSent >= 10, `${held.heartbeatsSent} heartbeats`);
+  await waiter.rollback();
+  // The owner's process dies (its heartbeat stops): the next locker waits out the TTL, then proceeds.
+  await owner.close();
+  t.is(owner.activeHeartbeats, 0);
   const t2 = await env.client.begin({ pessimistic: true });
-  const before = env.clock.nowMs();
+  before = env.clock.nowMs();
   await t2.put(bytes('k'), bytes('2'));
-  t.true(env.clock.nowMs() - before >= 3000, 'waited for the dead txn\'s 3 s TTL in simulated time');
+  t.true(env.clock.nowMs() - before > 0, 'waited for the dead txn\'s TTL in simulated time');
   await t2.commit();
   await env.client.idle();
   t.is(await mustGet(env.client, 'k'), '2');
-  await mustRefuse(t, dead.commit(), 'TXN_LOCK_NOT_FOUND');
+  await mustRefuse(t, held.commit(), 'TXN_LOCK_NOT_FOUND');
+  t.is(env.client.activeHeartbeats, 0, 'every heartbeat of this client ended with its txn');
 });
 
 test('TSO stays monotonic across a kernel restart on the same engine, even with the clock set back', async (t) => {
@@ -320,4 +336,205 @@ test('a pessimistic lock removed by another client is not re-created over a writ
   t.is(err.details['reason'], 'PessimisticLockNotFound');
   t.is(await mustGet(env.client, 's'), '99', 'the newer committed write survives');
   t.is(await mustGet(env.client, 'p'), '0');
+});
+
+/** A Storage whose `commit` runs `before(keys)` first (to delay or fail a chosen commit), everything else as `inner`. */
+function withCommitHook(inner: Storage, before: (keys: string[]) => Promise<void>): Storage {
+  const hooked = Object.create(inner) as Storage;
+  hooked.commit = async (req) => {
+    await before(req.keys.map((k) => latin1(k)));
+    return inner.commit(req);
+  };
+  return hooked;
+}
+
+test('heartbeat: a pessimistic txn open for 30 s of simulated time keeps its 3 s primary lock alive; without one it is rolled back', async (t) => {
+  const env = await setup();
+  await mustPut(env.client, { k: '0' });
+  async function hold(heartbeatIntervalMs: number) {
+    const client = new TxnClient({ storage: env.storage, sleep: env.sleep, heartbeatSleep: env.timers.sleep, heartbeatIntervalMs, seed: 3 });
+    const txn = await client.begin({ pessimistic: true });
+    await txn.put(bytes('k'), bytes(String(heartbeatIntervalMs)));
+    const ttls: bigint[] = [];
+    for (let i = 0; i < 30; i++) {
+      await env.timers.advance(1000);
+      ttls.push((await env.storage.mvccByKey(bytes('k'))).lock!.ttl);
+    }
+    // What any other client resolving the lock now would find.
+    const status = await env.storage.checkTxnStatus({ primaryKey: bytes('k'), lockTs: txn.startTs, callerStartTs: 0n, currentTs: await env.client.getTs(), rollbackIfNotExist: true });
+    return { client, txn, ttls, status };
+  }
+  const live = await hold(1000);
+  t.is(live.status.kind, 'locked');
+  t.true(live.txn.heartbeatsSent >= 25, `${live.txn.heartbeatsSent} heartbeats`);
+  t.true(live.ttls.every((ttl, i) => i === 0 || ttl >= live.ttls[i - 1]!), 'the TTL only grows');
+  t.true(live.ttls[29]! >= 30_000n, `TTL ${live.ttls[29]} covers the txn's age`);
+  t.true((await live.txn.commit()) > live.txn.startTs);
+  t.is(live.client.activeHeartbeats, 0, 'the heartbeat stopped with the commit');
+  t.is(env.timers.pending, 0, 'and its sleep ended at once');
+  t.is(await mustGet(env.client, 'k'), '1000');
+
+  const off = await hold(0);
+  t.is(off.status.kind, 'ttlExpire', 'without a heartbeat the 3 s lock expired and was rolled back');
+  t.is(off.txn.heartbeatsSent, 0);
+  t.deepEqual(new Set(off.ttls), new Set([3000n]));
+  await mustRefuse(t, off.txn.commit(), 'TXN_LOCK_NOT_FOUND');
+  t.is(await mustGet(env.client, 'k'), '1000');
+});
+
+test('heartbeat: a big optimistic txn whose primary commit is slow keeps its locks alive between prewrite and commit', async (t) => {
+  const env = await setup();
+  await split(env, 'm');
+  const slow = withCommitHook(env.storage, async (keys) => {
+    if (keys.includes('a')) await env.timers.sleep(20_000);
+  });
+  // "Big" is 4 bytes here: the two keys and values.
+  const client = new TxnClient({ storage: slow, sleep: env.sleep, heartbeatSleep: env.timers.sleep, heartbeatIntervalMs: 1000, optimisticHeartbeatBytes: 4, seed: 5 });
+  const small = new TxnClient({ storage: slow, sleep: env.sleep, heartbeatSleep: env.timers.sleep, heartbeatIntervalMs: 1000, optimisticHeartbeatBytes: 5, seed: 6 });
+  const txn = await client.begin();
+  await txn.put(bytes('a'), bytes('A'));
+  await txn.put(bytes('z'), bytes('Z'));
+  const committing = txn.commit();
+  while ((await env.storage.mvccByKey(bytes('a'))).lock === undefined) await env.timers.advance(0);
+  for (let i = 0; i < 19; i++) await env.timers.advance(1000);
+  const status = await env.storage.checkTxnStatus({ primaryKey: bytes('a'), lockTs: txn.startTs, callerStartTs: 0n, currentTs: await env.client.getTs(), rollbackIfNotExist: true });
+  t.is(status.kind, 'locked', '19 s after prewrite, past the 3 s TTL, the primary is alive');
+  t.true(txn.heartbeatsSent >= 15, `${txn.heartbeatsSent} heartbeats`);
+  await env.timers.advance(2000);
+  const commitTs = await committing;
+  t.is(txn.commitPath, '2pc');
+  await client.idle();
+  t.is(client.activeHeartbeats, 0);
+  t.is(await mustGet(env.client, 'a'), 'A');
+  t.is(await mustGet(env.client, 'z'), 'Z');
+  t.deepEqual((await env.storage.mvccByKey(bytes('z'))).writes.map((w) => w.commitTs), [commitTs]);
+
+  // Below the size, no heartbeat: the same slow commit finds its primary rolled back by a resolver.
+  const txn2 = await small.begin();
+  await txn2.put(bytes('a'), bytes('2'));
+  await txn2.put(bytes('z'), bytes('2'));
+  const committing2 = txn2.commit();
+  committing2.catch(() => undefined);
+  while ((await env.storage.mvccByKey(bytes('a'))).lock === undefined) await env.timers.advance(0);
+  for (let i = 0; i < 19; i++) await env.timers.advance(1000);
+  t.is(small.activeHeartbeats, 0);
+  const status2 = await env.storage.checkTxnStatus({ primaryKey: bytes('a'), lockTs: txn2.startTs, callerStartTs: 0n, currentTs: await env.client.getTs(), rollbackIfNotExist: true });
+  t.is(status2.kind, 'ttlExpire');
+  await env.timers.advance(2000);
+  await mustRefuse(t, committing2, 'TXN_LOCK_NOT_FOUND');
+  t.is(await mustGet(env.client, 'a'), 'A');
+});
+
+test('async secondaries: commit resolves once the primary is committed; a failing secondary commit does not fail the txn, and readers resolve what it left', async (t) => {
+  const env = await setup();
+  await split(env, 'm');
+  let gate: { promise: Promise<void>; open: () => void; fail: (e: Error) => void } | undefined;
+  const newGate = () => {
+    let open!: () => void;
+    let fail!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((open = res), (fail = rej)));
+    promise.catch(() => undefined);
+    return (gate = { promise, open, fail });
+  };
+  const secondaryCalls: string[][] = [];
+  const gated = withCommitHook(env.storage, async (keys) => {
+    if (!keys.includes('a')) {
+      secondaryCalls.push(keys);
+      await gate!.promise;
+    }
+  });
+  const client = new TxnClient({ storage: gated, sleep: env.sleep, heartbeatSleep: env.timers.sleep, seed: 11 });
+  newGate();
+  const txn = await client.begin();
+  for (const k of ['a', 'x', 'y']) await txn.put(bytes(k), bytes(k.toUpperCase()));
+  const commitTs = await txn.commit();
+  t.is(txn.state, 'committed', 'committed while its secondaries are still waiting');
+  t.is(txn.commitPath, '2pc');
+  t.deepEqual(secondaryCalls, [['x', 'y']]);
+  t.is((await env.storage.mvccByKey(bytes('x'))).lock?.startTs, txn.startTs);
+  gate!.fail(new KvError('IO_ERROR', 'simulated disk failure under the secondary commit'));
+  await client.idle();
+  t.is(txn.state, 'committed', 'the failed secondary commit did not fail the txn');
+  t.is((await env.storage.mvccByKey(bytes('y'))).lock?.startTs, txn.startTs, 'the secondaries are still locked');
+  // A reader meets the leftover locks, finds the primary committed and commits them, without waiting.
+  const reader = await env.client.begin();
+  t.deepEqual(pairs(await reader.scan({ start: bytes('a') })), [['a', 'A'], ['x', 'X'], ['y', 'Y']]);
+  t.is(env.slept(), 0);
+  for (const k of ['x', 'y']) {
+    const info = await env.storage.mvccByKey(bytes(k));
+    t.is(info.lock, undefined);
+    t.deepEqual(info.writes.map((w) => w.commitTs), [commitTs]);
+  }
+
+  // With asyncSecondaries off, commit waits for them.
+  const waiting = new TxnClient({ storage: gated, sleep: env.sleep, heartbeatSleep: env.timers.sleep, asyncSecondaries: false, seed: 12 });
+  newGate();
+  const txn2 = await waiting.begin();
+  for (const k of ['a', 'x']) await txn2.put(bytes(k), bytes('2'));
+  let done = false;
+  const committing = txn2.commit().then((ts) => ((done = true), ts));
+  while (secondaryCalls.length < 2) await env.timers.advance(0);
+  await env.timers.advance(0);
+  t.false(done, 'still waiting for the secondary');
+  gate!.open();
+  const ts2 = await committing;
+  t.deepEqual((await env.storage.mvccByKey(bytes('x'))).writes.map((w) => w.commitTs)[0], ts2);
+  t.is((await env.storage.mvccByKey(bytes('x'))).lock, undefined);
+});
+
+test('a prewrite refused in one region leaves no lock in the other: the client rolls back what it prewrote', async (t) => {
+  const env = await setup();
+  await split(env, 'm');
+  const txn = await env.client.begin();
+  await mustPut(env.client, { x: 'newer' });
+  for (const k of ['a', 'b', 'x', 'y']) await txn.put(bytes(k), bytes('mine'));
+  const err = await mustRefuse(t, txn.commit(), 'WRITE_CONFLICT');
+  t.is(latin1(err.details['key'] as Uint8Array), 'x');
+  t.deepEqual(await env.storage.scanLock({ maxTs: await env.client.getTs() }), []);
+  for (const k of ['a', 'b', 'y']) {
+    const info = await env.storage.mvccByKey(bytes(k));
+    t.deepEqual(info.writes.map((w) => [w.write.writeType, w.write.startTs]), [['Rollback', txn.startTs]], `${k} carries only the rollback`);
+  }
+  const reader = await env.client.begin();
+  t.deepEqual(pairs(await reader.scan()), [['x', 'newer']]);
+});
+
+test('TxnClient reads below the GC safe point fail with GC_TOO_EARLY; its own buffered writes still read', async (t) => {
+  const env = await setup();
+  await mustPut(env.client, { a: '1', b: '2' });
+  const old = await env.client.begin();
+  await old.put(bytes('mine'), bytes('m'));
+  await mustPut(env.client, { a: '10' });
+  await env.storage.placement.updateGcSafePoint(await env.client.getTs());
+  await mustRefuse(t, old.get(bytes('a')), 'GC_TOO_EARLY');
+  await mustRefuse(t, old.batchGet([bytes('a'), bytes('b')]), 'GC_TOO_EARLY');
+  await mustRefuse(t, old.scan(), 'GC_TOO_EARLY');
+  t.is(str(await old.get(bytes('mine'))), 'm');
+  t.is(env.slept(), 0, 'not retried');
+  const fresh = await env.client.begin();
+  t.deepEqual(pairs(await fresh.scan()), [['a', '10'], ['b', '2']]);
+});
+
+test('TxnClient: KEY_TOO_LARGE from every call that takes a key or value, and nothing is sent', async (t) => {
+  const env = await setup();
+  const big = new Uint8Array(MAX_KEY_SIZE + 1);
+  const txn = await env.client.begin();
+  const ptxn = await env.client.begin({ pessimistic: true });
+  const calls: Array<[string, () => Promise<unknown>]> = [
+    ['get', () => txn.get(big)],
+    ['batchGet', () => txn.batchGet([bytes('a'), big])],
+    ['scan', () => txn.scan({ start: big })],
+    ['put key', () => txn.put(big, bytes('v'))],
+    ['put value', () => txn.put(bytes('a'), new Uint8Array(MAX_VALUE_SIZE + 1))],
+    ['delete', () => txn.delete(big)],
+    ['pessimistic put', () => ptxn.put(big, bytes('v'))],
+    ['getForUpdate', () => ptxn.getForUpdate(big)],
+  ];
+  for (const [what, call] of calls) {
+    const err = await t.throwsAsync(call(), { instanceOf: KvError }, what);
+    t.is(err?.code, 'KEY_TOO_LARGE', `${what}: ${err?.message}`);
+  }
+  t.is(await txn.commit(), 0n, 'nothing was buffered');
+  t.is(await ptxn.commit(), 0n);
+  t.is(env.applied.length, 0);
 });

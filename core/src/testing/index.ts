@@ -21,3 +21,4 @@ export {
   type IterMove,
   type ReaderRef,
 } from './engine-differential.js';
+export { SimulatedTimers } from './sim-timers.js';

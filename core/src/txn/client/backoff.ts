@@ -5,7 +5,12 @@
  */
 import { KvError } from '../../errors.js';
 
-export type Sleep = (ms: number) => Promise<void>;
+/**
+ * Waits `ms` milliseconds. A sleeper given a `signal` resolves early once it aborts (the
+ * heartbeat of a finished txn stops at once instead of holding a timer); one that ignores the
+ * signal is still correct, only slower to stop.
+ */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
 
 export interface BackoffOptions {
   readonly sleep: Sleep;

@@ -12,9 +12,14 @@ export interface TxnClientPluginOptions {
   readonly lockTtlMs?: number;
   readonly onePc?: boolean;
   readonly asyncSecondaries?: boolean;
+  /** See TxnClientOptions: heartbeat interval (0: off), its sleeper, the txn age it stops at, the optimistic txn size it starts at. */
+  readonly heartbeatIntervalMs?: number;
+  readonly heartbeatSleep?: Sleep;
+  readonly maxTxnTtlMs?: number;
+  readonly optimisticHeartbeatBytes?: number;
 }
 
-/** The TxnClient as a plugin: requires STORAGE, provides TXN_CLIENT (`kernel.client()`). At stop, waits for background secondary commits. */
+/** The TxnClient as a plugin: requires STORAGE, provides TXN_CLIENT (`kernel.client()`). At stop, ends every heartbeat and waits for background secondary commits. */
 export function txnClient(options: TxnClientPluginOptions = {}): Plugin {
   let client: TxnClient | undefined;
   return definePlugin({
@@ -27,7 +32,7 @@ export function txnClient(options: TxnClientPluginOptions = {}): Plugin {
       ctx.provide(TXN_CLIENT, client);
     },
     async stop() {
-      await client?.idle();
+      await client?.close();
     },
   });
 }

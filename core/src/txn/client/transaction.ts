@@ -3,9 +3,10 @@
  * memory until commit (read-your-writes from the buffer), then Percolator's two phases with the
  * primary committed first, or one phase when every key lies in one region. In pessimistic mode
  * each write first takes a pessimistic lock at a fresh forUpdateTs, and commit prewrites those
- * keys as pessimistic.
+ * keys as pessimistic. While it holds locks, a heartbeat keeps its primary lock alive.
  */
 import { compareBytes } from '../../engine/engine.js';
+import { physicalOf } from '../actions/common.js';
 import { isKvError, KvError } from '../../errors.js';
 import type { RawKey } from '../../codec/index.js';
 import type { KvPair } from '../mvcc/scanner.js';
@@ -48,6 +49,10 @@ export class Transaction {
   private stateValue: TxnState = 'active';
   /** Which protocol committed the txn, once committed with writes. */
   commitPath: '1pc' | '2pc' | undefined;
+  /** Stops the heartbeat of the primary lock; set while one runs. */
+  private heartbeat: AbortController | undefined;
+  /** Heartbeats that raised (or confirmed) the primary lock's TTL. */
+  heartbeatsSent = 0;
 
   constructor(
     private readonly client: TxnClient,
@@ -191,6 +196,7 @@ export class Transaction {
         if (forUpdateTs > this.forUpdateTs) this.forUpdateTs = forUpdateTs;
         if (this.minForUpdateTs === 0n) this.minForUpdateTs = forUpdateTs;
         for (const k of todo) this.locked.set(keyId(k), k.slice());
+        this.startHeartbeat(primary);
         return r.values ?? [];
       } catch (e) {
         if (!isKvError(e, 'WRITE_CONFLICT') || e.details['reason'] !== 'PessimisticRetry') throw e;
@@ -216,7 +222,43 @@ export class Transaction {
     } catch (e) {
       this.stateValue = 'rolledBack';
       throw e;
+    } finally {
+      this.stopHeartbeat();
     }
+  }
+
+  /**
+   * Heartbeats the primary lock while this txn holds locks (TiKV client's ttlManager): every
+   * interval, raises its TTL to the txn's age (by TSO time) plus the client's lock TTL, so
+   * readers keep taking it for alive. Stops when the txn ends, or when the lock is gone (the
+   * primary was committed, or another client rolled the txn back, which commit then reports).
+   */
+  private startHeartbeat(primary: Uint8Array): void {
+    const interval = this.client.heartbeatIntervalMs;
+    if (interval === 0 || this.heartbeat !== undefined) return;
+    this.heartbeat = this.client.startHeartbeat(async (signal) => {
+      for (;;) {
+        await this.client.heartbeatSleep(interval, signal);
+        if (signal.aborted) return;
+        const now = await this.client.getTs();
+        if (signal.aborted) return;
+        const age = physicalOf(now) - physicalOf(this.startTs);
+        if (age > this.client.maxTxnTtl) return;
+        try {
+          await this.client.storage.txnHeartBeat({ primaryKey: primary, startTs: this.startTs, adviseLockTtl: (age > 0n ? age : 0n) + this.client.lockTtl });
+          this.heartbeatsSent++;
+        } catch (e) {
+          // The lock is gone: nothing left to keep alive. Anything else (a region error, a busy
+          // store) is tried again at the next beat, which still comes before the TTL runs out.
+          if (isKvError(e, 'TXN_NOT_FOUND')) return;
+        }
+      }
+    });
+  }
+
+  private stopHeartbeat(): void {
+    this.heartbeat?.abort();
+    this.heartbeat = undefined;
   }
 
   private async commitInner(): Promise<bigint> {
@@ -252,6 +294,13 @@ export class Transaction {
     if (prewritten.onePcCommitTs !== 0n) {
       this.commitPath = '1pc';
       return prewritten.onePcCommitTs;
+    }
+    // Locks are written: a big txn keeps its primary alive until it is committed (a pessimistic
+    // one has done so since its first lock).
+    if (!this.pessimistic) {
+      let size = 0;
+      for (const m of mutations) size += m.key.length + (m.value?.length ?? 0);
+      if (size >= this.client.optimisticHeartbeatBytes) this.startHeartbeat(primary);
     }
 
     let commitTs = await this.client.getTs();
@@ -298,6 +347,7 @@ export class Transaction {
   async rollback(): Promise<void> {
     this.assertActive('rollback');
     this.stateValue = 'rolledBack';
+    this.stopHeartbeat();
     if (this.locked.size > 0) {
       const keys = [...this.locked.values()];
       await this.client.retry(0n, undefined, () => this.client.storage.pessimisticRollback({ keys, startTs: this.startTs, forUpdateTs: this.forUpdateTs }));

@@ -4,6 +4,8 @@
  * (Storage routes each attempt afresh from placement) and resolving the locks it meets: it asks
  * the lock's primary with checkTxnStatus (currentTs from the TSO, so TTLs expire by TSO time),
  * then commits or rolls the lock back with resolveLock, backing off while the owner is alive.
+ * While a txn holds locks it heartbeats its primary (TiKV client's ttlManager) so that a long
+ * txn is not taken for a dead one.
  */
 import type { Lock } from '../../codec/index.js';
 import { isKvError, type KvError } from '../../errors.js';
@@ -24,6 +26,27 @@ export interface TxnClientOptions {
   readonly onePc?: boolean;
   /** Commit secondaries in the background (commit() resolves once the primary is committed). Default true. */
   readonly asyncSecondaries?: boolean;
+  /**
+   * While a txn holds locks (a pessimistic txn from its first lock; an optimistic one of at
+   * least `optimisticHeartbeatBytes` between prewrite and its primary commit), every this many
+   * ms it raises its primary lock's TTL to its age plus `lockTtlMs` with txnHeartBeat, as TiKV
+   * client's ttlManager does. Default lockTtlMs / 2, so a live txn's lock never expires between
+   * beats; 0 turns the heartbeat off.
+   */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * How the heartbeat waits between beats; default `sleep`. Tests whose `sleep` moves a
+   * simulated clock give a sleeper that waits for the clock instead (SimulatedTimers.sleep).
+   */
+  readonly heartbeatSleep?: Sleep;
+  /**
+   * Keys plus values an optimistic txn writes before it heartbeats during commit. Default 32 MiB
+   * (TiKV client's ttlManagerRunThreshold): a small txn's commit is far shorter than its TTL, and
+   * it saves a timer per commit.
+   */
+  readonly optimisticHeartbeatBytes?: number;
+  /** A txn older than this (ms of TSO time) stops heartbeating, so an abandoned one cannot hold its locks forever. Default 3,600,000 (TiDB's max-txn-ttl). */
+  readonly maxTxnTtlMs?: number;
   /** Backoff tuning. */
   readonly backoffBaseMs?: number;
   readonly backoffCapMs?: number;
@@ -46,10 +69,16 @@ export class TxnClient {
   readonly lockTtl: bigint;
   readonly onePc: boolean;
   readonly asyncSecondaries: boolean;
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatSleep: Sleep;
+  readonly maxTxnTtl: bigint;
+  readonly optimisticHeartbeatBytes: number;
   private readonly sleep: Sleep;
   private readonly random: () => number;
   private readonly backoffTuning: { baseMs?: number; capMs?: number; budgetMs?: number };
   private readonly background = new Set<Promise<void>>();
+  /** Heartbeat loops of open txns, by the controller that stops each. */
+  private readonly heartbeats = new Map<AbortController, Promise<void>>();
 
   constructor(options: TxnClientOptions) {
     if (options === null || typeof options !== 'object' || options.storage === undefined) throw new TypeError('TxnClient needs { storage, sleep }');
@@ -60,6 +89,17 @@ export class TxnClient {
     this.lockTtl = BigInt(options.lockTtlMs ?? 3000);
     this.onePc = options.onePc ?? true;
     this.asyncSecondaries = options.asyncSecondaries ?? true;
+    const interval = options.heartbeatIntervalMs ?? Math.max(1, Math.floor((options.lockTtlMs ?? 3000) / 2));
+    if (typeof interval !== 'number' || !Number.isSafeInteger(interval) || interval < 0) throw new TypeError('TxnClient: heartbeatIntervalMs must be a non-negative integer');
+    if (options.heartbeatSleep !== undefined && typeof options.heartbeatSleep !== 'function') throw new TypeError('TxnClient: heartbeatSleep must be a function');
+    this.heartbeatIntervalMs = interval;
+    this.heartbeatSleep = options.heartbeatSleep ?? options.sleep;
+    const maxTtl = options.maxTxnTtlMs ?? 3_600_000;
+    if (typeof maxTtl !== 'number' || !Number.isSafeInteger(maxTtl) || maxTtl < 0) throw new TypeError('TxnClient: maxTxnTtlMs must be a non-negative integer');
+    this.maxTxnTtl = BigInt(maxTtl);
+    const bigTxn = options.optimisticHeartbeatBytes ?? 32 * 1024 * 1024;
+    if (typeof bigTxn !== 'number' || !Number.isSafeInteger(bigTxn) || bigTxn < 0) throw new TypeError('TxnClient: optimisticHeartbeatBytes must be a non-negative integer');
+    this.optimisticHeartbeatBytes = bigTxn;
     this.backoffTuning = {
       ...(options.backoffBaseMs !== undefined ? { baseMs: options.backoffBaseMs } : {}),
       ...(options.backoffCapMs !== undefined ? { capMs: options.backoffCapMs } : {}),
@@ -87,6 +127,34 @@ export class TxnClient {
   /** Waits for every background secondary commit started so far. */
   async idle(): Promise<void> {
     while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
+  /** Stops every heartbeat (open txns' locks then expire by their TTL) and waits for background work. */
+  async close(): Promise<void> {
+    const loops = [...this.heartbeats.values()];
+    for (const c of [...this.heartbeats.keys()]) c.abort();
+    await Promise.all(loops);
+    await this.idle();
+  }
+
+  /** Heartbeat loops running now (one per open txn holding locks). */
+  get activeHeartbeats(): number {
+    return this.heartbeats.size;
+  }
+
+  /**
+   * @internal Runs `loop` until the returned controller aborts (or the loop ends by itself);
+   * the client forgets it when it ends and close() stops it.
+   */
+  startHeartbeat(loop: (signal: AbortSignal) => Promise<void>): AbortController {
+    const controller = new AbortController();
+    // Forgotten as soon as it is stopped; a storage call in flight may still finish after that.
+    controller.signal.addEventListener('abort', () => this.heartbeats.delete(controller), { once: true });
+    const p = loop(controller.signal)
+      .catch(() => undefined)
+      .finally(() => this.heartbeats.delete(controller));
+    this.heartbeats.set(controller, p);
+    return controller;
   }
 
   /** @internal Tracks a background task; its failure is swallowed (see Transaction.commit). */
