@@ -34,7 +34,11 @@ export interface CdcServiceOptions {
   readonly fence?: OnePcFenceView;
   /** Each emission advances resolved ts once (tests drive it; the plugin uses an interval). */
   readonly ticker?: Observable<unknown>;
-  /** Runs a feed's delivery later; default setImmediate. A stalled scheduler models a stalled subscriber. */
+  /**
+   * Runs a feed's delivery and each step of its incremental scan later. Default: deliveries in a
+   * microtask (right after the applied batch, outside the apply path), scan steps with
+   * setImmediate (the scan yields to the event loop). A stalled scheduler models a stalled subscriber.
+   */
   readonly schedule?: (run: () => void) => void;
   /** Events a feed may hold undelivered before it fails with CDC_LAGGING. Default 100,000. */
   readonly maxPendingEvents?: number;
@@ -107,20 +111,111 @@ interface RegionState {
   resolved: bigint;
 }
 
-/** A row cut from an applied batch; the encoded key as a string is made only if a feed filters on it. */
-class LiveRow {
-  private k: string | undefined;
+/**
+ * The rows cut from one applied batch: events with the encoded key of each (a view into the
+ * batch); the encoded key as a string is made only for a feed that filters or checks on it.
+ */
+class Rows {
+  private eks: (string | undefined)[] | undefined;
   constructor(
-    readonly encoded: Uint8Array,
-    readonly event: RowEvent,
+    readonly events: RowEvent[],
+    readonly encoded: Uint8Array[],
   ) {}
-  get ek(): string {
-    return (this.k ??= str(this.encoded));
+  ek(i: number): string {
+    const eks = (this.eks ??= new Array<string | undefined>(this.events.length));
+    return (eks[i] ??= str(this.encoded[i]!));
   }
 }
 
-/** Whole key space and nothing scanned to check against: the feed takes every row without its key string. */
-const takesAll = (f: Feed): boolean => f.start === '' && f.end === '' && !f.checking;
+/**
+ * Raw keys decoded from encoded ones (memcomparable groups of 8 bytes plus a marker) into one
+ * buffer per batch, each key a view of it: no array per key. Anything unusual goes to codec.toRaw,
+ * which reports a corrupt key as such.
+ */
+class RawKeys {
+  private buf: Uint8Array;
+  private at = 0;
+  constructor(rows: number) {
+    this.buf = new Uint8Array(Math.min(Math.max(rows, 1) * 24, 65536));
+  }
+  of(encoded: Uint8Array): Uint8Array {
+    const n = encoded.length;
+    if (n === 0 || n % 9 !== 0) return codec.toRaw(encoded);
+    if (this.buf.length - this.at < n) {
+      this.buf = new Uint8Array(Math.max(n, this.buf.length));
+      this.at = 0;
+    }
+    const out = this.buf;
+    const from = this.at;
+    let o = from;
+    for (let g = 0; g < n; g += 9) {
+      const pad = 0xff - encoded[g + 8]!;
+      if (pad === 0) {
+        if (g + 9 === n) return codec.toRaw(encoded);
+        for (let j = 0; j < 8; j++) out[o++] = encoded[g + j]!;
+        continue;
+      }
+      if (pad > 8 || g + 9 !== n) return codec.toRaw(encoded);
+      for (let j = 8 - pad; j < 8; j++) if (encoded[g + j] !== 0) return codec.toRaw(encoded);
+      for (let j = 0; j < 8 - pad; j++) out[o++] = encoded[g + j]!;
+    }
+    this.at = o;
+    return out.subarray(from, o);
+  }
+}
+
+const tsBytes = new Uint8Array(8);
+const tsView = new DataView(tsBytes.buffer);
+
+/** The descending 8-byte commit ts at the end of a write-CF key. */
+function readCommitTs(k: Uint8Array): bigint {
+  const at = k.length - 8;
+  for (let i = 0; i < 8; i++) tsBytes[i] = ~k[at + i]! & 0xff;
+  return tsView.getBigUint64(0);
+}
+
+interface WriteFields {
+  readonly writeType: 'Put' | 'Delete' | 'Lock' | 'Rollback';
+  readonly startTs: bigint;
+  readonly shortValue?: Uint8Array | undefined;
+  readonly hasOverlappedRollback: boolean;
+}
+
+const WRITE_TYPES: Record<number, WriteFields['writeType'] | undefined> = { 0x50: 'Put', 0x44: 'Delete', 0x4c: 'Lock', 0x52: 'Rollback' };
+const SHORT_VALUE_TAG = 0x76;
+
+/**
+ * The fields CDC reads from a write record. The common record (type, start ts varint, at most a
+ * short value) is read in place; any other shape goes to codec.decodeWrite, which knows every
+ * field and reports corruption.
+ */
+function decodeWriteFast(v: Uint8Array): WriteFields {
+  const writeType = WRITE_TYPES[v[0]!];
+  if (writeType === undefined || v.length < 2) return codec.decodeWrite(v);
+  // Varint start ts, as two 32-bit halves.
+  let lo = 0;
+  let hi = 0;
+  let pos = 1;
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= v.length || shift > 63) return codec.decodeWrite(v);
+    const b = v[pos++]!;
+    const c = b & 0x7f;
+    if (shift + 7 <= 32) lo += c * 2 ** shift;
+    else if (shift >= 32) hi += c * 2 ** (shift - 32);
+    else {
+      lo += (c & ((1 << (32 - shift)) - 1)) * 2 ** shift;
+      hi += c >>> (32 - shift);
+    }
+    if (b < 0x80) break;
+  }
+  if (hi > 0xffffffff) return codec.decodeWrite(v);
+  tsView.setUint32(0, hi);
+  tsView.setUint32(4, lo);
+  const startTs = tsView.getBigUint64(0);
+  if (pos === v.length) return { writeType, startTs, shortValue: undefined, hasOverlappedRollback: false };
+  if (v[pos] !== SHORT_VALUE_TAG || pos + 2 + v[pos + 1]! !== v.length) return codec.decodeWrite(v);
+  return { writeType, startTs, shortValue: v.subarray(pos + 2), hasOverlappedRollback: false };
+}
 
 const DATA = codec.DATA_PREFIX;
 const DATA_END = Uint8Array.of(DATA + 1);
@@ -142,6 +237,7 @@ export class CdcService implements Cdc {
   private readonly fence: OnePcFenceView | undefined;
   private readonly ticker: Observable<unknown> | undefined;
   readonly schedule: (run: () => void) => void;
+  readonly scheduleStep: (run: () => void) => void;
   readonly maxPendingEvents: number;
   readonly scanChunk: number;
   private readonly regions = new Map<number, RegionState>();
@@ -159,7 +255,8 @@ export class CdcService implements Cdc {
     this.events = options.events;
     this.fence = options.fence;
     this.ticker = options.ticker;
-    this.schedule = options.schedule ?? ((run) => void setImmediate(run));
+    this.schedule = options.schedule ?? queueMicrotask;
+    this.scheduleStep = options.schedule ?? ((run) => void setImmediate(run));
     const max = options.maxPendingEvents ?? 100_000;
     if (!Number.isInteger(max) || max < 1) throw new KvError('INVALID_ARGUMENT', `maxPendingEvents must be a positive integer, got ${max}`);
     this.maxPendingEvents = max;
@@ -301,58 +398,53 @@ export class CdcService implements Cdc {
   private onRows(e: AppliedEvent): void {
     if (this.feeds.size === 0) return;
     const rows = this.cutRows(e);
-    if (rows.length === 0) return;
+    const evs = rows.events;
+    const n = evs.length;
+    if (n === 0) return;
     const region = this.regions.get(e.regionId);
     if (region) {
-      for (const row of rows) if (row.event.type !== 'prewrite' && row.event.type !== 'rollback' && row.event.commitTs <= region.resolved) this.invariantViolations++;
+      for (const ev of evs) if (ev.type !== 'prewrite' && ev.type !== 'rollback' && ev.commitTs <= region.resolved) this.invariantViolations++;
     }
-    let withOld: Map<LiveRow, CommitEvent> | undefined;
+    let withOld: CommitEvent[] | undefined;
     for (const f of this.feeds) {
-      for (const row of rows) {
-        const all = takesAll(f);
-        if (!all && !inRange(row.ek, f.start, f.end)) continue;
-        let ev: RowEvent = row.event;
+      const full = f.start === '' && f.end === '';
+      for (let i = 0; i < n; i++) {
+        if (!full && !inRange(rows.ek(i), f.start, f.end)) continue;
+        let ev = evs[i]!;
         if (f.withOldValue && ev.type !== 'prewrite' && ev.type !== 'rollback') {
-          withOld ??= new Map();
-          let o = withOld.get(row);
-          if (o === undefined) {
-            o = { ...ev, oldValue: this.oldValue(row.encoded, ev.commitTs) };
-            withOld.set(row, o);
-          }
-          ev = o;
+          withOld ??= new Array<CommitEvent>(n);
+          ev = withOld[i] ??= { ...ev, oldValue: this.oldValue(rows.encoded[i]!, ev.commitTs) };
         }
-        if (all) f.liveUnchecked(ev);
-        else f.live(row.ek, ev);
+        f.live(rows, i, ev);
       }
     }
   }
 
   /** Turns one applied batch into row events, in modify order. */
-  private cutRows(e: AppliedEvent): LiveRow[] {
+  private cutRows(e: AppliedEvent): Rows {
     let defaults: Map<string, Uint8Array> | undefined;
     let lockDeletes: Set<string> | undefined;
+    const onePc = e.flags.has('onePc');
     for (const m of e.modifies) {
       if (m.op === 'deleteRange') continue;
       if (m.cf === 'default' && m.op === 'put') (defaults ??= new Map()).set(str(m.key), m.value);
-      else if (m.cf === 'lock' && m.op === 'delete') (lockDeletes ??= new Set()).add(str(m.key.subarray(1)));
+      else if (!onePc && m.cf === 'lock' && m.op === 'delete') (lockDeletes ??= new Set()).add(str(m.key.subarray(1)));
     }
-    const onePc = e.flags.has('onePc');
-    const rows: LiveRow[] = [];
+    const regionId = e.regionId;
+    const events: RowEvent[] = [];
+    const encodedKeys: Uint8Array[] = [];
+    const raw = new RawKeys(e.modifies.length);
     for (const m of e.modifies) {
       if (m.op !== 'put') continue;
-      if (m.cf === 'lock') {
-        const encoded = m.key.subarray(1);
-        const lock = codec.decodeLockType(m.value);
-        if (lock === 'Pessimistic' || lock === 'Shared') continue;
-        const l = codec.decodeLock(m.value);
-        const op = OPS[l.lockType]!;
-        const value = op === 'put' ? (l.shortValue ?? this.longValue(encoded, l.startTs, defaults)) : undefined;
-        rows.push(new LiveRow(encoded, { type: 'prewrite', regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: l.startTs }));
-      } else if (m.cf === 'write') {
-        const { key: encoded, ts: commitTs } = codec.splitTs(m.key.subarray(1));
-        const w = codec.decodeWrite(m.value);
+      const k = m.key;
+      if (m.cf === 'write') {
+        // 'z' + encoded key + 8-byte descending commit ts.
+        const encoded = k.subarray(1, k.length - 8);
+        const commitTs = readCommitTs(k);
+        const w = decodeWriteFast(m.value);
         if (w.writeType === 'Rollback') {
-          rows.push(new LiveRow(encoded, { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: w.startTs }));
+          events.push({ type: 'rollback', regionId, key: raw.of(encoded), startTs: w.startTs });
+          encodedKeys.push(encoded);
           continue;
         }
         const op = OPS[w.writeType]!;
@@ -361,14 +453,27 @@ export class CdcService implements Cdc {
         else if (lockDeletes?.has(str(encoded))) type = 'commit';
         else {
           // A commit record rewritten to mark an overlapped rollback: the txn at this ts rolled back.
-          if (w.hasOverlappedRollback) rows.push(new LiveRow(encoded, { type: 'rollback', regionId: e.regionId, key: codec.toRaw(encoded), startTs: commitTs }));
+          if (w.hasOverlappedRollback) {
+            events.push({ type: 'rollback', regionId, key: raw.of(encoded), startTs: commitTs });
+            encodedKeys.push(encoded);
+          }
           continue;
         }
         const value = op === 'put' ? (w.shortValue ?? this.longValue(encoded, w.startTs, defaults)) : undefined;
-        rows.push(new LiveRow(encoded, { type, regionId: e.regionId, key: codec.toRaw(encoded), op, value, startTs: w.startTs, commitTs }));
+        events.push({ type, regionId, key: raw.of(encoded), op, value, startTs: w.startTs, commitTs });
+        encodedKeys.push(encoded);
+      } else if (m.cf === 'lock') {
+        const encoded = k.subarray(1);
+        const lock = codec.decodeLockType(m.value);
+        if (lock === 'Pessimistic' || lock === 'Shared') continue;
+        const l = codec.decodeLock(m.value);
+        const op = OPS[l.lockType]!;
+        const value = op === 'put' ? (l.shortValue ?? this.longValue(encoded, l.startTs, defaults)) : undefined;
+        events.push({ type: 'prewrite', regionId, key: raw.of(encoded), op, value, startTs: l.startTs });
+        encodedKeys.push(encoded);
       }
     }
-    return rows;
+    return new Rows(events, encodedKeys);
   }
 
   /** A value over 255 bytes: from the batch's own default-CF put, else from the engine. */
@@ -599,11 +704,13 @@ export interface FeedStats {
 class Feed {
   private queue: CdcEvent[] = [];
   private head = 0;
-  private held: { ek: string; ev: RowEvent }[] = [];
+  private held: { rows: Rows; i: number; ev: RowEvent }[] = [];
   private scan: Scan | undefined;
-  private requested = false;
+  private deliveryRequested = false;
+  private stepRequested = false;
   private pumping = false;
   private again = false;
+  private againStep = false;
   private closed = false;
   private scannedCommits: Set<string> | undefined = new Set();
   private scannedLocks: Set<string> | undefined = new Set();
@@ -629,7 +736,7 @@ class Feed {
   /** Takes the snapshot (the caller registers the feed in the same synchronous step) and schedules the first scan step. */
   beginScan(engine: StorageEngine, regionOf: (ek: string) => number, floor: bigint): void {
     this.scan = new Scan(engine, this.start, this.end, this.startTs, this.withOldValue, regionOf, floor, this.scannedCommits!, this.scannedLocks!);
-    this.request();
+    this.requestStep();
   }
 
   get pending(): number {
@@ -645,25 +752,17 @@ class Feed {
     this.checkSettled();
   }
 
-  /** True while live rows must be checked against the scan (or held until it ends). */
-  get checking(): boolean {
-    return this.scan !== undefined || this.scannedCommits !== undefined || this.scannedLocks !== undefined;
-  }
-
-  /** A live row for a feed that takes all (see `takesAll`): only the startTs filter applies. */
-  liveUnchecked(ev: RowEvent): void {
-    if ((ev.type === 'commit' || ev.type === 'committed') && ev.commitTs <= this.startTs) return;
-    this.push(ev);
-  }
-
-  live(ek: string, ev: RowEvent): void {
+  /** A live row of the feed's range (row `i` of `rows`). */
+  live(rows: Rows, i: number, ev: RowEvent): void {
     if (this.scan !== undefined) {
       if (this.lagging()) return;
-      this.held.push({ ek, ev });
-      if (this.held.length + this.queue.length - this.head > this.peakPending) this.peakPending = this.pending;
+      this.held.push({ rows, i, ev });
+      if (this.pending > this.peakPending) this.peakPending = this.pending;
       return;
     }
-    if (!this.passes(ek, ev)) return;
+    if (this.scannedCommits === undefined && this.scannedLocks === undefined) {
+      if ((ev.type === 'commit' || ev.type === 'committed') && ev.commitTs <= this.startTs) return;
+    } else if (!this.passes(rows.ek(i), ev)) return;
     this.push(ev);
   }
 
@@ -717,41 +816,62 @@ class Feed {
 
   /** Asks the scheduler for one delivery run (at most one outstanding). */
   private request(): void {
-    if (this.requested || this.closed) return;
-    this.requested = true;
+    if (this.deliveryRequested || this.closed) return;
+    this.deliveryRequested = true;
     this.service.schedule(() => {
-      this.requested = false;
-      this.pump();
+      this.deliveryRequested = false;
+      this.pump(false);
+    });
+  }
+
+  /** Asks the step scheduler for one run that may read a scan step (at most one outstanding). */
+  private requestStep(): void {
+    if (this.stepRequested || this.closed) return;
+    this.stepRequested = true;
+    this.service.scheduleStep(() => {
+      this.stepRequested = false;
+      this.pump(true);
     });
   }
 
   /**
-   * Delivers what is queued (until the flow pauses); then, if the scan is not done and nothing is
-   * left undelivered, reads one scan step, delivers it and asks for another run: one step per
-   * scheduler run. A synchronous scheduler re-enters here; that is turned into another loop turn.
+   * Delivers what is queued (until the flow pauses). Then, while the scan is not done and nothing
+   * is left undelivered: a step run reads one scan step, delivers it and asks for the next step
+   * run; a delivery run only asks for one. So the scan reads at most one step per step run and
+   * never runs ahead of the subscriber. A synchronous scheduler re-enters here; that becomes
+   * another turn of the loop.
    */
-  private pump(): void {
+  private pump(step: boolean): void {
     if (this.closed) return;
     if (this.pumping) {
       this.again = true;
+      if (step) this.againStep = true;
       return;
     }
     this.pumping = true;
     try {
-      do {
+      for (;;) {
+        this.deliver();
+        if (!this.closed && this.flow?.paused !== true && this.scan !== undefined && this.head === this.queue.length) {
+          if (step) {
+            const out: CdcEvent[] = [];
+            this.scan.step(this.service.scanChunk, out);
+            for (const ev of out) this.queue.push(ev);
+            if (this.pending > this.peakPending) this.peakPending = this.pending;
+            if (this.scan.done) this.endScan();
+            this.deliver();
+          }
+          if (this.scan !== undefined) this.requestStep();
+        }
+        if (!this.again || this.closed) break;
         this.again = false;
-        this.deliver();
-        if (this.closed || this.flow?.paused === true || this.scan === undefined || this.head < this.queue.length) break;
-        const out: CdcEvent[] = [];
-        this.scan.step(this.service.scanChunk, out);
-        for (const ev of out) this.queue.push(ev);
-        if (this.pending > this.peakPending) this.peakPending = this.pending;
-        if (this.scan.done) this.endScan();
-        this.deliver();
-        if (this.scan !== undefined) this.request();
-      } while (this.again && !this.closed);
+        step = this.againStep;
+        this.againStep = false;
+      }
     } finally {
       this.pumping = false;
+      this.again = false;
+      this.againStep = false;
     }
   }
 
@@ -777,7 +897,7 @@ class Feed {
     this.scan = undefined;
     const held = this.held;
     this.held = [];
-    for (const { ek, ev } of held) if (this.passes(ek, ev)) this.queue.push(ev);
+    for (const { rows, i, ev } of held) if (this.passes(rows.ek(i), ev)) this.queue.push(ev);
     if (this.scannedCommits?.size === 0) this.scannedCommits = undefined;
     if (this.scannedLocks?.size === 0) this.scannedLocks = undefined;
     this.onResolved();

@@ -73,7 +73,6 @@ export function writeJsonLines(feed: Observable<CdcEvent>, out: Writable, option
   let peak = 0;
   // Set once completion, an error or the unsubscribe owns the ending.
   let ending = false;
-  let finish: (() => void) | undefined;
   const onDrain = () => {
     waiting = false;
     let i = 0;
@@ -85,13 +84,17 @@ export function writeJsonLines(feed: Observable<CdcEvent>, out: Writable, option
     }
     buffer = i === buffer.length ? [] : buffer.slice(i);
     if (waiting) out.once('drain', onDrain);
-    else if (finish !== undefined) finish();
     else flow?.resume();
   };
-  /** Runs `then` once every held line is handed to the stream. */
-  const afterBuffered = (then: () => void) => {
-    if (!waiting) then();
-    else finish = then;
+  /**
+   * The feed ended: the held lines (at most the bound) are handed to the stream at once, so a
+   * stream that never drains cannot keep `done` from settling.
+   */
+  const flushHeld = () => {
+    for (const line of buffer) out.write(line);
+    buffer = [];
+    waiting = false;
+    out.off('drain', onDrain);
   };
   const endStream = (resolve: () => void) => {
     if (options.end === false) out.write('', () => resolve());
@@ -109,10 +112,9 @@ export function writeJsonLines(feed: Observable<CdcEvent>, out: Writable, option
             ending = true;
             const err = new KvError('CDC_LAGGING', `JSON-lines sink holds ${buffer.length} lines waiting for the stream to drain (limit ${max})`, { pending: buffer.length });
             queueMicrotask(() => subscription.unsubscribe());
-            afterBuffered(() => {
-              if (options.end !== false) out.end();
-              reject(err);
-            });
+            flushHeld();
+            if (options.end !== false) out.end();
+            reject(err);
             return;
           }
           buffer.push(line);
@@ -128,22 +130,23 @@ export function writeJsonLines(feed: Observable<CdcEvent>, out: Writable, option
       error: (err: unknown) => {
         if (ending) return;
         ending = true;
-        afterBuffered(() => {
-          if (options.end !== false) out.end();
-          reject(err);
-        });
+        flushHeld();
+        if (options.end !== false) out.end();
+        reject(err);
       },
       complete: () => {
         if (ending) return;
         ending = true;
-        afterBuffered(() => endStream(resolve));
+        flushHeld();
+        endStream(resolve);
       },
     });
     // Unsubscribing stops the sink too: held lines are written, the stream is ended (flushed) and `done` resolves.
     subscription.add(() => {
       if (ending) return;
       ending = true;
-      afterBuffered(() => endStream(resolve));
+      flushHeld();
+        endStream(resolve);
     });
   });
   return { subscription, done, buffered: () => ({ now: buffer.length, peak }) };

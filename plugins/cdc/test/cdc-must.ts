@@ -32,7 +32,7 @@ export interface Env {
   readonly cdc: CdcService;
 }
 
-export interface SetupOptions extends Partial<Pick<CdcServiceOptions, 'schedule' | 'maxPendingEvents'>> {
+export interface SetupOptions extends Partial<Pick<CdcServiceOptions, 'schedule' | 'maxPendingEvents' | 'scanChunk'>> {
   readonly seed?: number;
   readonly onePc?: boolean;
   /** Applied events wait here until the test releases them: a write reached the engine, its event not yet out. */
@@ -62,6 +62,7 @@ export async function setup(o: SetupOptions = {}): Promise<Env> {
     fence: storage.fence,
     schedule: o.schedule ?? ((run) => run()),
     ...(o.maxPendingEvents !== undefined ? { maxPendingEvents: o.maxPendingEvents } : {}),
+    ...(o.scanChunk !== undefined ? { scanChunk: o.scanChunk } : {}),
   });
   cdc.start();
   return { engine, clock, events, placement, consensus, storage, client, cdc };
