@@ -19,6 +19,18 @@ export class ServerMetrics {
   readonly flashbackKeys = new Gauge({ name: 'flashkv_flashback_keys_rewritten', help: 'keys rewritten by the latest flashback job streamed by this server', registers: [this.registry] });
   readonly flashbackRegions = new Gauge({ name: 'flashkv_flashback_regions_finished', help: 'regions finished by the latest flashback job streamed by this server', registers: [this.registry] });
 
+  /** Server-streaming calls open now, by method (Changefeed, Flashback): read at scrape time from `openStreams`. */
+  openStreams: () => Record<string, number> = () => ({});
+  readonly openStreamsGauge = new Gauge({
+    name: 'flashkv_grpc_open_streams',
+    help: 'server-streaming calls currently open, by method (a client that left must not stay counted)',
+    labelNames: ['method'],
+    registers: [this.registry],
+    collect: () => {
+      for (const [method, n] of Object.entries(this.openStreams())) this.openStreamsGauge.set({ method }, n);
+    },
+  });
+
   /** Call at the start of a call; the returned function records it with its final status. */
   begin(method: string): (code: grpc.status) => void {
     const end = this.latency.startTimer({ method });

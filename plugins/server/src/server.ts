@@ -105,6 +105,7 @@ export class FlashKvServer {
   /** Open flashback streams: shutdown ends them (UNAVAILABLE) so tryShutdown need not wait for a job. */
   private readonly streams = new Set<() => void>();
   private feedsOpen = 0;
+  private flashbackStreamsOpen = 0;
   private boundPort: number | undefined;
   readonly metrics = new ServerMetrics();
   private metricsHttp: HttpServer | undefined;
@@ -123,6 +124,7 @@ export class FlashKvServer {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
     this.grpcServer.addService(this.definition(), this.handlers());
+    this.metrics.openStreams = () => ({ Changefeed: this.feedsOpen, Flashback: this.flashbackStreamsOpen });
   }
 
   /** Binds `host:port` (port 0 picks a free one) and resolves the bound port. */
@@ -166,6 +168,11 @@ export class FlashKvServer {
 
   get port(): number | undefined {
     return this.boundPort;
+  }
+
+  /** Flashback progress streams currently open (a job whose client left keeps running, uncounted). */
+  get openFlashbackStreams(): number {
+    return this.flashbackStreamsOpen;
   }
 
   /** Changefeed streams currently subscribed to the CDC service. */
@@ -556,9 +563,11 @@ export class FlashKvServer {
           error: () => undefined,
         });
         let open = true;
+        this.flashbackStreamsOpen++;
         const finish = (status?: Partial<grpc.StatusObject>) => {
           if (!open) return;
           open = false;
+          this.flashbackStreamsOpen--;
           sub.unsubscribe();
           this.streams.delete(close);
           done(status);
@@ -568,8 +577,10 @@ export class FlashKvServer {
         const close = () => finish({ code: grpc.status.UNAVAILABLE, details: `server shutting down; flashback job ${run.jobId} continues on the node` });
         this.streams.add(close);
         call.on('cancelled', () => {
-          if (open) done({ code: grpc.status.CANCELLED, details: `client cancelled or disconnected; flashback job ${run.jobId} continues` });
+          if (!open) return;
+          done({ code: grpc.status.CANCELLED, details: `client cancelled or disconnected; flashback job ${run.jobId} continues` });
           open = false;
+          this.flashbackStreamsOpen--;
           sub.unsubscribe();
           this.streams.delete(close);
         });
