@@ -49,6 +49,8 @@ export class FrameDecoder {
   constructor(private readonly maxFrameBytes: number) {}
 
   push(chunk: Uint8Array): Uint8Array[] {
+    // A plain Uint8Array view (not a Buffer), so decoders' slice() copies out of socket memory.
+    if (Buffer.isBuffer(chunk)) chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     const out: Uint8Array[] = [];

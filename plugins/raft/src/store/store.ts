@@ -605,6 +605,15 @@ export class Store implements RaftReceiver {
       }
     }
     const last = todo[todo.length - 1]!.index;
+    // Log matching: after an entry of term T, every later entry has a term >= T, so a pending
+    // proposal of an older term can never commit (its index was truncated away, or will be
+    // overwritten): it fails now rather than when some later entry happens to reach its index.
+    const lastTerm = todo[todo.length - 1]!.term;
+    for (const [index, p] of peer.proposals) {
+      if (p.term >= lastTerm) continue;
+      peer.proposals.delete(index);
+      after.push(() => p.reject(new KvError('NOT_LEADER', `proposal at index ${index} (term ${p.term}) was superseded by term ${lastTerm}`, { regionId: peer.region.id, stale: true, leader: peer.leaderHint() })));
+    }
     const apply: ApplyState = { applied: last, truncatedIndex: peer.storage.apply.truncatedIndex, truncatedTerm: peer.storage.apply.truncatedTerm };
     batch.put('raft', applyStateKey(peer.region.id), encodeApplyState(apply));
     if (region !== peer.region) batch.put('raft', regionStateKey(region.id), encodeRegionState({ peerId: peer.peerId, region }));
