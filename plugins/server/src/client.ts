@@ -22,6 +22,12 @@ export interface FlashKvClientOptions {
    * backoff after refreshing the directory. false: send requests unrouted, no retries.
    */
   readonly regionAware?: boolean;
+  /**
+   * Extra grpc-js channel options. Clients made with equal options share one TCP connection
+   * (grpc-js's global subchannel pool); `{ 'grpc.use_local_subchannel_pool': 1 }` gives this
+   * client a connection of its own.
+   */
+  readonly channelOptions?: grpc.ChannelOptions;
   /** Attempts per request part before a region error is passed on (default 12). */
   readonly maxRegionAttempts?: number;
   /** First backoff in ms (default 2), doubled per attempt up to 250, with jitter. */
@@ -144,6 +150,7 @@ export class FlashKvClient {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
       ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
+      ...options.channelOptions,
     }) as never;
     if (options.token !== undefined) this.md.set('authorization', `Bearer ${options.token}`);
     this.deadlineMs = options.deadlineMs ?? 30_000;
