@@ -132,7 +132,7 @@ class Rows {
  * buffer per batch, each key a view of it: no array per key. Anything unusual goes to codec.toRaw,
  * which reports a corrupt key as such.
  */
-class RawKeys {
+export class RawKeys {
   private buf: Uint8Array;
   private at = 0;
   constructor(rows: number) {
@@ -164,57 +164,93 @@ class RawKeys {
   }
 }
 
-const tsBytes = new Uint8Array(8);
-const tsView = new DataView(tsBytes.buffer);
+const tsView = new DataView(new ArrayBuffer(8));
 
-/** The descending 8-byte commit ts at the end of a write-CF key. */
-function readCommitTs(k: Uint8Array): bigint {
-  const at = k.length - 8;
-  for (let i = 0; i < 8; i++) tsBytes[i] = ~k[at + i]! & 0xff;
-  return tsView.getBigUint64(0);
+/**
+ * Timestamps read from one batch's records. The rows of a batch are one txn's keys, so they
+ * share a start ts and a commit ts: the last bigint of each is reused while its bytes repeat.
+ */
+export class TsReader {
+  private commitHi = -1;
+  private commitLo = -1;
+  private commit = 0n;
+  private startHi = -1;
+  private startLo = -1;
+  private start = 0n;
+
+  /** The descending 8-byte commit ts at the end of a write-CF key. */
+  commitTs(k: Uint8Array): bigint {
+    const at = k.length - 8;
+    const hi = ~((k[at]! << 24) | (k[at + 1]! << 16) | (k[at + 2]! << 8) | k[at + 3]!) >>> 0;
+    const lo = ~((k[at + 4]! << 24) | (k[at + 5]! << 16) | (k[at + 6]! << 8) | k[at + 7]!) >>> 0;
+    if (hi !== this.commitHi || lo !== this.commitLo) {
+      this.commitHi = hi;
+      this.commitLo = lo;
+      tsView.setUint32(0, hi);
+      tsView.setUint32(4, lo);
+      this.commit = tsView.getBigUint64(0);
+    }
+    return this.commit;
+  }
+
+  startTs(hi: number, lo: number): bigint {
+    if (hi !== this.startHi || lo !== this.startLo) {
+      this.startHi = hi;
+      this.startLo = lo;
+      tsView.setUint32(0, hi);
+      tsView.setUint32(4, lo);
+      this.start = tsView.getBigUint64(0);
+    }
+    return this.start;
+  }
 }
 
-interface WriteFields {
-  readonly writeType: 'Put' | 'Delete' | 'Lock' | 'Rollback';
-  readonly startTs: bigint;
-  readonly shortValue?: Uint8Array | undefined;
-  readonly hasOverlappedRollback: boolean;
+export interface WriteFields {
+  writeType: 'Put' | 'Delete' | 'Lock' | 'Rollback';
+  startTs: bigint;
+  shortValue?: Uint8Array | undefined;
+  hasOverlappedRollback: boolean;
 }
 
 const WRITE_TYPES: Record<number, WriteFields['writeType'] | undefined> = { 0x50: 'Put', 0x44: 'Delete', 0x4c: 'Lock', 0x52: 'Rollback' };
 const SHORT_VALUE_TAG = 0x76;
+const TWO_32 = 0x1_0000_0000;
 
 /**
- * The fields CDC reads from a write record. The common record (type, start ts varint, at most a
- * short value) is read in place; any other shape goes to codec.decodeWrite, which knows every
- * field and reports corruption.
+ * The fields CDC reads from a write record, into `into` (one object reused per batch). The common
+ * record (type, start ts varint, at most a short value) is read in place; any other shape goes to
+ * codec.decodeWrite, which knows every field and reports corruption.
  */
-function decodeWriteFast(v: Uint8Array): WriteFields {
+export function decodeWriteInto(v: Uint8Array, ts: TsReader, into: WriteFields): WriteFields {
   const writeType = WRITE_TYPES[v[0]!];
-  if (writeType === undefined || v.length < 2) return codec.decodeWrite(v);
-  // Varint start ts, as two 32-bit halves.
-  let lo = 0;
-  let hi = 0;
+  if (writeType === undefined) return codec.decodeWrite(v);
+  // Varint start ts: the low 49 bits exactly in a double, the rest (at most 15 bits) apart.
+  let low = 0;
+  let high = 0;
   let pos = 1;
+  let mul = 1;
   for (let shift = 0; ; shift += 7) {
     if (pos >= v.length || shift > 63) return codec.decodeWrite(v);
     const b = v[pos++]!;
-    const c = b & 0x7f;
-    if (shift + 7 <= 32) lo += c * 2 ** shift;
-    else if (shift >= 32) hi += c * 2 ** (shift - 32);
-    else {
-      lo += (c & ((1 << (32 - shift)) - 1)) * 2 ** shift;
-      hi += c >>> (32 - shift);
-    }
+    if (shift < 49) {
+      low += (b & 0x7f) * mul;
+      mul *= 128;
+    } else high += (b & 0x7f) * 2 ** (shift - 49);
     if (b < 0x80) break;
   }
-  if (hi > 0xffffffff) return codec.decodeWrite(v);
-  tsView.setUint32(0, hi);
-  tsView.setUint32(4, lo);
-  const startTs = tsView.getBigUint64(0);
-  if (pos === v.length) return { writeType, startTs, shortValue: undefined, hasOverlappedRollback: false };
+  // low < 2^49: its top 17 bits go to the high word, over which `high` sits at bit 49 - 32 = 17.
+  const hi = Math.floor(low / TWO_32) + high * 2 ** 17;
+  if (hi >= TWO_32) return codec.decodeWrite(v);
+  into.writeType = writeType;
+  into.startTs = ts.startTs(hi, low % TWO_32);
+  into.hasOverlappedRollback = false;
+  if (pos === v.length) {
+    into.shortValue = undefined;
+    return into;
+  }
   if (v[pos] !== SHORT_VALUE_TAG || pos + 2 + v[pos + 1]! !== v.length) return codec.decodeWrite(v);
-  return { writeType, startTs, shortValue: v.subarray(pos + 2), hasOverlappedRollback: false };
+  into.shortValue = v.subarray(pos + 2);
+  return into;
 }
 
 const DATA = codec.DATA_PREFIX;
@@ -434,14 +470,16 @@ export class CdcService implements Cdc {
     const events: RowEvent[] = [];
     const encodedKeys: Uint8Array[] = [];
     const raw = new RawKeys(e.modifies.length);
+    const ts = new TsReader();
+    const scratch: WriteFields = { writeType: 'Put', startTs: 0n, shortValue: undefined, hasOverlappedRollback: false };
     for (const m of e.modifies) {
       if (m.op !== 'put') continue;
       const k = m.key;
       if (m.cf === 'write') {
         // 'z' + encoded key + 8-byte descending commit ts.
         const encoded = k.subarray(1, k.length - 8);
-        const commitTs = readCommitTs(k);
-        const w = decodeWriteFast(m.value);
+        const commitTs = ts.commitTs(k);
+        const w = decodeWriteInto(m.value, ts, scratch);
         if (w.writeType === 'Rollback') {
           events.push({ type: 'rollback', regionId, key: raw.of(encoded), startTs: w.startTs });
           encodedKeys.push(encoded);

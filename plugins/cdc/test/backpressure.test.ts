@@ -246,6 +246,7 @@ test('a long seeded run: the resolved-ts invariant holds on every event of every
   await mustSplit(env, 'k3');
   await mustSplit(env, 'k6');
   const feed = new Collector(env, { startTs: 0n });
+  while (env.cdc.feedStats().some((f) => f.scanning)) await mustSettle(env);
   let events = 0;
   const worker = async (r: Rng, n: number) => {
     for (let i = 0; i < n; i++) {
@@ -258,6 +259,8 @@ test('a long seeded run: the resolved-ts invariant holds on every event of every
         await txn.rollback().catch(() => undefined);
       }
       if (r.chance(0.5)) await env.cdc.tick();
+      // Now and then the writers let the event loop turn, as requests arriving over I/O do.
+      if (r.chance(0.2)) await new Promise<void>((res) => setImmediate(res));
     }
   };
   await Promise.all(Array.from({ length: 4 }, () => worker(rng.fork(), 150)));
