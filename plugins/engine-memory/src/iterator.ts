@@ -152,8 +152,8 @@ export class MemoryIterator extends Cursor implements EngineIterator {
 
   /**
    * The batch read: walks leaf item arrays directly (one bound check per leaf, no method call
-   * per entry) and copies each key and value into `out` back to back. Short arrays are copied
-   * byte by byte: TypedArray#set has a fixed cost that dominates a 20-byte copy.
+   * per entry) and copies each key and value into `out` back to back. One `set` per array: a
+   * byte loop measured 20-40% slower for 20-30-byte keys and values (Node 20).
    */
   readBatch(out: EntryBatch, max: number): number {
     this.check();
@@ -181,12 +181,10 @@ export class MemoryIterator extends Cursor implements EngineIterator {
         const kl = k.length;
         const vl = v.length;
         if (at + kl + vl > data.length) data = out.grow(at + kl + vl, at);
-        if (kl <= 32) for (let j = 0; j < kl; j++) data[at + j] = k[j]!;
-        else data.set(k, at);
+        data.set(k, at);
         at += kl;
         offsets[2 * n + 1] = at;
-        if (vl <= 32) for (let j = 0; j < vl; j++) data[at + j] = v[j]!;
-        else data.set(v, at);
+        data.set(v, at);
         at += vl;
         n++;
         offsets[2 * n] = at;

@@ -32,7 +32,7 @@ test('memoryEngine() provides ENGINE to a kernel and closes it when the kernel s
   const kernel = await Kernel.start({ plugins: [memoryEngine({ leafSize: 8 })] });
   const engine = kernel.resolve(ENGINE);
   t.true(engine instanceof MemoryEngine);
-  t.deepEqual(engine.capabilities, { persistent: false, deleteRange: true });
+  t.deepEqual(engine.capabilities, { persistent: false, deleteRange: true, batchRead: true });
   await mustWrite(engine, (b) => b.put('write', bytes('k'), bytes('v')));
   t.is(latin1(engine.get('write', bytes('k'))!), 'v');
   await kernel.stop();

@@ -9,8 +9,8 @@ export {
   type ScanLocksOptions,
   type TxnCommitRecord,
 } from './reader.js';
-export { type KvPair, type ScanOptions } from './scanner.js';
-export { SCAN_NONE, SCAN_UNDECIDED, mvccScanBatch } from './scan-batch.js';
+export { KvPage, type KvPair, type ScanOptions } from './scanner.js';
+export { SCAN_NONE, SCAN_UNDECIDED, mvccScanBatch, mvccScanEntries } from './scan-batch.js';
 export { checkLockConflict, type IsolationLevel, type ReadLockOptions } from './lock-check.js';
 export { dataRange, lockCfKey, lockCfUserKey, splitCfKey, tsCfKey, versionsUpperBound } from './keys.js';
 export {

@@ -13,7 +13,7 @@ import { CorruptedError } from '../../errors.js';
 import type { HotPath } from '../../hotpath/hotpath.js';
 import { dataRange, lockCfKey, lockCfUserKey, splitCfKey, tsCfKey, versionsUpperBound } from './keys.js';
 import { checkLockConflict, type ReadLockOptions } from './lock-check.js';
-import { scanRange, type KvPair, type ScanOptions } from './scanner.js';
+import { scanRange, scanRangePage, type KvPage, type KvPair, type ScanOptions } from './scanner.js';
 
 /** A write record and the ts it is keyed at (the commit ts; a Rollback's own start ts). */
 export interface CommittedWrite {
@@ -191,6 +191,11 @@ export class MvccReader {
    */
   scan(options: ScanOptions, hotPath?: HotPath): KvPair[] {
     return scanRange(this, options, hotPath);
+  }
+
+  /** `scan` with the pairs packed in one buffer (KvPage): no KvPair object per key. */
+  scanPage(options: ScanOptions, hotPath?: HotPath): KvPage {
+    return scanRangePage(this, options, hotPath);
   }
 
   /** Every write record of `key` keyed at a ts <= `maxTs`, newest first. */

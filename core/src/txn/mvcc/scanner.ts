@@ -133,6 +133,33 @@ function checkLockAt(lockIt: EngineIterator, options: ScanOptions): void {
 // synchronously from its first batch to its last, so no two scans interleave on its buffers.
 let defaultHotPath: HotPath | undefined;
 
+/**
+ * scanRange with the pairs packed in one KvPage (no KvPair per key): the batched forward path
+ * when the HotPath has mvccScanEntries; otherwise (reverse, or an older HotPath) scanRange's
+ * pairs copied into a page.
+ */
+export function scanRangePage(reader: MvccReader, options: ScanOptions, hotPath?: HotPath): KvPage {
+  const hp = hotPath ?? (defaultHotPath ??= createJsHotPath());
+  if (options?.reverse === true || hp.mvccScanEntries === undefined) {
+    const page = new KvPage();
+    for (const p of scanRange(reader, options, hp)) page.push(p.key, p.value);
+    return page;
+  }
+  const limit = checkScanOptions(options);
+  if (limit === 0) return new KvPage();
+  const range = rangeOf(options);
+  if (compareBytes(range.lower, range.upper) >= 0) return new KvPage();
+  const snapshot = reader.snapshot;
+  const writeIt = snapshot.iterator('write', range);
+  const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
+  try {
+    return scanForwardEntries(reader, writeIt, lockIt, options, limit, hp);
+  } finally {
+    writeIt.close();
+    lockIt?.close();
+  }
+}
+
 /** `hotPath` runs the batch step; default the TS reference (createJsHotPath). */
 export function scanRange(reader: MvccReader, options: ScanOptions, hotPath?: HotPath): KvPair[] {
   const limit = checkScanOptions(options);
@@ -292,8 +319,9 @@ export class KvPage {
   /** Room for `pairs` more pairs and `bytes` more bytes. */
   reserve(pairs: number, bytes: number): void {
     const needO = 2 * (this.count + pairs) + 1;
+    // Growth by 4: a page of 10,000 pairs reallocates 4 times, not 8.
     if (needO > this.offsets.length) {
-      let size = this.offsets.length * 2;
+      let size = pairs > 256 ? needO : this.offsets.length * 4;
       while (size < needO) size *= 2;
       const grown = new Uint32Array(size);
       grown.set(this.offsets.subarray(0, 2 * this.count + 1));
@@ -301,7 +329,7 @@ export class KvPage {
     }
     const at = this.offsets[2 * this.count]!;
     if (at + bytes > this.data.length) {
-      let size = this.data.length * 2;
+      let size = pairs > 256 ? at + bytes : this.data.length * 4;
       while (size < at + bytes) size *= 2;
       const grown = new Uint8Array(size);
       grown.set(this.data.subarray(0, at));
@@ -334,6 +362,9 @@ export class KvPage {
     this.count++;
   }
 }
+
+/** Most pairs a limited scan's page is sized for up front. */
+const PAGE_PRESIZE_MAX = 65_536;
 
 /** `a[aFrom, aFrom + len)` equals `b[0, len)`. */
 function equalAt(a: Uint8Array, aFrom: number, b: Uint8Array, len: number): boolean {
@@ -401,9 +432,16 @@ export function scanForwardEntries(reader: MvccReader, writeIt: EngineIterator, 
         }
       }
     }
+    const first = page.count === 0;
     if (r.longs === 0 || keyOnly) page.appendAll(r, take);
     else appendWithLongs(reader, page, r, take, batch);
     if (done) return page;
+    if (first && page.count > 0 && limit !== Number.POSITIVE_INFINITY) {
+      // Size the page once for the rest of a limited scan from this batch's pairs (growing a
+      // 300 KB page by doubling measured 7-14% of a paged scan: big fresh buffers fault in).
+      const more = Math.min(limit, PAGE_PRESIZE_MAX) - page.count;
+      if (more > 0) page.reserve(more, Math.ceil((page.offsets[2 * page.count]! / page.count) * more * 1.125));
+    }
     const lf = bo[2 * r.groupStart[lastGroup]!]!;
     carryLen = bo[2 * r.groupStart[lastGroup]! + 1]! - lf - TS_LEN;
     if (carryLen > carry.length) carry = new Uint8Array(carryLen * 2);
