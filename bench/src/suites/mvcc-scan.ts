@@ -1,5 +1,18 @@
 import { performance } from 'node:perf_hooks';
-import { HOT_BATCH_MAX, MvccReader, WriteBatch, codec, createJsHotPath, tsCfKey, type HotPath, type KvPair, type PackedBatch } from '@flashkv/core';
+import {
+  EntryBatch,
+  HOT_BATCH_MAX,
+  MvccReader,
+  WriteBatch,
+  codec,
+  createJsHotPath,
+  readEntries,
+  readEntriesGeneric,
+  tsCfKey,
+  type HotPath,
+  type KvPair,
+  type PackedBatch,
+} from '@flashkv/core';
 import { createWasmHotPath } from '@flashkv/asm';
 import { MemoryEngine } from '@flashkv/engine-memory';
 import { median, type SuiteContext } from '../harness.js';
@@ -15,12 +28,18 @@ import { median, type SuiteContext } from '../harness.js';
  *
  * Cases, each timed as alternating wasm / js passes (median of the rounds, and the median of the
  * per-round ratios), so load on the shared machine hits both alike:
- * - 'scan end to end': MvccReader.scan over the whole range, in pages of PAGE keys (a client's
- *   paging; one result array per page), through the real scanner with each HotPath.
- * - 'batch step alone': the kernel without engine iteration: HotPath.mvccScanBatch over
- *   pre-packed 256-entry batches of the same data, copy-in included, reading every result.
- * - 'engine walk (write CF)': what the scanner pays before any MVCC work (iterator next + key +
- *   value over the same entries), one impl, to show where end-to-end time goes.
+ * - 'scan end to end (page)': MvccReader.scanPage over the whole range, in pages of PAGE keys (a
+ *   client's paging), through the real scanner: engine readBatch (256 entries per call) ->
+ *   HotPath.mvccScanEntries (raw keys and short values emitted by the kernel) -> one copy per
+ *   batch into the page; every pair's key and value length is read back from the page.
+ * - 'scan end to end (KvPair[])': the same through MvccReader.scan, which also makes one KvPair
+ *   (two views) per key, and every pair is read.
+ * - 'entries step alone': HotPath.mvccScanEntries over pre-read 256-entry batches (copy-in
+ *   included, every result read): the kernel without engine iteration or paging.
+ * - 'batch step alone': the older HotPath.mvccScanBatch (groups only) over pre-packed batches.
+ * - 'engine readBatch' and 'engine walk (write CF)': what the scanner pays before any MVCC work,
+ *   one impl, to show where end-to-end time goes: the batch read into one packed buffer, and
+ *   the iterator walk (next + key + value, no copy) that the generic fallback starts from.
  */
 
 const VERSIONS = [30n, 20n, 10n] as const;
@@ -58,22 +77,89 @@ async function load(engine: MemoryEngine, keys: number): Promise<number> {
 
 let sink = 0;
 
-/** One full scan in pages; returns the visible keys seen. */
+/** One full scan in KvPair pages; returns the visible keys seen. */
 function scanAll(engine: MemoryEngine, hp: HotPath): number {
   const reader = new MvccReader(engine.snapshot());
   let seen = 0;
+  let acc = 0;
   let start: Uint8Array | undefined;
   for (;;) {
     const page: KvPair[] = reader.scan({ ts: READ_TS, limit: PAGE, ...(start !== undefined ? { start } : {}) }, hp);
     seen += page.length;
+    for (const p of page) acc += p.key.length + p.value.length;
     if (page.length < PAGE) break;
     const last = page[page.length - 1]!;
-    sink = (sink + last.value.length) | 0;
     // The next page starts right after the last key: its raw bytes plus a zero byte.
     start = new Uint8Array(last.key.length + 1);
     start.set(last.key);
   }
+  sink = (sink + acc) | 0;
   return seen;
+}
+
+/** One full scan in packed pages (KvPage); every pair's key and value length is read. */
+function scanAllPages(engine: MemoryEngine, hp: HotPath): number {
+  const reader = new MvccReader(engine.snapshot());
+  let seen = 0;
+  let acc = 0;
+  let start: Uint8Array | undefined;
+  for (;;) {
+    const page = reader.scanPage({ ts: READ_TS, limit: PAGE, ...(start !== undefined ? { start } : {}) }, hp);
+    const n = page.count;
+    const o = page.offsets;
+    for (let i = 0; i < n; i++) acc += o[2 * i + 2]! - o[2 * i]!;
+    seen += n;
+    if (n < PAGE) break;
+    const last = page.key(n - 1);
+    start = new Uint8Array(last.length + 1);
+    start.set(last);
+  }
+  sink = (sink + acc) | 0;
+  return seen;
+}
+
+/** Pre-read entry batches (as readBatch fills them) of the data's first entries. */
+function entryBatches(engine: MemoryEngine, count: number): EntryBatch[] {
+  const it = engine.snapshot().iterator('write', {});
+  const out: EntryBatch[] = [];
+  it.first();
+  while (out.length < count) {
+    const b = new EntryBatch(HOT_BATCH_MAX);
+    if (readEntries(it, b) === 0) break;
+    out.push(b);
+  }
+  it.close();
+  return out;
+}
+
+/** Visible keys emitted over all batches; every pair's bytes are summed. */
+function entriesAll(hp: HotPath, batches: readonly EntryBatch[]): number {
+  let visible = 0;
+  let acc = 0;
+  for (const b of batches) {
+    const r = hp.mvccScanEntries!(b, READ_TS, 0);
+    visible += r.pairs;
+    acc += r.offsets[2 * r.pairs]!;
+  }
+  sink = (sink + acc) | 0;
+  return visible;
+}
+
+/** The write CF through readEntries, batch by batch (`generic`: the key()/value()/next() fallback). */
+function readAll(engine: MemoryEngine, batch: EntryBatch, generic: boolean): number {
+  const it = engine.snapshot().iterator('write', {});
+  let n = 0;
+  let acc = 0;
+  it.first();
+  for (;;) {
+    const got = generic ? readEntriesGeneric(it, batch, HOT_BATCH_MAX) : readEntries(it, batch);
+    if (got === 0) break;
+    n += got;
+    acc += batch.offsets[2 * got]!;
+  }
+  it.close();
+  sink = (sink + acc) | 0;
+  return n;
 }
 
 /** Pre-packed batches of the data's first entries, as the scanner packs them. */
@@ -185,19 +271,38 @@ export default {
     const params = { keys, versionsPerKey: VERSIONS.length, readTs: String(READ_TS), keyBytes: KEY_BYTES, valueBytes: 16, page: PAGE };
 
     // Both paths must see the same keys, or the rates compare different work.
-    const a = scanAll(engine, wasm);
-    const b = scanAll(engine, js);
-    if (a !== keys || b !== keys) throw new Error(`scan saw ${a} (wasm) and ${b} (js) visible keys, expected ${keys}`);
+    for (const [what, f] of [['page', scanAllPages], ['KvPair[]', scanAll]] as const) {
+      const a = f(engine, wasm);
+      const b = f(engine, js);
+      if (a !== keys || b !== keys) throw new Error(`${what} scan saw ${a} (wasm) and ${b} (js) visible keys, expected ${keys}`);
+    }
 
-    paired(ctx, 'scan end to end', 'visible keys/s', 5, [
+    paired(ctx, 'scan end to end (page)', 'visible keys/s', 7, [
+      ['wasm', () => scanAllPages(engine, wasm)],
+      ['js', () => scanAllPages(engine, js)],
+    ], params);
+    paired(ctx, 'scan end to end (KvPair[])', 'visible keys/s', 5, [
       ['wasm', () => scanAll(engine, wasm)],
       ['js', () => scanAll(engine, js)],
     ], params);
 
+    const reps = 20;
+    const eb = entryBatches(engine, 512);
+    const perPassE = entriesAll(js, eb);
+    if (entriesAll(wasm, eb) !== perPassE) throw new Error('entries step: wasm and js emitted different pair counts');
+    const repeatE = (hp: HotPath) => () => {
+      let n = 0;
+      for (let i = 0; i < reps; i++) n += entriesAll(hp, eb);
+      return n;
+    };
+    paired(ctx, 'entries step alone', 'visible keys/s', 7, [
+      ['wasm', repeatE(wasm)],
+      ['js', repeatE(js)],
+    ], { ...params, batches: eb.length, entriesPerBatch: HOT_BATCH_MAX });
+
     const batches = packBatches(engine, 512);
     const perPass = stepAll(js, batches);
     if (stepAll(wasm, batches) !== perPass) throw new Error('batch step: wasm and js found different visible counts');
-    const reps = 20;
     const repeat = (hp: HotPath) => () => {
       let n = 0;
       for (let i = 0; i < reps; i++) n += stepAll(hp, batches);
@@ -207,6 +312,12 @@ export default {
       ['wasm', repeat(wasm)],
       ['js', repeat(js)],
     ], { ...params, batches: batches.length, entriesPerBatch: HOT_BATCH_MAX });
+
+    const fill = new EntryBatch(HOT_BATCH_MAX);
+    paired(ctx, 'engine readBatch (write CF)', 'keys/s (3 entries each, copied into one packed buffer)', 5, [
+      ['readBatch', () => readAll(engine, fill, false) / VERSIONS.length],
+      ['generic', () => readAll(engine, fill, true) / VERSIONS.length],
+    ], params);
 
     const walk: number[] = [];
     for (let r = 0; r < 3; r++) walk.push(timedRate(() => walkEngine(engine) / VERSIONS.length));
