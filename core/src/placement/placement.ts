@@ -83,6 +83,14 @@ export interface RegionDirectory {
   split(regionId: number, splitKey: Uint8Array, options?: RegionCheckOptions): Promise<SplitResult>;
   /** Sets or clears a region's flashback state (no epoch change, as in TiKV). */
   setFlashbackState(regionId: number, state: FlashbackStateUpdate, options?: RegionCheckOptions): Promise<Region>;
+  /**
+   * For a consensus that owns the region metadata (raft applies splits and flashback state in
+   * its own log): records a split it applied, so routing by this directory follows it. A split
+   * already recorded (the directory has the halves at this epoch or newer) is a no-op.
+   */
+  recordSplit?(left: Region, right: Region): Promise<void>;
+  /** Likewise for a region whose range did not change (flashback state, peers). Older epochs are ignored. */
+  recordRegion?(region: Region): Promise<void>;
 }
 
 /**
@@ -346,6 +354,43 @@ export class LocalPlacement implements Placement {
       this.emit('split', left);
       this.emit('split', right);
       return { left, right };
+    });
+  }
+
+  recordSplit(left: Region, right: Region): Promise<void> {
+    return this.serial(async () => {
+      const known = [this.map.get(left.id), this.map.get(right.id)];
+      const parent = known.find((r) => r !== undefined && compareBytes(r.startKey, left.startKey) === 0 && compareBytes(r.endKey, right.endKey) === 0);
+      if (parent === undefined) {
+        // Already split here (both halves known with their ranges), or the directory is behind by more than one split.
+        const l = this.map.get(left.id);
+        const r = this.map.get(right.id);
+        if (l !== undefined && r !== undefined && compareBytes(l.endKey, right.startKey) === 0 && compareBytes(r.startKey, right.startKey) === 0) return;
+        throw new InvalidArgumentError(`cannot record split of [${hex(left.startKey)}, ${hex(right.endKey)}) at ${hex(right.startKey)}: the directory has no parent region with that range`, { left: left.id, right: right.id });
+      }
+      if (left.epoch.version <= parent.epoch.version) return;
+      const batch = new WriteBatch().put('raft', regionKey(left.id), encodeRegion(left)).put('raft', regionKey(right.id), encodeRegion(right));
+      let next = this.nextId;
+      for (const id of [left.id, right.id, ...left.peers.map((p) => p.id), ...right.peers.map((p) => p.id)]) next = Math.max(next, id + 1);
+      if (next !== this.nextId) batch.put('raft', NEXT_ID_KEY, u64be(BigInt(next)));
+      if (parent.id !== left.id && parent.id !== right.id) batch.delete('raft', regionKey(parent.id));
+      await this.engine.write(batch, { sync: true });
+      this.nextId = next;
+      this.map.replaceBySplit(parent.id, freezeRegion(left), freezeRegion(right));
+      this.emit('split', left);
+      this.emit('split', right);
+    });
+  }
+
+  recordRegion(region: Region): Promise<void> {
+    return this.serial(async () => {
+      const cur = this.map.get(region.id);
+      if (cur === undefined) throw new KvError('REGION_NOT_FOUND', `region ${region.id} is not in the directory`, { regionId: region.id });
+      if (region.epoch.version < cur.epoch.version || (region.epoch.version === cur.epoch.version && region.epoch.confVer < cur.epoch.confVer)) return;
+      const next = freezeRegion(region);
+      await this.engine.write(new WriteBatch().put('raft', regionKey(next.id), encodeRegion(next)), { sync: true });
+      this.map.update(next);
+      this.emit(next.flashback.inFlashback !== cur.flashback.inFlashback || next.flashback.flashbackStartTs !== cur.flashback.flashbackStartTs ? 'flashback' : 'epoch', next);
     });
   }
 

@@ -40,6 +40,7 @@ export function raft(options: RaftPluginOptions = {}): Plugin {
       cluster = await RaftCluster.start({
         engines,
         allocId: () => placement.allocId(),
+        directory: placement,
         events: ctx.events,
         ...(options.raft ? { raft: options.raft } : {}),
         ...(options.tickSource ? { tickSource: options.tickSource } : {}),

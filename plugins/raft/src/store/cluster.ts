@@ -8,6 +8,7 @@ import {
   type Consensus,
   type EventCatalogue,
   type Region,
+  type RegionDirectory,
   type RegionSnapshot,
   type RequestContext,
   type StorageEngine,
@@ -45,6 +46,12 @@ export interface RaftClusterOptions {
    */
   readonly initialRegions?: readonly Pick<Region, 'id' | 'startKey' | 'endKey' | 'epoch' | 'flashback'>[];
   readonly allocId: () => Promise<number>;
+  /**
+   * The region directory Storage, the flashback orchestrator and CDC route by (PLACEMENT). Raft
+   * applies splits and flashback state from each region's log; every admin command's result is
+   * recorded here before it is returned, so a split is routable once `admin` resolves.
+   */
+  readonly directory?: Pick<RegionDirectory, 'recordSplit' | 'recordRegion'>;
   /** Receives `applied` and `regionChanged` of store 1 only, so each write is reported once. */
   readonly events?: EventCatalogue;
   readonly raft?: StoreRaftOptions;
@@ -66,17 +73,67 @@ export class RaftCluster {
   private readonly ticker: StoreTicker;
   private tickWaiters: (() => void)[] = [];
 
+  private applyWaiters: { readonly regionId: number; readonly index: bigint; ticks: number; readonly resolve: () => void }[] = [];
+  private stopped = false;
+
   private constructor(
     readonly stores: readonly Store[],
     readonly transport: InProcessTransport,
     tickSource: TickSource,
     allocId: () => Promise<number>,
     maxAttempts: number,
+    events: EventCatalogue | undefined,
+    directory: RaftClusterOptions['directory'],
   ) {
     const perStore = stores.map((s) => new RaftConsensus({ store: s, allocId }));
-    this.consensus = new ClusterConsensus(perStore, () => this.nextTick(), maxAttempts);
-    const notify = { tick: async () => this.releaseTickWaiters() };
+    const observe = events === undefined ? undefined : (regionId: number, index: bigint) => this.waitObserved(regionId, index);
+    this.consensus = new ClusterConsensus(perStore, () => this.nextTick(), maxAttempts, observe, directory);
+    events?.applied$.subscribe((e) => this.observedApply(e.regionId, e.index));
+    const notify = {
+      tick: async () => {
+        this.releaseTickWaiters();
+        this.checkApplyWaiters(true);
+      },
+    };
     this.ticker = new StoreTicker([...stores, notify], tickSource);
+  }
+
+  /**
+   * Store 1's applies are what the kernel's events (and so CDC) see. A write is acknowledged once
+   * store 1 has applied it too, so "the write returned" implies "its applied event is out", as
+   * with LocalConsensus: CDC's resolved ts relies on that (a lock or commit applied on the leader
+   * but not yet on store 1 would otherwise let resolved ts pass a commit still to be reported).
+   * If store 1 does not apply it within 50 ticks (stopped, or catching up by snapshot) the wait
+   * ends: store 1 is then not a live source for the events anyway.
+   */
+  private waitObserved(regionId: number, index: bigint): Promise<void> {
+    if (this.stopped || this.observedIndex(regionId) >= index) return Promise.resolve();
+    return new Promise((resolve) => this.applyWaiters.push({ regionId, index, ticks: 0, resolve }));
+  }
+
+  private observedIndex(regionId: number): bigint {
+    const p = this.stores[0]!.peers.get(regionId);
+    return p === undefined ? -1n : BigInt(p.storage.apply.applied);
+  }
+
+  private observedApply(regionId: number, index: bigint): void {
+    if (this.applyWaiters.length === 0) return;
+    this.applyWaiters = this.applyWaiters.filter((w) => {
+      if (w.regionId !== regionId || w.index > index) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  private checkApplyWaiters(tick: boolean): void {
+    if (this.applyWaiters.length === 0) return;
+    this.applyWaiters = this.applyWaiters.filter((w) => {
+      if (this.stopped || this.observedIndex(w.regionId) >= w.index || (tick && ++w.ticks > 50)) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
   }
 
   static async start(options: RaftClusterOptions): Promise<RaftCluster> {
@@ -109,7 +166,7 @@ export class RaftCluster {
       });
     });
     for (const s of stores) transport.register(s);
-    const c = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), options.allocId, options.maxAttempts ?? 50);
+    const c = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), options.allocId, options.maxAttempts ?? 50, options.events, options.directory);
     c.ticker.start();
     return c;
   }
@@ -126,9 +183,11 @@ export class RaftCluster {
 
   /** Stops ticking and every store; requests still waiting fail with ENGINE_CLOSED. */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.ticker.stop();
     for (const s of this.stores) s.stop();
     this.releaseTickWaiters();
+    this.checkApplyWaiters(false);
   }
 }
 
@@ -147,6 +206,9 @@ export class ClusterConsensus implements Consensus {
     readonly members: readonly RaftConsensus[],
     private readonly waitTick: () => Promise<void>,
     private readonly maxAttempts: number,
+    /** Waits until the store whose applies are reported as events has applied `index`. */
+    private readonly waitObserved?: (regionId: number, index: bigint) => Promise<void>,
+    private readonly directory?: RaftClusterOptions['directory'],
   ) {}
 
   private byStore(storeId: number): RaftConsensus {
@@ -214,11 +276,16 @@ export class ClusterConsensus implements Consensus {
     return this.route(ctx.regionId, (c) => c.snapshot(ctx, options));
   }
 
-  write(ctx: RequestContext, modifies: readonly BatchOp[], options?: { readonly sync?: boolean }): Promise<WriteResult> {
-    return this.route(ctx.regionId, (c) => c.write(ctx, modifies, options));
+  async write(ctx: RequestContext, modifies: readonly BatchOp[], options?: { readonly sync?: boolean }): Promise<WriteResult> {
+    const result = await this.route(ctx.regionId, (c) => c.write(ctx, modifies, options));
+    if (this.waitObserved !== undefined) await this.waitObserved(result.regionId, result.index);
+    return result;
   }
 
-  admin(ctx: RequestContext, command: AdminCommand): Promise<AdminResult> {
-    return this.route(ctx.regionId, (c) => c.admin(ctx, command));
+  async admin(ctx: RequestContext, command: AdminCommand): Promise<AdminResult> {
+    const result = await this.route(ctx.regionId, (c) => c.admin(ctx, command));
+    if (result.type === 'split') await this.directory?.recordSplit?.(result.left, result.right);
+    else await this.directory?.recordRegion?.(result.region);
+    return result;
   }
 }
