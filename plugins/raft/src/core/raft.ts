@@ -700,6 +700,20 @@ export class Raft {
     return { index, term: this.term };
   }
 
+  /**
+   * Several normal entries appended together and broadcast once: one append message per
+   * follower for the lot, instead of one per entry (a driver's group commit).
+   */
+  proposeBatch(datas: readonly Uint8Array[]): ProposalId[] {
+    for (const d of datas) if (!(d instanceof Uint8Array)) throw new TypeError('raft: proposal data must be a Uint8Array');
+    if (datas.length === 0) return [];
+    this.assertCanPropose('propose');
+    const last = this.appendEntries(datas.map((data) => ({ type: 'normal' as const, data })));
+    this.bcastAppend();
+    const first = last - datas.length + 1;
+    return datas.map((_, i) => ({ index: first + i, term: this.term }));
+  }
+
   proposeConfChange(cc: ConfChange): ProposalId {
     assertNodeId(cc.nodeId);
     this.assertCanPropose('change membership');

@@ -57,6 +57,11 @@ export class RawNode {
     return this.raft.propose(data);
   }
 
+  /** Several entries in one append and one broadcast; all or none are proposed. */
+  proposeBatch(datas: readonly Uint8Array[]): ProposalId[] {
+    return this.raft.proposeBatch(datas);
+  }
+
   proposeConfChange(cc: ConfChange): ProposalId {
     return this.raft.proposeConfChange(cc);
   }

@@ -126,6 +126,7 @@ export class RaftNode {
       engine: options.engine,
       transport,
       rng: new SeededRng(seed + options.storeId * 7919),
+      asyncLeaderPersist: true,
       ...(events ? { events } : {}),
       ...(options.raft ? { raft: options.raft } : {}),
     });

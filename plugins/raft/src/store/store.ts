@@ -73,6 +73,11 @@ export interface StoreOptions {
   readonly logGcThreshold?: number;
   /** Ticks a read may wait for its read index before it fails with NOT_LEADER. Default 4 election timeouts. */
   readonly readTimeoutTicks?: number;
+  /**
+   * Let a leader's log write run while the store keeps stepping messages (see
+   * `persistInBackground`). Default false: every Ready is persisted in turn on the chain.
+   */
+  readonly asyncLeaderPersist?: boolean;
 }
 
 type Waiter<T> = { resolve(v: T): void; reject(e: unknown): void };
@@ -99,6 +104,8 @@ export class RegionPeer {
   applied: number;
   /** False for a peer created by a message, until a snapshot gives it a range and data. */
   initialized = true;
+  /** A leader Ready whose write is in flight (asyncLeaderPersist); no other Ready runs meanwhile. */
+  persisting: Promise<void> | undefined;
 
   constructor(
     readonly peerId: number,
@@ -159,6 +166,8 @@ export class Store implements RaftReceiver {
   /** Raft snapshots this store applied (received from a leader), for tests and stats. */
   snapshotsApplied = 0;
   private closed = false;
+  /** Failures of background leader writes (the store stops on the first). */
+  readonly backgroundErrors: unknown[] = [];
   private readonly gcThreshold: number;
   private readonly readTimeout: number;
 
@@ -399,25 +408,43 @@ export class Store implements RaftReceiver {
     ifTerms?: readonly (number | undefined)[],
   ): Promise<({ applied: Promise<WriteResult | AdminResult> } | { error: unknown })[]> {
     return this.run(async () => {
-      const touched = new Set<RegionPeer>();
-      const out = commands.map((c, i) => {
+      const out: ({ applied: Promise<WriteResult | AdminResult> } | { error: unknown })[] = new Array(commands.length);
+      // Checked one by one, then proposed per region in one append (one message per follower).
+      const byPeer = new Map<RegionPeer, { i: number; data: Uint8Array }[]>();
+      commands.forEach((c, i) => {
         try {
-          const { peer, applied } = this.proposeOne(c, ifTerms?.[i]);
-          touched.add(peer);
-          // Settled by the caller; a rejection before it looks must not count as unhandled.
-          applied.catch(() => undefined);
-          return { applied };
+          const peer = this.checkProposal(c, ifTerms?.[i]);
+          let list = byPeer.get(peer);
+          if (!list) byPeer.set(peer, (list = []));
+          list.push({ i, data: encodeCommand(c) });
         } catch (error) {
-          return { error };
+          out[i] = { error };
         }
       });
-      for (const peer of touched) await this.drive(peer);
+      for (const [peer, list] of byPeer) {
+        let ids;
+        try {
+          ids = peer.node.proposeBatch(list.map((x) => x.data));
+        } catch (e) {
+          const error = this.hinted(peer, e);
+          for (const x of list) out[x.i] = { error };
+          continue;
+        }
+        list.forEach((x, j) => {
+          const id = ids[j]!;
+          const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve, reject }));
+          // Settled by the caller; a rejection before it looks must not count as unhandled.
+          applied.catch(() => undefined);
+          out[x.i] = { applied };
+        });
+      }
+      for (const peer of byPeer.keys()) await this.drive(peer);
       return out;
     });
   }
 
-  /** `ifTerm`: refuse (NOT_LEADER) unless this peer still leads in that term (a read-modify-write's guard). */
-  private proposeOne(command: Command, ifTerm?: number): { peer: RegionPeer; applied: Promise<WriteResult | AdminResult> } {
+  /** The checks a proposal passes before it is proposed; returns the region's peer. */
+  private checkProposal(command: Command, ifTerm?: number): RegionPeer {
     const peer = this.peer(command.regionId);
     const epoch = { version: command.version, confVer: command.confVer };
     const req: GateRequest =
@@ -426,6 +453,11 @@ export class Store implements RaftReceiver {
     if (refused) throw refused;
     if (!peer.isLeader()) throw notLeader(peer.region.id, peer.leaderHint());
     if (ifTerm !== undefined && peer.node.status().term !== ifTerm) throw new KvError('NOT_LEADER', `leadership moved past term ${ifTerm}`, { regionId: peer.region.id, leader: peer.leaderHint() });
+    return peer;
+  }
+
+  private proposeOne(command: Command): { peer: RegionPeer; applied: Promise<WriteResult | AdminResult> } {
+    const peer = this.checkProposal(command);
     let id;
     try {
       id = peer.node.propose(encodeCommand(command));
@@ -489,6 +521,8 @@ export class Store implements RaftReceiver {
   }
 
   private async drive(peer: RegionPeer): Promise<void> {
+    // A leader's Ready whose disk write is still running: its completion drives this peer again.
+    if (peer.persisting) return;
     while (peer.node.hasReady()) {
       const rd = peer.node.ready();
       // A leader's appends may go out while its own disk write runs (Raft thesis 10.2.1): the
@@ -497,23 +531,63 @@ export class Store implements RaftReceiver {
       const hs = rd.hardState;
       const early = peer.isLeader() && (!hs || (hs.term === peer.storage.hard.term && hs.vote === peer.storage.hard.vote));
       if (early) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') this.sendMessage(peer, m);
+      if (early && this.options.asyncLeaderPersist && !rd.snapshot) {
+        this.persistInBackground(peer, rd);
+        return;
+      }
       await this.persist(peer, rd);
-      for (const m of rd.messages) if (!early || (m.type !== 'app' && m.type !== 'heartbeat')) this.sendMessage(peer, m);
-      const created = await this.apply(peer, rd.committedEntries);
-      const wasLeader = peer.isLeader();
-      peer.node.advance(rd);
-      for (const rs of rd.readStates) {
-        const r = peer.reads.get(new TextDecoder().decode(rs.ctx));
-        if (r) r.index = rs.index;
-      }
-      if (rd.softState && rd.softState.state !== 'leader') this.failLeaderReads(peer);
-      this.serveReads(peer);
-      await this.maybeCompact(peer);
-      for (const np of created) {
-        // The split's new region gets its first leader where the parent's leader is, at once.
-        if (wasLeader) np.node.campaign();
-        await this.drive(np);
-      }
+      await this.finishReady(peer, rd, early);
+    }
+  }
+
+  /**
+   * With `asyncLeaderPersist`, a leader's Ready (entries and commit only: same term and vote, no
+   * snapshot) is written while the chain goes on stepping acks and taking proposals. Nothing of
+   * what those steps decide leaves the node early: the core hands out no further Ready until this
+   * one is advanced, and this one is advanced (its remaining messages sent, its committed entries
+   * applied) only after the write is durable. So a commit counting the leader's unsynced copy is
+   * published to followers and clients only once that copy is on disk, as the Ready contract
+   * requires; and acks stepped meanwhile do not wait behind the leader's fsync.
+   */
+  private persistInBackground(peer: RegionPeer, rd: Ready): void {
+    const write = this.persist(peer, rd);
+    const done = write.then(
+      () =>
+        this.run(async () => {
+          peer.persisting = undefined;
+          await this.finishReady(peer, rd, true);
+          await this.drive(peer);
+        }),
+      (e) => {
+        peer.persisting = undefined;
+        throw e;
+      },
+    );
+    peer.persisting = done;
+    done.catch((e) => {
+      // A failed or stopped write: this store cannot go on as leader of anything safely.
+      if (!this.closed) this.stop();
+      this.backgroundErrors.push(e);
+    });
+  }
+
+  /** Steps 2-4 of a Ready, after its persist: send, apply, advance, serve reads, compact. */
+  private async finishReady(peer: RegionPeer, rd: Ready, early: boolean): Promise<void> {
+    for (const m of rd.messages) if (!early || (m.type !== 'app' && m.type !== 'heartbeat')) this.sendMessage(peer, m);
+    const created = await this.apply(peer, rd.committedEntries);
+    const wasLeader = peer.isLeader();
+    peer.node.advance(rd);
+    for (const rs of rd.readStates) {
+      const r = peer.reads.get(new TextDecoder().decode(rs.ctx));
+      if (r) r.index = rs.index;
+    }
+    if (rd.softState && rd.softState.state !== 'leader') this.failLeaderReads(peer);
+    this.serveReads(peer);
+    await this.maybeCompact(peer);
+    for (const np of created) {
+      // The split's new region gets its first leader where the parent's leader is, at once.
+      if (wasLeader) np.node.campaign();
+      await this.drive(np);
     }
   }
 
