@@ -19,8 +19,11 @@ import { benchKey, BENCH_TOKEN, KEY_BYTES, VALUE_BYTES } from '../server-data.js
  * The server runs in a child process (bench/src/server-child.ts), so client and server do not
  * share an event loop; the 16 clients are 16 async workers in this process, each looping its
  * operation for a wall-clock slice. Impls:
- *   flashkv-grpc         16 FlashKvClients, one TCP connection (grpc-js shares a subchannel
- *                        between channels with equal options)
+ *   flashkv-grpc-batched one FlashKvClient with `batching: true` shared by the 16 callers (as
+ *                        16 threads share one TiKV client): what they ask while a Batch call is
+ *                        in flight goes out together in the next (up to 2 in flight)
+ *   flashkv-grpc         16 FlashKvClients, one call per request, one TCP connection (grpc-js
+ *                        shares a subchannel between channels with equal options)
  *   flashkv-grpc-16conn  16 FlashKvClients, a connection each ('grpc.use_local_subchannel_pool')
  *   grpc-js-echo         (gets only) a bare grpc-js unary echo of 32 bytes in the same child
  *                        process: no protobuf, auth, metrics or storage; the floor a grpc-js
@@ -90,7 +93,7 @@ interface Measured {
 }
 
 export default {
-  ours: 'flashkv-grpc',
+  ours: 'flashkv-grpc-batched',
   anchor: 'in-process',
   async run(ctx: SuiteContext): Promise<void> {
     const keys = Math.max(1000, Math.round(10_000 * ctx.scale));
@@ -104,23 +107,30 @@ export default {
     const same = (b: Buffer): Buffer => b;
     const echoCall = (c: grpc.Client) =>
       new Promise<Buffer>((resolve, reject) => c.makeUnaryRequest(ECHO_PATH, same, same, payload, (e, r) => (e ? reject(e) : resolve(r!))));
+    const batched = new FlashKvClient({ endpoint: srv.endpoint, token: BENCH_TOKEN, batching: true });
     const kernel = await Kernel.start({ plugins: [memoryEngine(), ...defaultTxnPlugins()] });
     await loadKeys(kernel, keys);
     const storage = kernel.resolve(STORAGE);
     const txnClient = new TxnClient({ storage, sleep: timerSleep });
     // Warm up every path (connections, region directories, JIT).
-    for (const c of [...shared, ...own]) await c.get(benchKey(0), await c.getTs());
+    for (const c of [...shared, ...own, batched]) await c.get(benchKey(0), await c.getTs());
     for (const c of echo) await echoCall(c);
 
     // Distinct txn keys per round, impl, worker and iteration: no conflicts, no overwrites.
     let txnTag = 0x74786e00;
     const gets: Record<string, (w: number, n: number, ts: bigint) => Promise<unknown>> = {
+      'flashkv-grpc-batched': (w, n, ts) => batched.get(benchKey((w * 7919 + n * 104_729) % keys), ts),
       'flashkv-grpc': (w, n, ts) => shared[w]!.get(benchKey((w * 7919 + n * 104_729) % keys), ts),
       'flashkv-grpc-16conn': (w, n, ts) => own[w]!.get(benchKey((w * 7919 + n * 104_729) % keys), ts),
       'grpc-js-echo': (w) => echoCall(echo[w]!),
       'in-process': (w, n, ts) => storage.get(benchKey((w * 7919 + n * 104_729) % keys), ts),
     };
     const txns: Record<string, (w: number, n: number, tag: number) => Promise<unknown>> = {
+      'flashkv-grpc-batched': async (w, n, tag) => {
+        const tx = await batched.begin();
+        tx.put(benchKey(w * 1_000_000 + n, tag), value);
+        await tx.commit();
+      },
       'flashkv-grpc': async (w, n, tag) => {
         const tx = await shared[w]!.begin();
         tx.put(benchKey(w * 1_000_000 + n, tag), value);
@@ -176,6 +186,7 @@ export default {
           params: { clients: CLIENTS, keys, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, sliceMs: ms, rounds: ROUNDS, loadavg1: load.map((l) => Number(l.toFixed(2))) },
           extra: {
             rates: runs.map((r) => Math.round(r.rate)),
+            ...(impl === 'flashkv-grpc-batched' ? { opsPerBatch: Number((batched.batchStats.ops / Math.max(1, batched.batchStats.batches)).toFixed(1)) } : {}),
             clientCpuUsPerOp: Number(pick.clientUsPerOp.toFixed(1)),
             ...(pick.serverUsPerOp !== undefined ? { serverCpuUsPerOp: Number(pick.serverUsPerOp.toFixed(1)) } : {}),
           },
@@ -184,7 +195,7 @@ export default {
       }
     }
     console.log(`  load average (1 min) per round: ${load.map((l) => l.toFixed(2)).join(', ')}`);
-    for (const c of [...shared, ...own, ...echo]) c.close();
+    for (const c of [...shared, ...own, ...echo, batched]) c.close();
     await txnClient.idle();
     await kernel.stop();
     await srv.stop();

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { codec, compareBytes, InvalidArgumentError, isKvError, type FlashbackPreview, type FlashbackProgress, type FlashbackRunOptions, type StorageMutation } from '@flashkv/core';
 import type { CdcEvent } from '@flashkv/cdc';
 import { eventOf } from './cdc-wire.js';
-import { fromServiceError } from './errors.js';
+import { ERROR_CODE_KEY, ERROR_DETAILS_KEY, fromServiceError } from './errors.js';
 import { flashKvService } from './proto.js';
 
 export interface FlashKvClientOptions {
@@ -28,6 +28,17 @@ export interface FlashKvClientOptions {
    * client a connection of its own.
    */
   readonly channelOptions?: grpc.ChannelOptions;
+  /**
+   * Send Tso, Get, BatchGet, Prewrite, Commit and Rollback as ops of Batch calls (default
+   * false): what many concurrent callers of this client ask while a batch is in flight goes out
+   * together in the next one, so one gRPC call carries many requests. Each request still
+   * resolves or fails on its own.
+   */
+  readonly batching?: boolean;
+  /** Batch calls in flight at once when batching (default 2). */
+  readonly maxInflightBatches?: number;
+  /** Ops per Batch call (default 256, at most the server's 1024). */
+  readonly maxBatchOps?: number;
   /** Attempts per request part before a region error is passed on (default 12). */
   readonly maxRegionAttempts?: number;
   /** First backoff in ms (default 2), doubled per attempt up to 250, with jitter. */
@@ -49,6 +60,27 @@ interface RegionWire {
   readonly regionId: string;
   readonly version: string;
   readonly confVer: string;
+}
+
+/** Method -> its BatchOp oneof member. */
+const BATCHABLE: Readonly<Record<string, string>> = { Tso: 'tso', Get: 'get', BatchGet: 'batchGet', Prewrite: 'prewrite', Commit: 'commit', Rollback: 'rollback' };
+
+interface Queued {
+  readonly kind: string;
+  readonly req: Raw;
+  resolve(r: Raw): void;
+  reject(e: unknown): void;
+}
+
+/** A failed op of a batch as the error its own call would have failed with. */
+function batchOpError(e: Raw): Error {
+  const code = num(e['grpcCode']);
+  const message = String(e['message'] ?? '');
+  const metadata = new grpc.Metadata();
+  if (typeof e['kvCode'] === 'string' && e['kvCode'] !== '') metadata.set(ERROR_CODE_KEY, e['kvCode']);
+  if (typeof e['kvDetails'] === 'string' && e['kvDetails'] !== '') metadata.set(ERROR_DETAILS_KEY, e['kvDetails']);
+  const se = Object.assign(new Error(`${code} ${grpc.status[code] ?? ''}: ${message}`), { code, details: message, metadata });
+  return fromServiceError(se);
 }
 
 interface CachedRegion {
@@ -142,6 +174,14 @@ export class FlashKvClient {
   private directory: CachedRegion[] | undefined;
   private refreshing: Promise<CachedRegion[]> | undefined;
   readonly stats: RegionClientStats = { refreshes: 0, retries: {} };
+  private readonly batching: boolean;
+  private readonly maxInflightBatches: number;
+  private readonly maxBatchOps: number;
+  private queue: Queued[] = [];
+  private inflightBatches = 0;
+  private flushScheduled = false;
+  /** Batch calls sent and ops they carried (batching only). */
+  readonly batchStats = { batches: 0, ops: 0 };
 
   constructor(options: FlashKvClientOptions) {
     const Ctor = grpc.makeGenericClientConstructor(flashKvService(), 'FlashKv');
@@ -157,6 +197,59 @@ export class FlashKvClient {
     this.regionAware = options.regionAware !== false;
     this.maxAttempts = options.maxRegionAttempts ?? 12;
     this.backoffMs = options.backoffMs ?? 2;
+    this.batching = options.batching === true;
+    this.maxInflightBatches = Math.max(1, options.maxInflightBatches ?? 2);
+    this.maxBatchOps = Math.min(1024, Math.max(1, options.maxBatchOps ?? 256));
+  }
+
+  // ---- batching
+
+  private enqueue(kind: string, req: Raw): Promise<Raw> {
+    return new Promise<Raw>((resolve, reject) => {
+      this.queue.push({ kind, req, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Sends what queued once the current turn of the event loop is over (setImmediate), so the
+   * requests that concurrent callers make in one turn, typically all the callers woken by the
+   * previous batch's answers, share a call.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inflightBatches >= this.maxInflightBatches || this.queue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.inflightBatches < this.maxInflightBatches && this.queue.length > 0) {
+      const items = this.queue.length <= this.maxBatchOps ? this.queue : this.queue.slice(0, this.maxBatchOps);
+      this.queue = items === this.queue ? [] : this.queue.slice(this.maxBatchOps);
+      this.inflightBatches++;
+      this.batchStats.batches++;
+      this.batchStats.ops += items.length;
+      const ops = items.map((i) => ({ [i.kind]: i.req }));
+      this.stub['Batch']!({ ops }, this.md, { deadline: Date.now() + this.deadlineMs }, (err: unknown, res: Raw) => {
+        this.inflightBatches--;
+        if (err) {
+          const e = fromServiceError(err);
+          for (const i of items) i.reject(e);
+        } else {
+          const results = res['results'] as Raw[];
+          items.forEach((it, j) => {
+            const r = results[j];
+            if (r === undefined) it.reject(new Error(`batch answered ${results.length} results for ${items.length} ops`));
+            else if (r['error'] !== undefined && r['error'] !== null) it.reject(batchOpError(r['error'] as Raw));
+            else it.resolve(r[it.kind] as Raw);
+          });
+        }
+        this.scheduleFlush();
+      });
+    }
   }
 
   // ---- region routing
@@ -262,6 +355,10 @@ export class FlashKvClient {
   }
 
   private call(method: string, req: Raw): Promise<Raw> {
+    if (this.batching) {
+      const kind = BATCHABLE[method];
+      if (kind !== undefined) return this.enqueue(kind, req);
+    }
     return new Promise((resolve, reject) => {
       this.stub[method]!(req, this.md, { deadline: Date.now() + this.deadlineMs }, (err: unknown, res: Raw) => (err ? reject(fromServiceError(err)) : resolve(res)));
     });

@@ -5,7 +5,7 @@ import { checkKeyInRegion, codec, epochNotMatch, InvalidArgumentError, KvError, 
 import type { Server as HttpServer } from 'node:http';
 import type { Cdc } from '@flashkv/cdc';
 import { eventMessage } from './cdc-wire.js';
-import { ERROR_CODE_KEY, toServiceError } from './errors.js';
+import { ERROR_CODE_KEY, ERROR_DETAILS_KEY, toServiceError } from './errors.js';
 import { ServerMetrics, serveMetrics } from './metrics.js';
 import { flashKvService } from './proto.js';
 import { bytes, bytesList, list, obj, optionalKey, u32, u64 } from './wire.js';
@@ -66,6 +66,10 @@ interface Malformed {
   readonly [MALFORMED]: string;
 }
 const MAX_TSO_COUNT = 1024;
+/** Ops in one Batch call. */
+export const MAX_BATCH_OPS = 1024;
+/** BatchOp oneof member -> the method whose handler runs it. */
+const BATCH_KINDS: Readonly<Record<string, string>> = { tso: 'Tso', get: 'Get', batchGet: 'BatchGet', prewrite: 'Prewrite', commit: 'Commit', rollback: 'Rollback' };
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 function digest(s: string | Buffer): Buffer {
@@ -266,7 +270,11 @@ export class FlashKvServer {
     return undefined;
   }
 
-  private unary(method: string, fn: (req: Record<string, unknown>) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+  /** The unary handlers' bodies by method name, for Batch to run ops with. */
+  private readonly ops = new Map<string, (req: Record<string, unknown>) => Promise<unknown>>();
+
+  private unary(method: string, fn: (req: Record<string, unknown>, call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>): grpc.handleUnaryCall<unknown, unknown> {
+    this.ops.set(method, fn as (req: Record<string, unknown>) => Promise<unknown>);
     return (call, callback) => {
       const done = this.track(method, call);
       const refused = this.gate(call.metadata, call.request);
@@ -274,7 +282,7 @@ export class FlashKvServer {
         done(refused);
         return callback(refused);
       }
-      fn(call.request as Record<string, unknown>).then(
+      fn(call.request as Record<string, unknown>, call).then(
         (res) => {
           done();
           callback(null, res);
@@ -500,6 +508,40 @@ export class FlashKvServer {
         const keys = bytesList('keys', r['keys']);
         const n = await storage.resolveLock({ startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']), ...(keys.length > 0 ? { keys } : {}) });
         return { resolved: n };
+      }),
+      Batch: this.unary('Batch', async (r, call) => {
+        const ops = list('ops', r['ops']);
+        if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_OPS} ops, got ${ops.length}`);
+        // Validate the whole batch first: a malformed op fails the batch, as it would its own call.
+        const runs = ops.map((o, i) => {
+          const op = obj(`ops[${i}]`, o);
+          const kind = op['op'];
+          const method = typeof kind === 'string' ? BATCH_KINDS[kind] : undefined;
+          if (method === undefined) throw new InvalidArgumentError(`ops[${i}] names no known request`);
+          return { kind: kind as string, method, req: obj(`ops[${i}].${String(kind)}`, op[kind as string]) };
+        });
+        const results = await Promise.all(
+          runs.map(async ({ kind, method, req }) => {
+            const done = this.track(method, call);
+            try {
+              const res = await this.ops.get(method)!(req);
+              done();
+              return { [kind]: res };
+            } catch (e) {
+              const st = toServiceError(e);
+              done(st, e);
+              return {
+                error: {
+                  grpcCode: st.code ?? grpc.status.UNKNOWN,
+                  message: st.details ?? '',
+                  kvCode: String(st.metadata?.get(ERROR_CODE_KEY)[0] ?? ''),
+                  kvDetails: String(st.metadata?.get(ERROR_DETAILS_KEY)[0] ?? ''),
+                },
+              };
+            }
+          }),
+        );
+        return { results };
       }),
       Regions: this.unary('Regions', async () => ({
         regions: placement.regions().map((g) => ({

@@ -2,7 +2,7 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { codec, isKvError, PLACEMENT } from '@flashkv/core';
 import { testSeed, Rng } from '@flashkv/core/testing';
-import { flashKvService } from '../src/index.js';
+import { FlashKvClient, flashKvService } from '../src/index.js';
 import { b, mustFailWith, mustStartNode, s, TOKEN, type Node } from './helpers.js';
 
 async function withNode(t: { teardown(fn: () => Promise<void>): void }): Promise<Node> {
@@ -52,12 +52,13 @@ test('the server checks a request region context: unknown region, stale epoch, k
   await mustFailWith(rawGet(node.endpoint, b('a'), fresh), grpc.status.FAILED_PRECONDITION, 'KEY_NOT_IN_REGION');
 });
 
-test('region-aware client: a workload across splits completes, retrying stale routes', async (t) => {
+const splitWorkload = test.macro(async (t, batching: boolean) => {
   const seed = testSeed();
   const rng = new Rng(seed);
   t.log(`seed ${seed}`);
   const node = await withNode(t);
-  const c = node.client();
+  const c = new FlashKvClient({ endpoint: node.endpoint, token: TOKEN, batching, deadlineMs: 10_000 });
+  t.teardown(() => c.close());
   const letters = 'abcdefghijklmnopqrstuvwxyz';
   const expected = new Map<string, string>();
   const workers = 8;
@@ -109,3 +110,6 @@ test('region-aware client: a workload across splits completes, retrying stale ro
   got.forEach((p, i) => t.is(s(p.value), expected.get(keys[i]!), `seed ${seed}`));
   t.false(got.some((p) => isKvError(p)));
 });
+
+test('region-aware client: a workload across splits completes, retrying stale routes', splitWorkload, false);
+test('region-aware batching client: a workload across splits completes, retrying stale routes', splitWorkload, true);
