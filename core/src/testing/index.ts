@@ -22,3 +22,4 @@ export {
   type ReaderRef,
 } from './engine-differential.js';
 export { SimulatedTimers } from './sim-timers.js';
+export { runBankWorkload, type BankOptions, type BankResult, type BankStats } from './bank.js';
