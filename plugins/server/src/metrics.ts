@@ -33,11 +33,29 @@ export class ServerMetrics {
 
   /** Call at the start of a call; the returned function records it with its final status. */
   begin(method: string): (code: grpc.status) => void {
-    const end = this.latency.startTimer({ method });
+    const t0 = process.hrtime.bigint();
     return (code) => {
-      end();
-      this.requests.inc({ method, code: grpc.status[code] ?? String(code) });
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.histogramOf(method).observe(seconds);
+      this.counterOf(method, code).inc();
     };
+  }
+
+  // Label children cached per method and code: prom-client would hash the label object on every call.
+  private readonly histograms = new Map<string, { observe(v: number): void }>();
+  private readonly counters = new Map<string, { inc(): void }>();
+
+  private histogramOf(method: string): { observe(v: number): void } {
+    let h = this.histograms.get(method);
+    if (h === undefined) this.histograms.set(method, (h = this.latency.labels({ method })));
+    return h;
+  }
+
+  private counterOf(method: string, code: grpc.status): { inc(): void } {
+    const key = `${method} ${code}`;
+    let c = this.counters.get(key);
+    if (c === undefined) this.counters.set(key, (c = this.requests.labels({ method, code: grpc.status[code] ?? String(code) })));
+    return c;
   }
 
   text(): Promise<string> {
