@@ -219,10 +219,15 @@ function walkEngine(engine: MemoryEngine): number {
   return n;
 }
 
-function timedRate(units: () => number): number {
+/** Units per wall-clock second; `cpu` (if given) gets units per second of this process's CPU time. */
+function timedRate(units: () => number, cpu?: number[]): number {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const n = units();
-  return n / ((performance.now() - t0) / 1000);
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  cpu?.push(n / ((c.user + c.system) / 1e6));
+  return n / (wall / 1000);
 }
 
 /**
@@ -231,14 +236,23 @@ function timedRate(units: () => number): number {
  */
 function paired(ctx: SuiteContext, name: string, unit: string, rounds: number, impls: ReadonlyArray<readonly [string, () => number]>, params: Record<string, unknown>): void {
   const rates = impls.map(() => [] as number[]);
+  const cpuRates = impls.map(() => [] as number[]);
   const ratios: number[] = [];
+  const cpuRatios: number[] = [];
   for (let r = -1; r < rounds; r++) {
     const order = r % 2 === 0 ? impls.map((_, i) => i) : impls.map((_, i) => impls.length - 1 - i);
     const round: number[] = [];
-    for (const i of order) round[i] = timedRate(impls[i]![1]);
+    const cpuRound: number[] = [];
+    for (const i of order) {
+      const cpu: number[] = [];
+      round[i] = timedRate(impls[i]![1], cpu);
+      cpuRound[i] = cpu[0]!;
+    }
     if (r < 0) continue;
     round.forEach((x, i) => rates[i]!.push(x));
+    cpuRound.forEach((x, i) => cpuRates[i]!.push(x));
     ratios.push(round[0]! / round[1]!);
+    cpuRatios.push(cpuRound[0]! / cpuRound[1]!);
   }
   impls.forEach(([impl], i) => {
     const xs = rates[i]!;
@@ -252,7 +266,14 @@ function paired(ctx: SuiteContext, name: string, unit: string, rounds: number, i
       mean_ms_per_call: 1000 / ops,
       ops_per_call: 1,
       params: { ...params, unit },
-      extra: { rounds: xs.map((x) => Math.round(x)), median_ratio_wasm_vs_js: median(ratios) },
+      // CPU-time rates: on a machine shared with other jobs, wall time also counts time this
+      // process waited for a core; CPU time (user + system, GC threads included) does not.
+      extra: {
+        rounds: xs.map((x) => Math.round(x)),
+        median_ratio_wasm_vs_js: median(ratios),
+        cpu_rate_median: Math.round(median(cpuRates[i]!)),
+        cpu_median_ratio_wasm_vs_js: median(cpuRatios),
+      },
     });
   });
 }
