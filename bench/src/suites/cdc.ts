@@ -1,3 +1,4 @@
+import { availableParallelism, loadavg } from 'node:os';
 import { interval } from 'rxjs';
 import { codec, EventCatalogue, LocalConsensus, LocalPlacement, ManualClock, Storage, systemClock, TxnClient, type AppliedEvent, type BatchOp } from '@flashkv/core';
 import { MemoryEngine } from '@flashkv/engine-memory';
@@ -80,7 +81,18 @@ function countRows(cdc: CdcService, startTs: bigint, n: number): { done: Promise
   return { done, open };
 }
 
-async function endToEnd(n: number, withFeed: boolean): Promise<number> {
+/** Wall-clock seconds of a run, and the CPU seconds (user + system) this process spent in it. */
+interface Timed {
+  readonly wall: number;
+  readonly cpu: number;
+}
+
+const cpuSince = (c0: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+};
+
+async function endToEnd(n: number, withFeed: boolean): Promise<Timed> {
   const s = await store();
   let done: Promise<number> | undefined;
   if (withFeed) {
@@ -88,11 +100,13 @@ async function endToEnd(n: number, withFeed: boolean): Promise<number> {
     await feed.open;
     done = feed.done;
   }
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   await writeRows(s, n);
   const t1 = done ? await done : performance.now();
+  const cpu = cpuSince(c0);
   await s.engine.close();
-  return (t1 - t0) / 1000;
+  return { wall: (t1 - t0) / 1000, cpu };
 }
 
 /** 1PC applied events as Storage would emit them: write-CF puts with short values. */
@@ -113,7 +127,7 @@ function appliedEvents(regionId: number, n: number, baseTs: bigint): AppliedEven
   return out;
 }
 
-async function cutAndDeliver(n: number, withCdc: boolean): Promise<number> {
+async function cutAndDeliver(n: number, withCdc: boolean): Promise<Timed> {
   const s = await store();
   const regionId = s.placement.regions()[0]!.id;
   const evs = appliedEvents(regionId, n, (BigInt(T0) << 18n) + 1000n);
@@ -134,26 +148,30 @@ async function cutAndDeliver(n: number, withCdc: boolean): Promise<number> {
       }
     });
   }
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (const e of evs) {
     s.events.emit('applied', e);
     await null;
   }
   const t1 = await done;
+  const cpu = cpuSince(c0);
   await s.engine.close();
-  return (t1 - t0) / 1000;
+  return { wall: (t1 - t0) / 1000, cpu };
 }
 
-async function scan(n: number): Promise<number> {
+async function scan(n: number): Promise<Timed> {
   const s = await store();
   await writeRows(s, n);
   const cdc = cdcOf(s);
   await cdc.tick();
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const { done } = countRows(cdc, 0n, n);
   const t1 = await done;
+  const cpu = cpuSince(c0);
   await s.engine.close();
-  return (t1 - t0) / 1000;
+  return { wall: (t1 - t0) / 1000, cpu };
 }
 
 const TICK_MS = 20;
@@ -240,12 +258,13 @@ export default {
     await cutAndDeliver(20_000, true);
     await cutAndDeliver(20_000, false);
     await scan(20_000);
-    const measure = async (f: () => Promise<number>) => {
-      const xs: number[] = [];
+    const load0 = loadavg()[0]!;
+    const measure = async (f: () => Promise<Timed>) => {
+      const xs: Timed[] = [];
       for (let r = 0; r < rounds; r++) xs.push(await f());
       return xs;
     };
-    const cases: [string, string, number[]][] = [
+    const cases: [string, string, Timed[]][] = [
       ['end to end: 1PC writes -> subscriber', 'flashkv-cdc', await measure(() => endToEnd(n, true))],
       ['end to end: 1PC writes -> subscriber', 'no-cdc', await measure(() => endToEnd(n, false))],
       ['cut and deliver applied batches', 'flashkv-cdc', await measure(() => cutAndDeliver(n, true))],
@@ -268,8 +287,11 @@ export default {
       params: { targetTxnPerSecond: 5_000, keysPerTxn: 2, tickMs: TICK_MS, maxInflight: MAX_INFLIGHT },
       extra: { lagMsP50: pct(50), lagMsP99: pct(99), lagMsMax: sorted.at(-1), txnsCommitted: lag.txns, windowSeconds: lag.seconds, notStarted: lag.skipped, goalP99Ms: 100 },
     });
-    for (const [name, impl, secs] of cases) {
-      const sec = median(secs);
+    const load1 = loadavg()[0]!;
+    console.log(`  load average (1 min) ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end, on ${availableParallelism()} cores`);
+    for (const [name, impl, runs] of cases) {
+      const sec = median(runs.map((r) => r.wall));
+      const cpu = median(runs.map((r) => r.cpu));
       ctx.record({
         case: `${name} (${n} rows)`,
         impl,
@@ -279,7 +301,8 @@ export default {
         mean_ms_per_call: sec * 1000,
         ops_per_call: n,
         params,
-        extra: { seconds: secs.map((x) => Number(x.toFixed(3))), goalRowsPerSecond: 200_000 },
+        // Rows per CPU second of this process: what one uncontended core would give (the machine is shared).
+        extra: { seconds: runs.map((x) => Number(x.wall.toFixed(3))), cpuSeconds: runs.map((x) => Number(x.cpu.toFixed(3))), rowsPerCpuSecond: Math.round(n / cpu), loadAvg1m: [load0, load1], goalRowsPerSecond: 200_000 },
       });
     }
   },
