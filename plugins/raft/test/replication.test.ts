@@ -167,3 +167,21 @@ test('5.3: on a lossy, reordering, duplicating network every proposal that commi
   t.true(positions.every((p, i) => p >= 0 && (i === 0 || p > positions[i - 1]!)), `SEED=${seed}: ${applied.join(',')}`);
   t.true(applied.length > 20, `SEED=${seed}: only ${applied.length} of ${accepted.length} applied`);
 });
+
+test('group commit: proposeBatch appends the entries together and sends one append per follower carrying all of them; one ack commits them all', (t) => {
+  const { raft } = mustRaft(1, { voters: [1, 2, 3], preVote: false });
+  mustBecomeLeader(raft);
+  const noop = raft.raftLog.lastIndex();
+  for (const id of [2, 3]) raft.step({ type: 'appResp', from: id, to: 1, term: raft.term, index: noop });
+  mustTakeMsgs(raft);
+  const ids = raft.proposeBatch([bytes('a'), bytes('b'), bytes('c')]);
+  t.deepEqual(ids, [1, 2, 3].map((i) => ({ index: noop + i, term: raft.term })));
+  const apps = mustTakeMsgs(raft, 'app');
+  t.deepEqual(apps.map((m) => m.to).sort(), [2, 3], 'one append per follower');
+  for (const m of apps) t.deepEqual(m.entries!.map((e) => new TextDecoder().decode(e.data)), ['a', 'b', 'c']);
+  raft.step({ type: 'appResp', from: 2, to: 1, term: raft.term, index: noop + 3 });
+  t.is(raft.raftLog.committed, noop + 3, 'a majority ack of the last entry commits the batch');
+  t.deepEqual(raft.proposeBatch([]), []);
+  t.throws(() => raft.proposeBatch([bytes('x'), 'nope' as unknown as Uint8Array]), { instanceOf: TypeError });
+  t.is(raft.raftLog.lastIndex(), noop + 3, 'a refused batch appends nothing');
+});

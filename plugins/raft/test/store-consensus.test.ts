@@ -22,7 +22,7 @@ async function mustError(t: ExecutionContext, p: Promise<unknown>, code: string)
   return e as KvError;
 }
 
-async function mustCluster(t: ExecutionContext, extra: { logGcThreshold?: number; dropRate?: number } = {}): Promise<StoreCluster> {
+async function mustCluster(t: ExecutionContext, extra: { logGcThreshold?: number; dropRate?: number; asyncLeaderPersist?: boolean } = {}): Promise<StoreCluster> {
   const seed = testSeed();
   t.log(`SEED=${seed}`);
   return StoreCluster.create({ stores: 3, seed, raft: { electionTick: 10, heartbeatTick: 2 }, ...extra });
@@ -268,8 +268,8 @@ async function mustReadLeader(c: StoreCluster, k: string): Promise<string | unde
   throw new Error(`no leader served a read of ${k} (SEED=${c.options.seed})`);
 }
 
-test('seeded lossy network with crashes and partitions: acknowledged writes are read back through the leader and every store converges to the same data', async (t) => {
-  const c = await mustCluster(t, { dropRate: 0.1, logGcThreshold: 8 });
+for (const asyncLeaderPersist of [false, true]) test(`seeded lossy network with crashes and partitions: acknowledged writes are read back through the leader and every store converges to the same data${asyncLeaderPersist ? ' (leader log writes in the background)' : ''}`, async (t) => {
+  const c = await mustCluster(t, { dropRate: 0.1, logGcThreshold: 8, asyncLeaderPersist });
   const want = new Map<string, string>();
   for (let i = 0; i < 80; i++) {
     const leader = await c.mustLeader(1);

@@ -50,7 +50,7 @@ class Sink implements BatchRaftReceiver {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+async function until(cond: () => boolean, ms = 15000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
@@ -322,7 +322,7 @@ test('isolate cuts raft traffic both ways at this node; clearing it restores it'
     a.t.isolate([]);
     a.t.send({ regionId: 1, fromStore: 1, toStore: 2, message: { type: 'heartbeat', from: 11, to: 12, term: 2 } });
     b.t.send({ regionId: 1, fromStore: 2, toStore: 1, message: { type: 'heartbeatResp', from: 12, to: 11, term: 2 } });
-    await until(() => b.sink.got.length === 1 && a.sink.got.length === 1);
+    await until(() => b.sink.got.length === 1 && a.sink.got.length === 1, 15000, 'both directions after heal');
     t.is(b.sink.got[0]!.message.term, 2);
   } finally {
     await close();

@@ -9,6 +9,8 @@ export interface StoreClusterOptions {
   readonly logGcThreshold?: number;
   /** Probability the network drops a message. Default 0. */
   readonly dropRate?: number;
+  /** Passed to every store (a leader's log write runs while the store keeps stepping). */
+  readonly asyncLeaderPersist?: boolean;
 }
 
 /** One store of the cluster with what a test looks at. */
@@ -111,6 +113,7 @@ export class StoreCluster {
       transport: this.transport,
       rng: this.rng.fork(),
       events,
+      ...(this.options.asyncLeaderPersist ? { asyncLeaderPersist: true } : {}),
       ...(this.options.raft ? { raft: this.options.raft } : {}),
       ...(this.options.logGcThreshold !== undefined ? { logGcThreshold: this.options.logGcThreshold } : {}),
     });

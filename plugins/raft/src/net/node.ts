@@ -36,6 +36,9 @@ export interface NodeStatus {
   readonly transport: TcpTransportStats;
 }
 
+/** Writes waiting that start a second batch while one is still in flight. */
+const PIPELINE_AT = 64;
+
 /** The one region a node cluster runs (peer id = store id). */
 const REGION_ID = 1;
 const DATA_PREFIX = 0x7a;
@@ -74,6 +77,7 @@ export class RaftNode {
   private readonly ticker: StoreTicker;
   private readonly queue: { cmd: Command; ifTerm: number | undefined; resolve(v: WriteResult): void; reject(e: unknown): void }[] = [];
   private proposing = false;
+  private queueFull: (() => void) | undefined;
   private transferLock: Promise<void> = Promise.resolve();
   private readonly appliedPuts = new Map<string, number>();
   private stopped = false;
@@ -171,7 +175,12 @@ export class RaftNode {
     const cmd: Command = { kind: 'write', regionId: REGION_ID, version: region.epoch.version, confVer: region.epoch.confVer, flags: new Set(), modifies };
     return new Promise((resolve, reject) => {
       this.queue.push({ cmd, ifTerm, resolve, reject });
-      if (!this.proposing) void this.proposeLoop();
+      if (this.queue.length >= PIPELINE_AT) this.queueFull?.();
+      if (!this.proposing) {
+        // Requests read in the same turn of the event loop join one batch.
+        this.proposing = true;
+        setImmediate(() => void this.proposeLoop());
+      }
     });
   }
 
@@ -192,11 +201,22 @@ export class RaftNode {
           for (const b of batch) b.reject(e);
           continue;
         }
+        const pending: Promise<unknown>[] = [];
         results.forEach((r, i) => {
           const b = batch[i]!;
           if ('error' in r) b.reject(r.error);
-          else r.applied.then((v) => b.resolve(v as WriteResult), b.reject);
+          else {
+            r.applied.then((v) => b.resolve(v as WriteResult), b.reject);
+            pending.push(r.applied);
+          }
         });
+        // One batch in flight: the next one forms while this one replicates and applies, and goes
+        // out as one append (one ack per follower, one commit step) once it is done, or as soon
+        // as enough writes wait to be worth a batch of their own.
+        if (pending.length > 0) {
+          await Promise.race([Promise.allSettled(pending), new Promise<void>((r) => (this.queueFull = r))]);
+          this.queueFull = undefined;
+        }
       }
     } finally {
       this.proposing = false;
