@@ -1,11 +1,15 @@
 import type { ExecutionContext } from 'ava';
 import {
   COLUMN_FAMILIES,
+  EntryBatch,
   WriteBatch,
+  readEntries,
+  readEntriesGeneric,
   type BatchOp,
   type ColumnFamily,
   type EngineReader,
   type EngineSnapshot,
+  type IterOptions,
   type StorageEngine,
 } from '../engine/index.js';
 import { KvError } from '../errors.js';
@@ -130,6 +134,40 @@ export function runEngineConformance(options: EngineConformanceOptions): void {
       await body(t, fx);
     });
   };
+
+  define('readBatch, where declared (capabilities.batchRead), reads what key()/value()/next() read', async (t, { engine }) => {
+    await fillIterData(engine);
+    const declared = engine.capabilities.batchRead === true;
+    const probe = engine.iterator('default');
+    t.is(typeof probe.readBatch === 'function', declared, 'iterators have readBatch exactly when batchRead is declared');
+    probe.close();
+    if (!declared) return;
+    const ea = new EntryBatch(3, 4);
+    const eb = new EntryBatch(3, 4);
+    const dump = (x: EntryBatch) => Array.from({ length: x.count }, (_, i) => `${latin1(x.key(i))}=${latin1(x.value(i))}`);
+    const bounds: IterOptions[] = [{}, { lower: b('aa') }, { upper: b('c') }, { lower: b('a'), upper: b('ba') }, { lower: b('c'), upper: b('c') }];
+    for (const opts of bounds) {
+      for (const max of [0, 1, 2, 3]) {
+        const x = engine.iterator('default', opts);
+        const y = engine.iterator('default', opts);
+        t.is(x.seek(b('ab')), y.seek(b('ab')));
+        for (let round = 0; round < 10; round++) {
+          const n = readEntries(x, ea, max);
+          t.is(readEntriesGeneric(y, eb, max), n);
+          t.deepEqual(dump(ea), dump(eb), `bounds ${JSON.stringify(opts)}, max ${max}`);
+          t.is(x.valid(), y.valid());
+          if (!x.valid()) break;
+          t.deepEqual(latin1(x.key()), latin1(y.key()));
+        }
+        x.close();
+        y.close();
+      }
+    }
+    const it = engine.iterator('default');
+    it.first();
+    await engine.close();
+    closedError(t, () => readEntries(it, ea, 1), 'readBatch');
+  });
 
   define('declares a name and boolean capabilities', (t, { engine }) => {
     t.is(typeof engine.name, 'string');
