@@ -399,7 +399,7 @@ export class CdcService implements Cdc {
       let floor: bigint | undefined;
       for (const { ts } of this.resolvedOfRange(feed.start, feed.end)) if (floor === undefined || ts < floor) floor = ts;
       this.feeds.add(feed);
-      feed.beginScan(this.engine, (ek) => this.regionIdForKey(ek), floor ?? 0n);
+      feed.beginScan(this.engine, floor ?? 0n);
       this.placement.getTs().then(
         (ts) => feed.setSettleTs(ts),
         (e: unknown) => feed.fail(e),
@@ -422,8 +422,13 @@ export class CdcService implements Cdc {
     return this.placement.regionsInRange(bytesOf(start), bytesOf(end)).map((r) => ({ id: r.id, ts: this.resolvedTs(r.id) }));
   }
 
-  private regionIdForKey(ek: string): number {
-    return this.placement.regionForKey(bytesOf(ek)).id;
+  /** @internal Bumped on every region change, so cached region spans are re-read. */
+  regionEpoch = 0;
+
+  /** @internal The region holding an encoded key, with its bounds. */
+  regionSpanForKey(encoded: Uint8Array): RegionSpan {
+    const r = this.placement.regionForKey(encoded);
+    return { id: r.id, start: r.startKey, end: r.endKey };
   }
 
   private stateForKey(ek: string): RegionState | undefined {
@@ -555,6 +560,7 @@ export class CdcService implements Cdc {
    * takes the parent's locks in its range; ranges are re-read from placement.
    */
   private onRegionChanged(e: RegionChangedEvent): void {
+    this.regionEpoch++;
     if (e.reason !== 'split' && e.reason !== 'created') return;
     const current = this.placement.regions();
     for (const r of current) {
@@ -583,8 +589,25 @@ export class CdcService implements Cdc {
 /** A key's write records read so far by the scan, newest first (the order of the write CF). */
 interface ScanVersion {
   readonly commitTs: bigint;
-  readonly w: ReturnType<typeof codec.decodeWrite>;
+  readonly writeType: WriteFields['writeType'];
+  readonly startTs: bigint;
+  readonly shortValue: Uint8Array | undefined;
 }
+
+/** A region's id and encoded bounds (empty end: unbounded), as the scan caches it. */
+export interface RegionSpan {
+  readonly id: number;
+  readonly start: Uint8Array;
+  readonly end: Uint8Array;
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false;
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+const inSpan = (encoded: Uint8Array, r: RegionSpan): boolean => Buffer.compare(encoded, r.start) >= 0 && (r.end.length === 0 || Buffer.compare(encoded, r.end) < 0);
 
 /**
  * The incremental scan of one feed, read from one snapshot in bounded steps: `step()` reads at
@@ -598,9 +621,13 @@ class Scan {
   private it: EngineIterator | undefined;
   private phase: 'write' | 'lock' | 'done' = 'write';
   private positioned = false;
-  private cur: string | undefined;
   private curEncoded: Uint8Array | undefined;
   private versions: ScanVersion[] = [];
+  private region: RegionSpan | undefined;
+  private regionEpoch = -1;
+  private readonly ts = new TsReader();
+  private readonly scratch: WriteFields = { writeType: 'Put', startTs: 0n, shortValue: undefined, hasOverlappedRollback: false };
+  private raw = new RawKeys(1024);
   private readonly lower: Uint8Array;
   private readonly upper: Uint8Array;
 
@@ -610,7 +637,7 @@ class Scan {
     end: string,
     private readonly startTs: bigint,
     private readonly withOldValue: boolean,
-    private readonly regionOf: (ek: string) => number,
+    private readonly service: CdcService,
     /** Commits at or below it cannot come again live (a resolved ts at snapshot time): not remembered. */
     private readonly floor: bigint,
     private readonly scannedCommits: Set<string>,
@@ -625,11 +652,22 @@ class Scan {
     return this.phase === 'done';
   }
 
+  /** The id of the region holding an encoded key, from a cached span while it holds and no region changed. */
+  private regionOf(encoded: Uint8Array): number {
+    const epoch = this.service.regionEpoch;
+    if (this.region === undefined || epoch !== this.regionEpoch || !inSpan(encoded, this.region)) {
+      this.region = this.service.regionSpanForKey(encoded);
+      this.regionEpoch = epoch;
+    }
+    return this.region.id;
+  }
+
   /** Reads up to `chunk` records into `out`; after the last one, releases the snapshot. */
   step(chunk: number, out: CdcEvent[]): void {
     const snap = this.snap;
     if (snap === undefined) return;
     let budget = chunk;
+    this.raw = new RawKeys(chunk);
     if (this.phase === 'write') {
       const it = (this.it ??= snap.iterator('write', { lower: this.lower, upper: this.upper }));
       for (let ok = this.positioned ? it.next() : it.first(); ; ok = it.next()) {
@@ -644,14 +682,15 @@ class Scan {
         }
         const k = it.key();
         const encoded = k.subarray(1, k.length - 8);
-        const ek = str(encoded);
-        if (ek !== this.cur) {
+        if (this.curEncoded === undefined || !sameBytes(encoded, this.curEncoded)) {
           this.flushKey(snap, out);
-          this.cur = ek;
-          this.curEncoded = new Uint8Array(encoded);
+          this.curEncoded = encoded.slice();
           this.versions = [];
         }
-        this.versions.push({ commitTs: codec.splitTs(k.subarray(1)).ts, w: codec.decodeWrite(new Uint8Array(it.value())) });
+        const commitTs = this.ts.commitTs(k);
+        const w = decodeWriteInto(it.value(), this.ts, this.scratch);
+        // The value is the iterator's view: a short value is copied out.
+        this.versions.push({ commitTs, writeType: w.writeType, startTs: w.startTs, shortValue: w.shortValue?.slice() });
         if (--budget === 0) return;
       }
     }
@@ -672,7 +711,7 @@ class Scan {
           const op = OPS[l.lockType]!;
           const v = op === 'put' ? (l.shortValue ? new Uint8Array(l.shortValue) : snap.get('default', dataOf(codec.appendTs(encoded, l.startTs)))) : undefined;
           this.scannedLocks.add(`${ek}@${l.startTs}`);
-          out.push({ type: 'prewrite', regionId: this.regionOf(ek), key: codec.toRaw(encoded), op, value: v, startTs: l.startTs });
+          out.push({ type: 'prewrite', regionId: this.regionOf(encoded), key: codec.toRaw(encoded), op, value: v, startTs: l.startTs });
         }
         if (--budget === 0) return;
       }
@@ -681,24 +720,29 @@ class Scan {
 
   /** Delivers the versions of the key read so far, oldest first. */
   private flushKey(snap: EngineSnapshot, out: CdcEvent[]): void {
-    const cur = this.cur;
     const encoded = this.curEncoded;
-    if (cur === undefined || encoded === undefined) return;
-    this.cur = undefined;
+    if (encoded === undefined) return;
+    this.curEncoded = undefined;
     const versions = this.versions;
-    const regionId = this.regionOf(cur);
-    const key = codec.toRaw(encoded);
+    let key: Uint8Array | undefined;
+    let regionId = 0;
+    let ek: string | undefined;
     for (let i = versions.length - 1; i >= 0; i--) {
-      const { commitTs, w } = versions[i]!;
+      const w = versions[i]!;
+      const commitTs = w.commitTs;
       if (commitTs <= this.startTs) continue;
       const op = OPS[w.writeType];
       if (op === undefined) continue;
       const value = op === 'put' ? (w.shortValue ?? snap.get('default', dataOf(codec.appendTs(encoded, w.startTs)))) : undefined;
-      if (commitTs > this.floor) this.scannedCommits.add(`${cur}@${commitTs}`);
+      if (commitTs > this.floor) this.scannedCommits.add(`${(ek ??= str(encoded))}@${commitTs}`);
+      if (key === undefined) {
+        key = this.raw.of(encoded);
+        regionId = this.regionOf(encoded);
+      }
       if (this.withOldValue) {
         let old: Uint8Array | undefined;
         for (let j = i + 1; j < versions.length; j++) {
-          const o = versions[j]!.w;
+          const o = versions[j]!;
           if (o.writeType === 'Put') {
             old = o.shortValue ?? snap.get('default', dataOf(codec.appendTs(encoded, o.startTs)));
             break;
@@ -772,8 +816,8 @@ class Feed {
   }
 
   /** Takes the snapshot (the caller registers the feed in the same synchronous step) and schedules the first scan step. */
-  beginScan(engine: StorageEngine, regionOf: (ek: string) => number, floor: bigint): void {
-    this.scan = new Scan(engine, this.start, this.end, this.startTs, this.withOldValue, regionOf, floor, this.scannedCommits!, this.scannedLocks!);
+  beginScan(engine: StorageEngine, floor: bigint): void {
+    this.scan = new Scan(engine, this.start, this.end, this.startTs, this.withOldValue, this.service, floor, this.scannedCommits!, this.scannedLocks!);
     this.requestStep();
   }
 
