@@ -35,7 +35,13 @@ export interface FlashKvClientOptions {
    * resolves or fails on its own.
    */
   readonly batching?: boolean;
-  /** Batch calls in flight at once when batching (default 2). */
+  /**
+   * How batches travel: 'stream' (default) as messages of one long-lived BatchStream call, or
+   * 'unary' as one Batch call each. A stream batch has no deadline of its own; a broken stream
+   * fails its pending requests and the next batch opens a new one.
+   */
+  readonly batchTransport?: 'stream' | 'unary';
+  /** Batches in flight at once when batching (default 2). */
   readonly maxInflightBatches?: number;
   /** Ops per Batch call (default 256, at most the server's 1024). */
   readonly maxBatchOps?: number;
@@ -180,6 +186,10 @@ export class FlashKvClient {
   private queue: Queued[] = [];
   private inflightBatches = 0;
   private flushScheduled = false;
+  private readonly batchTransport: 'stream' | 'unary';
+  private batchStream: grpc.ClientDuplexStream<Raw, Raw> | undefined;
+  private readonly streamWaiting = new Map<string, Queued[]>();
+  private nextBatchId = 1;
   /** Batch calls sent and ops they carried (batching only). */
   readonly batchStats = { batches: 0, ops: 0 };
 
@@ -200,6 +210,44 @@ export class FlashKvClient {
     this.batching = options.batching === true;
     this.maxInflightBatches = Math.max(1, options.maxInflightBatches ?? 2);
     this.maxBatchOps = Math.min(1024, Math.max(1, options.maxBatchOps ?? 256));
+    this.batchTransport = options.batchTransport ?? 'stream';
+  }
+
+  /** Hands a batch's answers to its callers. */
+  private settle(items: readonly Queued[], results: Raw[]): void {
+    items.forEach((it, j) => {
+      const r = results[j];
+      if (r === undefined) it.reject(new Error(`batch answered ${results.length} results for ${items.length} ops`));
+      else if (r['error'] !== undefined && r['error'] !== null) it.reject(batchOpError(r['error'] as Raw));
+      else it.resolve(r[it.kind] as Raw);
+    });
+  }
+
+  /** The open BatchStream, opened when there is none; its failure fails every batch waiting on it. */
+  private openBatchStream(): grpc.ClientDuplexStream<Raw, Raw> {
+    if (this.batchStream !== undefined) return this.batchStream;
+    const stream = this.stub['BatchStream']!(this.md) as grpc.ClientDuplexStream<Raw, Raw>;
+    this.batchStream = stream;
+    const fail = (e: unknown) => {
+      if (this.batchStream === stream) this.batchStream = undefined;
+      const waiting = [...this.streamWaiting.values()];
+      this.streamWaiting.clear();
+      this.inflightBatches -= waiting.length;
+      for (const items of waiting) for (const i of items) i.reject(e);
+      this.scheduleFlush();
+    };
+    stream.on('data', (m: Raw) => {
+      const id = String(m['id']);
+      const items = this.streamWaiting.get(id);
+      if (items === undefined) return;
+      this.streamWaiting.delete(id);
+      this.inflightBatches--;
+      this.settle(items, m['results'] as Raw[]);
+      this.scheduleFlush();
+    });
+    stream.on('error', (e: unknown) => fail(fromServiceError(e)));
+    stream.on('end', () => fail(new Error('batch stream ended by the server')));
+    return stream;
   }
 
   // ---- batching
@@ -233,20 +281,19 @@ export class FlashKvClient {
       this.batchStats.batches++;
       this.batchStats.ops += items.length;
       const ops = items.map((i) => ({ [i.kind]: i.req }));
+      if (this.batchTransport === 'stream') {
+        const id = String(this.nextBatchId++);
+        const stream = this.openBatchStream();
+        this.streamWaiting.set(id, items);
+        stream.write({ id, ops });
+        continue;
+      }
       this.stub['Batch']!({ ops }, this.md, { deadline: Date.now() + this.deadlineMs }, (err: unknown, res: Raw) => {
         this.inflightBatches--;
         if (err) {
           const e = fromServiceError(err);
           for (const i of items) i.reject(e);
-        } else {
-          const results = res['results'] as Raw[];
-          items.forEach((it, j) => {
-            const r = results[j];
-            if (r === undefined) it.reject(new Error(`batch answered ${results.length} results for ${items.length} ops`));
-            else if (r['error'] !== undefined && r['error'] !== null) it.reject(batchOpError(r['error'] as Raw));
-            else it.resolve(r[it.kind] as Raw);
-          });
-        }
+        } else this.settle(items, res['results'] as Raw[]);
         this.scheduleFlush();
       });
     }
@@ -364,6 +411,9 @@ export class FlashKvClient {
   }
 
   close(): void {
+    const stream = this.batchStream;
+    this.batchStream = undefined;
+    stream?.end();
     this.stub.close();
   }
 

@@ -110,6 +110,7 @@ export class FlashKvServer {
   private readonly streams = new Set<() => void>();
   private feedsOpen = 0;
   private flashbackStreamsOpen = 0;
+  private batchStreamsOpen = 0;
   private boundPort: number | undefined;
   readonly metrics = new ServerMetrics();
   private metricsHttp: HttpServer | undefined;
@@ -128,7 +129,7 @@ export class FlashKvServer {
     const max = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.grpcServer = new grpc.Server({ 'grpc.max_receive_message_length': max, 'grpc.max_send_message_length': max });
     this.grpcServer.addService(this.definition(), this.handlers());
-    this.metrics.openStreams = () => ({ Changefeed: this.feedsOpen, Flashback: this.flashbackStreamsOpen });
+    this.metrics.openStreams = () => ({ Changefeed: this.feedsOpen, Flashback: this.flashbackStreamsOpen, BatchStream: this.batchStreamsOpen });
   }
 
   /** Binds `host:port` (port 0 picks a free one) and resolves the bound port. */
@@ -404,6 +405,102 @@ export class FlashKvServer {
     }
   }
 
+  /** The ops of a Batch (or of one BatchStream message), each run as its own call would be. */
+  private async runBatch(r: Record<string, unknown>, call: { getPeer(): string }): Promise<{ results: unknown[] }> {
+    const ops = list('ops', r['ops']);
+    if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_OPS} ops, got ${ops.length}`);
+    // Validate the whole batch first: a malformed op fails the batch, as it would its own call.
+    const runs = ops.map((o, i) => {
+      const op = obj(`ops[${i}]`, o);
+      const kind = op['op'];
+      const method = typeof kind === 'string' ? BATCH_KINDS[kind] : undefined;
+      if (method === undefined) throw new InvalidArgumentError(`ops[${i}] names no known request`);
+      return { kind: kind as string, method, req: obj(`ops[${i}].${String(kind)}`, op[kind as string]) };
+    });
+    const results = await Promise.all(
+      runs.map(async ({ kind, method, req }) => {
+        const done = this.track(method, call);
+        try {
+          const res = await this.ops.get(method)!(req);
+          done();
+          return { [kind]: res };
+        } catch (e) {
+          const st = toServiceError(e);
+          done(st, e);
+          return {
+            error: {
+              grpcCode: st.code ?? grpc.status.UNKNOWN,
+              message: st.details ?? '',
+              kvCode: String(st.metadata?.get(ERROR_CODE_KEY)[0] ?? ''),
+              kvDetails: String(st.metadata?.get(ERROR_DETAILS_KEY)[0] ?? ''),
+            },
+          };
+        }
+      }),
+    );
+    return { results };
+  }
+
+  /**
+   * One BatchStream: auth once at open, then every request message is run as a Batch and
+   * answered with its id. The client's cancel or disconnect ends it (answers still being
+   * computed are dropped); shutdown ends it UNAVAILABLE.
+   */
+  private batchStream(call: grpc.ServerDuplexStream<unknown, unknown>): void {
+    const done = this.track('BatchStream', call);
+    if (!this.authorised(call.metadata)) {
+      const st = { code: grpc.status.UNAUTHENTICATED, details: 'missing or wrong bearer token' };
+      done(st);
+      return void call.emit('error', st);
+    }
+    let open = true;
+    const finish = (status?: Partial<grpc.StatusObject>) => {
+      if (!open) return;
+      open = false;
+      this.streams.delete(close);
+      this.batchStreamsOpen--;
+      done(status);
+      if (status === undefined) call.end();
+      else call.emit('error', status);
+    };
+    const close = () => finish({ code: grpc.status.UNAVAILABLE, details: 'server shutting down; reopen the batch stream' });
+    this.streams.add(close);
+    this.batchStreamsOpen++;
+    let pending = 0;
+    let ended = false;
+    call.on('data', (m: unknown) => {
+      if (!open) return;
+      if (m !== null && typeof m === 'object' && MALFORMED in m) return finish(toServiceError(new InvalidArgumentError(`malformed request: ${(m as Malformed)[MALFORMED]}`)));
+      const r = m as Record<string, unknown>;
+      let id: bigint;
+      try {
+        id = u64('id', r['id']);
+      } catch (e) {
+        return finish(toServiceError(e));
+      }
+      pending++;
+      this.runBatch(r, call).then(
+        (res) => {
+          pending--;
+          if (open) call.write({ id: id.toString(), results: res.results });
+          if (ended && pending === 0) finish();
+        },
+        (e: unknown) => finish(toServiceError(e)),
+      );
+    });
+    call.on('end', () => {
+      ended = true;
+      if (pending === 0) finish();
+    });
+    call.on('cancelled', () => {
+      if (!open) return;
+      open = false;
+      this.streams.delete(close);
+      this.batchStreamsOpen--;
+      done({ code: grpc.status.CANCELLED, details: 'client cancelled or disconnected' });
+    });
+  }
+
   private handlers(): grpc.UntypedServiceImplementation {
     const { storage, placement } = this.options;
     const target = (r: Record<string, unknown>) => {
@@ -509,40 +606,8 @@ export class FlashKvServer {
         const n = await storage.resolveLock({ startTs: u64('startTs', r['startTs']), commitTs: u64('commitTs', r['commitTs']), ...(keys.length > 0 ? { keys } : {}) });
         return { resolved: n };
       }),
-      Batch: this.unary('Batch', async (r, call) => {
-        const ops = list('ops', r['ops']);
-        if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`a batch holds at most ${MAX_BATCH_OPS} ops, got ${ops.length}`);
-        // Validate the whole batch first: a malformed op fails the batch, as it would its own call.
-        const runs = ops.map((o, i) => {
-          const op = obj(`ops[${i}]`, o);
-          const kind = op['op'];
-          const method = typeof kind === 'string' ? BATCH_KINDS[kind] : undefined;
-          if (method === undefined) throw new InvalidArgumentError(`ops[${i}] names no known request`);
-          return { kind: kind as string, method, req: obj(`ops[${i}].${String(kind)}`, op[kind as string]) };
-        });
-        const results = await Promise.all(
-          runs.map(async ({ kind, method, req }) => {
-            const done = this.track(method, call);
-            try {
-              const res = await this.ops.get(method)!(req);
-              done();
-              return { [kind]: res };
-            } catch (e) {
-              const st = toServiceError(e);
-              done(st, e);
-              return {
-                error: {
-                  grpcCode: st.code ?? grpc.status.UNKNOWN,
-                  message: st.details ?? '',
-                  kvCode: String(st.metadata?.get(ERROR_CODE_KEY)[0] ?? ''),
-                  kvDetails: String(st.metadata?.get(ERROR_DETAILS_KEY)[0] ?? ''),
-                },
-              };
-            }
-          }),
-        );
-        return { results };
-      }),
+      BatchStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.batchStream(call),
+      Batch: this.unary('Batch', async (r, call) => this.runBatch(r, call)),
       Regions: this.unary('Regions', async () => ({
         regions: placement.regions().map((g) => ({
           id: String(g.id),

@@ -7,10 +7,22 @@ import { FlashKvClient } from '../src/index.js';
  * keeps reading until killed.
  *   node child-client.js <endpoint> <token> changefeed
  *   node child-client.js <endpoint> <token> flashback <version>
+ *   node child-client.js <endpoint> <token> batch          (16 callers on one BatchStream)
  */
 const [endpoint, token, mode, version] = process.argv.slice(2);
-const client = new FlashKvClient({ endpoint: endpoint!, token: token! });
-if (mode === 'changefeed') {
+const client = new FlashKvClient({ endpoint: endpoint!, token: token!, batching: mode === 'batch' });
+if (mode === 'batch') {
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      for (;;) {
+        const ts = await client.getTs();
+        await client.get(new TextEncoder().encode('k:0001'), ts);
+        if (n++ === 100) process.stdout.write('streaming batches\n');
+      }
+    }),
+  );
+} else if (mode === 'changefeed') {
   let n = 0;
   for await (const e of client.changefeed({ startTs: 0n })) {
     if (n++ === 0) process.stdout.write(`streaming ${e.type}\n`);

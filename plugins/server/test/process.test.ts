@@ -51,7 +51,7 @@ async function until(what: string, check: () => Promise<boolean>, ms = 15_000): 
   }
 }
 
-test('clients killed mid-stream (changefeed, flashback progress) do not crash or leak on a server process', async (t) => {
+test('clients killed mid-stream (changefeed, batch stream, flashback progress) do not crash or leak on a server process', async (t) => {
   const t0 = Date.now();
   const mark = (what: string) => t.log(`${what} at ${Date.now() - t0} ms`);
   const logs: string[] = [];
@@ -82,7 +82,15 @@ test('clients killed mid-stream (changefeed, flashback progress) do not crash or
   await until('the killed feed to be dropped', async () => openStreams(await scrape(metricsPort), 'Changefeed') === 0);
 
   mark('feed dropped');
-  // 2. A flashback watcher killed at its first progress message: the stream goes, the job does not.
+  // 2. A batching client (16 callers on one BatchStream) killed while its batches flow.
+  const batcher = await spawnLine('child-client.js', [endpoint, TOKEN, 'batch']);
+  t.regex(batcher.line, /^streaming /);
+  t.is(openStreams(await scrape(metricsPort), 'BatchStream'), 1);
+  batcher.child.kill('SIGKILL');
+  await once(batcher.child, 'exit');
+  await until('the killed batch stream to be dropped', async () => openStreams(await scrape(metricsPort), 'BatchStream') === 0);
+
+  // 3. A flashback watcher killed at its first progress message: the stream goes, the job does not.
   const fb = await spawnLine('child-client.js', [endpoint, TOKEN, 'flashback', noted.toString()]);
   t.regex(fb.line, /^streaming /);
   fb.child.kill('SIGKILL');
