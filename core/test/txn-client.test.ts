@@ -538,3 +538,26 @@ test('TxnClient: KEY_TOO_LARGE from every call that takes a key or value, and no
   t.is(await ptxn.commit(), 0n);
   t.is(env.applied.length, 0);
 });
+
+test('region errors on reads are retried: a split landing under get, batchGet and scan re-routes them', async (t) => {
+  const env = await setup();
+  await mustPut(env.client, { a: '1', q: '2', z: '3' });
+  const txn = await env.client.begin();
+  const retried: boolean[] = [];
+  const splitUnder = async <T>(at: string, read: () => Promise<T>): Promise<T> => {
+    const r = env.storage.placement.regionForKey(enc(at));
+    const splitting = env.storage.consensus.admin({ regionId: r.id, epoch: r.epoch }, { type: 'split', splitKey: enc(at) });
+    const reading = read();
+    await splitting;
+    const before = env.slept();
+    const got = await reading;
+    retried.push(env.slept() > before);
+    return got;
+  };
+  t.is(str(await splitUnder('m', () => txn.get(bytes('a')))), '1');
+  t.deepEqual(pairs(await splitUnder('t', () => txn.batchGet([bytes('a'), bytes('q'), bytes('z')]))), [['a', '1'], ['q', '2'], ['z', '3']]);
+  t.deepEqual(pairs(await splitUnder('c', () => txn.scan())), [['a', '1'], ['q', '2'], ['z', '3']]);
+  t.deepEqual(pairs(await splitUnder('x', () => txn.scan({ reverse: true }))), [['z', '3'], ['q', '2'], ['a', '1']]);
+  t.is(env.storage.placement.regionsInRange(new Uint8Array(0), new Uint8Array(0)).length, 5);
+  t.deepEqual(retried, [true, true, true, true], 'each read met EPOCH_NOT_MATCH and was retried after a backoff');
+});
