@@ -69,7 +69,8 @@ export interface WriteResult {
 export interface Consensus {
   readonly name: string;
   snapshot(ctx: RequestContext): Promise<RegionSnapshot>;
-  write(ctx: RequestContext, modifies: readonly BatchOp[], options?: { readonly sync?: boolean }): Promise<WriteResult>;
+  /** `handOver`: see WriteOptions; the caller never changes the ops' arrays afterwards. */
+  write(ctx: RequestContext, modifies: readonly BatchOp[], options?: { readonly sync?: boolean; readonly handOver?: boolean }): Promise<WriteResult>;
   admin(ctx: RequestContext, command: AdminCommand): Promise<AdminResult>;
   /** The region holding an encoded key, as this store knows it. */
   regionForKey(encodedKey: Uint8Array): Region;

@@ -53,7 +53,7 @@ export class LocalConsensus implements Consensus {
     return regionSnapshot(this.engine.snapshot(), region);
   }
 
-  async write(ctx: RequestContext, modifies: readonly BatchOp[], options: { readonly sync?: boolean } = {}): Promise<WriteResult> {
+  async write(ctx: RequestContext, modifies: readonly BatchOp[], options: { readonly sync?: boolean; readonly handOver?: boolean } = {}): Promise<WriteResult> {
     const req: GateRequest = { kind: 'write', epoch: ctx.epoch, ...(ctx.flags ? { flags: ctx.flags } : {}) };
     const proposed = this.placement.getRegion(ctx.regionId);
     const atPropose = checkRegionGate(proposed, req, 'propose');
@@ -145,12 +145,24 @@ function checkDataKey(region: Region, key: Uint8Array, isEnd = false): void {
   if (!(key instanceof Uint8Array) || key.length === 0 || key[0] !== DATA_PREFIX) {
     throw new KvError('INVALID_ARGUMENT', 'a modify key must be a data key (prefix \'z\')', { regionId: region.id });
   }
-  const encoded = key.subarray(1);
+  // Compared in place (key[1..] against the bounds): no view per key on the write path.
+  const end = region.endKey;
   if (isEnd) {
     // A range end may equal the region end.
-    if (region.endKey.length > 0 && Buffer.compare(encoded, region.endKey) > 0) throw checkKeyInRegion(region, encoded)!;
+    if (end.length > 0 && compareFrom(key, end) > 0) throw checkKeyInRegion(region, key.subarray(1))!;
     return;
   }
-  const err = checkKeyInRegion(region, encoded);
-  if (err) throw err;
+  if (compareFrom(key, region.startKey) < 0 || (end.length > 0 && compareFrom(key, end) >= 0)) throw checkKeyInRegion(region, key.subarray(1))!;
+}
+
+/** compareBytes(key.subarray(1), bound) without making the view. */
+function compareFrom(key: Uint8Array, bound: Uint8Array): number {
+  const la = key.length - 1;
+  const lb = bound.length;
+  const n = la < lb ? la : lb;
+  for (let i = 0; i < n; i++) {
+    const d = key[i + 1]! - bound[i]!;
+    if (d !== 0) return d;
+  }
+  return la - lb;
 }

@@ -60,6 +60,12 @@ export interface EngineSnapshot extends EngineReader {
 export interface WriteOptions {
   /** Durable before the promise resolves (fsync for disk engines). */
   readonly sync?: boolean;
+  /**
+   * The caller hands the batch's key and value arrays over to the engine: it never changes them
+   * afterwards, so the engine may keep them instead of copying (engine-memory does; others may
+   * ignore it). Views into one packed buffer are the cheap way to give many small entries.
+   */
+  readonly handOver?: boolean;
 }
 
 /** Optional behaviour an engine declares; the conformance suite switches tests by it. */

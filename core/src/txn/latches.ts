@@ -26,11 +26,6 @@ export interface LatchLock {
   enqueued: boolean;
 }
 
-interface Waiter {
-  readonly hash: number;
-  readonly cid: number;
-}
-
 export const DEFAULT_LATCH_SLOTS = 2048;
 
 const TWO_POW_32 = 4294967296;
@@ -54,23 +49,31 @@ export function latchHash(key: Uint8Array): number {
 /** Builds the latch set of a command from the keys it declares. */
 export function latchLockFor(keys: readonly Uint8Array[]): LatchLock {
   if (!Array.isArray(keys)) throw new TypeError('latchKeys() must return an array of Uint8Array');
-  const hashes: number[] = new Array(keys.length);
+  // Sorted as a Float64Array (numeric, no comparator): a comparator returning x - y boxes a
+  // heap number per comparison for 53-bit hashes, which showed up as the largest allocation
+  // of 256-key commands.
+  const sorted = new Float64Array(keys.length);
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i];
     if (!(k instanceof Uint8Array)) throw new TypeError(`latch key ${i} must be a Uint8Array, got ${k === null ? 'null' : typeof k}`);
-    hashes[i] = latchHash(k);
+    sorted[i] = latchHash(k);
   }
-  hashes.sort((x, y) => x - y);
-  let n = 0;
-  for (let i = 0; i < hashes.length; i++) {
-    if (i === 0 || hashes[i] !== hashes[n - 1]) hashes[n++] = hashes[i]!;
+  sorted.sort();
+  const hashes: number[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    if (i === 0 || sorted[i] !== sorted[i - 1]) hashes.push(sorted[i]!);
   }
-  hashes.length = n;
   return { hashes, enqueued: false };
 }
 
 export class Latches {
-  private readonly slots: Waiter[][];
+  /**
+   * Per slot, its queue as flat (hash, cid) pairs in slots[s][0 .. 2 * lens[s]): no object per
+   * queued key, and a slot's array keeps its capacity when it empties (an array pushed to from
+   * empty again and again reallocates its backing store every time).
+   */
+  private readonly slots: number[][];
+  private readonly lens: Int32Array;
   private readonly mask: number;
 
   /** `slotCount` is rounded up to a power of two. */
@@ -82,6 +85,7 @@ export class Latches {
     while (n < slotCount) n <<= 1;
     this.mask = n - 1;
     this.slots = Array.from({ length: n }, () => []);
+    this.lens = new Int32Array(n);
   }
 
   get slotCount(): number {
@@ -98,12 +102,23 @@ export class Latches {
    * it now holds all of them. Call it again for a command `release` names as woken.
    */
   acquire(lock: LatchLock, cid: number): boolean {
+    const hashes = lock.hashes;
     if (!lock.enqueued) {
-      for (const hash of lock.hashes) this.slots[this.slotOf(hash)]!.push({ hash, cid });
+      for (let i = 0; i < hashes.length; i++) {
+        const s = this.slotOf(hashes[i]!);
+        const q = this.slots[s]!;
+        const at = 2 * this.lens[s]!;
+        if (at === q.length) q.push(hashes[i]!, cid);
+        else {
+          q[at] = hashes[i]!;
+          q[at + 1] = cid;
+        }
+        this.lens[s]++;
+      }
       lock.enqueued = true;
     }
-    for (const hash of lock.hashes) {
-      if (this.frontFor(hash) !== cid) return false;
+    for (let i = 0; i < hashes.length; i++) {
+      if (this.frontFor(hashes[i]!) !== cid) return false;
     }
     return true;
   }
@@ -118,18 +133,23 @@ export class Latches {
     if (!lock.enqueued) return [];
     lock.enqueued = false;
     const woken: number[] = [];
-    for (const hash of lock.hashes) {
-      const q = this.slots[this.slotOf(hash)]!;
+    const hashes = lock.hashes;
+    for (let h = 0; h < hashes.length; h++) {
+      const hash = hashes[h]!;
+      const s = this.slotOf(hash);
+      const q = this.slots[s]!;
+      const len = 2 * this.lens[s]!;
       let i = 0;
       let wasFront = true;
-      for (; i < q.length; i++) {
-        const w = q[i]!;
-        if (w.hash !== hash) continue;
-        if (w.cid === cid) break;
+      for (; i < len; i += 2) {
+        if (q[i] !== hash) continue;
+        if (q[i + 1] === cid) break;
         wasFront = false;
       }
-      if (i === q.length) continue;
-      q.splice(i, 1);
+      if (i >= len) continue;
+      // Remove the pair in place (splice would allocate the removed part).
+      for (let j = i + 2; j < len; j++) q[j - 2] = q[j]!;
+      this.lens[s]--;
       // Only a departing holder hands the key on; a waiter leaving changes no one's turn.
       if (!wasFront) continue;
       const next = this.frontFor(hash);
@@ -141,14 +161,16 @@ export class Latches {
   /** Entries waiting or held across all slots; 0 when idle. For tests and metrics. */
   get queued(): number {
     let n = 0;
-    for (const q of this.slots) n += q.length;
+    for (let s = 0; s < this.lens.length; s++) n += this.lens[s]!;
     return n;
   }
 
   private frontFor(hash: number): number | undefined {
-    const q = this.slots[this.slotOf(hash)]!;
-    for (let i = 0; i < q.length; i++) {
-      if (q[i]!.hash === hash) return q[i]!.cid;
+    const s = this.slotOf(hash);
+    const q = this.slots[s]!;
+    const len = 2 * this.lens[s]!;
+    for (let i = 0; i < len; i += 2) {
+      if (q[i] === hash) return q[i + 1];
     }
     return undefined;
   }

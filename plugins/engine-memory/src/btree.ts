@@ -199,6 +199,8 @@ export class CowBTree {
   /** The root-to-leaf path of the last descent: nodes, and the child index taken in each branch. */
   private readonly pathN: BNode[] = [];
   private pathI: Int32Array = new Int32Array(16);
+  /** Depth of the leaf the last `set` wrote, whose path pathN/pathI still hold; -1 if none. */
+  private hint = -1;
 
   constructor(options: BTreeOptions = {}) {
     const leaf = options.leafSize ?? DEFAULT_LEAF_SIZE;
@@ -261,11 +263,31 @@ export class CowBTree {
     return lookup(this.root, key);
   }
 
-  /** Inserts or replaces. Key and value are copied through `slab` (the key only when new). */
-  set(key: Uint8Array, value: Uint8Array, slab: Slab): void {
-    const depth = this.descend(key);
-    const i = leafSearch(this.pathN[depth]!, key);
-    const v = slab.copy(value);
+  /**
+   * Inserts or replaces. Key and value are copied through `slab` (the key only when new); with
+   * no slab they are kept as given (the caller handed them over and never changes them).
+   */
+  set(key: Uint8Array, value: Uint8Array, slab: Slab | null): void {
+    // The leaf of the previous set first (its path is still in pathN/pathI): keys written in
+    // order (a sorted batch) mostly land in it, and a search of one leaf replaces a descent
+    // from the root. The key belongs to that leaf for sure when it matches an entry or falls
+    // strictly between two of its entries; at either end it may belong to a neighbour, so the
+    // tree is descended as usual.
+    let depth = this.hint;
+    let i: number;
+    if (depth >= 0) {
+      const leaf = this.pathN[depth]!;
+      i = leafSearch(leaf, key);
+      if (i < 0 && (i === -1 || ~i === leaf.n)) {
+        depth = this.descend(key);
+        i = leafSearch(this.pathN[depth]!, key);
+      }
+    } else {
+      depth = this.descend(key);
+      i = leafSearch(this.pathN[depth]!, key);
+    }
+    this.hint = depth;
+    const v = slab === null ? value : slab.copy(value);
     const leaf = this.writable(depth);
     if (i >= 0) {
       leaf.items[(i << 1) + 1] = v;
@@ -273,7 +295,7 @@ export class CowBTree {
     }
     const at = ~i;
     const n = leaf.n;
-    const k = slab.copy(key);
+    const k = slab === null ? key : slab.copy(key);
     const heads = leaf.heads;
     const items = leaf.items;
     for (let j = n; j > at; j--) {
@@ -286,11 +308,16 @@ export class CowBTree {
     items[2 * at + 1] = v;
     leaf.n = n + 1;
     this.count++;
-    if (n + 1 > this.leafSize) this.overflow(depth, at === n && this.onRightSpine(depth));
+    if (n + 1 > this.leafSize) {
+      // The tree changes shape: the remembered path is no longer one.
+      this.hint = -1;
+      this.overflow(depth, at === n && this.onRightSpine(depth));
+    }
   }
 
   /** Removes `key`; false when it was absent (and then nothing is copied). */
   delete(key: Uint8Array): boolean {
+    this.hint = -1;
     const depth = this.descend(key);
     const i = leafSearch(this.pathN[depth]!, key);
     if (i < 0) return false;
@@ -306,6 +333,7 @@ export class CowBTree {
    * from the separator that bounds the leaf on the right.
    */
   deleteRange(start: Uint8Array, end: Uint8Array): number {
+    this.hint = -1;
     if (cmp(start, end) >= 0) return 0;
     let from = start;
     let removed = 0;

@@ -141,7 +141,7 @@ export class MemoryEngine implements StorageEngine {
     return this.tree(cf).size;
   }
 
-  async write(batch: WriteBatch, _options?: WriteOptions): Promise<void> {
+  async write(batch: WriteBatch, options?: WriteOptions): Promise<void> {
     checkOpen(this.life);
     if (typeof batch !== 'object' || batch === null || !Array.isArray(batch.ops)) {
       throw new TypeError('write() needs a WriteBatch');
@@ -151,7 +151,8 @@ export class MemoryEngine implements StorageEngine {
     checkBatchOps(ops, CAPABILITIES);
     // Nothing can run between two iterations of this loop, so the batch is atomic for every
     // reader; `sync` has nothing to make durable here.
-    const slab = this.slab;
+    // Handed-over arrays are kept as they are; anything else is copied into the slab.
+    const slab = options?.handOver === true ? null : this.slab;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       switch (op.op) {

@@ -110,9 +110,10 @@ async function withFlashbackReader<T>(ctx: TxnCommandContext, route: RegionRoute
   }
 }
 
-async function write(ctx: TxnCommandContext, route: RegionRoute, modifies: readonly BatchOp[], flags: ReadonlySet<RequestFlag> | undefined): Promise<void> {
+/** `handOver`: the ops' arrays belong to this write alone and never change (see WriteOptions). */
+async function write(ctx: TxnCommandContext, route: RegionRoute, modifies: readonly BatchOp[], flags: ReadonlySet<RequestFlag> | undefined, handOver = false): Promise<void> {
   if (modifies.length === 0) return;
-  await ctx.consensus.write(requestOf(route, flags), modifies, ctx.sync === undefined ? {} : { sync: ctx.sync });
+  await ctx.consensus.write(requestOf(route, flags), modifies, { ...(ctx.sync === undefined ? {} : { sync: ctx.sync }), ...(handOver ? { handOver } : {}) });
 }
 
 function assertCommon(name: string, a: unknown): asserts a is PrepareFlashbackArgs {
@@ -260,6 +261,32 @@ interface WriteBatchArgs {
 }
 
 /**
+ * Where FlashbackWrite batches' output bytes are copied to: views into shared 256 KiB buffers
+ * rather than a fresh ArrayBuffer per batch (each of those is an off-heap allocation with its
+ * own bookkeeping). The views are what the engine keeps (the write is handed over), so a buffer
+ * lives as long as any entry written from it: these are the flashback's own new records.
+ */
+class OutputSlab {
+  private static readonly BYTES = 256 * 1024;
+  private buf = new ArrayBuffer(0);
+  private off = 0;
+
+  /** A copy of src[0 .. len) that nothing else writes. */
+  copy(src: Uint8Array, len: number): Uint8Array {
+    if (len > OutputSlab.BYTES / 4) return src.slice(0, len);
+    if (this.off + len > this.buf.byteLength) {
+      this.buf = new ArrayBuffer(OutputSlab.BYTES);
+      this.off = 0;
+    }
+    const out = new Uint8Array(this.buf, this.off, len);
+    out.set(src.length === len ? src : src.subarray(0, len));
+    // Keep the next copy 8-byte aligned.
+    this.off += (len + 7) & ~7;
+    return out;
+  }
+}
+
+/**
  * FlashbackWrite for one batch: the batch kernel's ops as one 1PC-flagged write. With a HotPath
  * (the kernel's HOTPATH, WASM by default) the kernel runs there; without one, the TS reference
  * runs directly into a fresh output.
@@ -269,10 +296,18 @@ class FlashbackWriteCommand implements Command<{ modifies: number; taken: number
   constructor(
     readonly args: WriteBatchArgs,
     private readonly hotPath: HotPath | undefined,
+    private readonly slab: OutputSlab,
   ) {}
   latchKeys(): readonly Uint8Array[] {
-    const keys: Uint8Array[] = [];
-    for (let i = 0; i < this.args.input.count; i++) keys.push(batchKey(this.args.input, i));
+    const input = this.args.input;
+    const keys: Uint8Array[] = new Array(input.count);
+    const ab = input.keys.buffer;
+    const base = input.keys.byteOffset;
+    for (let i = 0, from = 0; i < input.count; i++) {
+      const end = input.keyEnd[i]!;
+      keys[i] = new Uint8Array(ab, base + from, end - from);
+      from = end;
+    }
     return keys;
   }
   async process(ctx: TxnCommandContext): Promise<{ modifies: number; taken: number }> {
@@ -281,10 +316,11 @@ class FlashbackWriteCommand implements Command<{ modifies: number; taken: number
     let buf: Uint8Array;
     if (this.hotPath !== undefined) {
       out = this.hotPath.flashbackBatch(input, startTs, commitTs);
-      // The result is only valid until the next HotPath call, and consensus and `applied`
-      // observers may keep the op views: one copy of the used bytes per batch. The ops are
-      // built below before anything else can call the HotPath (no await in between).
-      buf = out.opCount === 0 ? new Uint8Array(0) : out.buf.slice(0, out.valueEnd[out.opCount - 1]!);
+      // The result is only valid until the next HotPath call, and the engine, consensus and
+      // `applied` observers may keep the op views: the used bytes are copied once, into the
+      // output slab. The ops are built below before anything else can call the HotPath (no
+      // await in between).
+      buf = out.opCount === 0 ? new Uint8Array(0) : this.slab.copy(out.buf, out.valueEnd[out.opCount - 1]!);
     } else {
       // A fresh output buffer per batch, for the same reason.
       const own = newFlashbackBatchOutput(flashbackBatchBound(input), input.count);
@@ -294,15 +330,21 @@ class FlashbackWriteCommand implements Command<{ modifies: number; taken: number
     }
     const taken = out.keysTaken;
     const ops: BatchOp[] = new Array(out.opCount);
+    // Views made with the constructor: cheaper than subarray(), and they are what the engine keeps.
+    const ab = buf.buffer;
+    const base = buf.byteOffset;
     for (let j = 0; j < out.opCount; j++) {
+      const ks = out.keyStart[j]!;
+      const vs = out.valueStart[j]!;
       ops[j] = {
         op: 'put',
         cf: out.cf[j] === OUT_WRITE_CF ? 'write' : 'default',
-        key: buf.subarray(out.keyStart[j]!, out.keyEnd[j]!),
-        value: buf.subarray(out.valueStart[j]!, out.valueEnd[j]!),
+        key: new Uint8Array(ab, base + ks, out.keyEnd[j]! - ks),
+        value: new Uint8Array(ab, base + vs, out.valueEnd[j]! - vs),
       };
     }
-    await write(ctx, this.args.route, ops, FLASHBACK_ONE_PC_FLAGS);
+    // `buf` is this batch's own copy and nothing writes it again: the engine may keep the views.
+    await write(ctx, this.args.route, ops, FLASHBACK_ONE_PC_FLAGS, true);
     return { modifies: ops.length, taken };
   }
 }
@@ -440,7 +482,8 @@ export function registerFlashbackCommands(storage: Storage, hotPath?: HotPath): 
   reg.register('flashbackRollbackLock', (a) => new FlashbackRollbackLockCommand(a as RollbackLockArgs), owner);
   reg.register('flashbackCheckPrimary', (a) => new FlashbackCheckPrimaryCommand(a as CheckPrimaryArgs), owner);
   reg.register('flashbackPrewrite', (a) => new FlashbackPrewriteCommand(a as KeyArgs), owner);
-  reg.register('flashbackWrite', (a) => new FlashbackWriteCommand(a as WriteBatchArgs, hotPath), owner);
+  const slab = new OutputSlab();
+  reg.register('flashbackWrite', (a) => new FlashbackWriteCommand(a as WriteBatchArgs, hotPath, slab), owner);
   reg.register('flashbackCommit', (a) => new FlashbackCommitCommand(a as KeyArgs), owner);
   reg.register(PREVIEW_COMMAND, (a) => new FlashbackPreviewCommand(a as PreviewArgs), owner);
 }

@@ -234,20 +234,252 @@ export class ChangedKeyWalker {
   }
 }
 
-/** FLASHBACK.md a.4.2: the first key of [start, end) whose latest data version is newer than V (K*). */
-export function findFlashbackKey(snapshot: EngineReader, start: Uint8Array | undefined, end: Uint8Array | undefined, version: bigint): Uint8Array | undefined {
-  const w = new ChangedKeyWalker(snapshot, start, end, version);
-  try {
-    return w.next() ? w.key.slice() : undefined;
-  } finally {
-    w.close();
+/**
+ * After this many `next()` calls inside one user key's records, the scan seeks instead: a key
+ * with a long history costs one seek, a key with a few versions costs a few steps.
+ */
+const STEPS_BEFORE_SEEK = 8;
+const SHORT_VALUE_TAG = 0x76;
+
+/**
+ * One forward pass over the write CF of [start, end) for the FlashbackWrite read phase and K*
+ * (FLASHBACK.md a.4.2, a.5.2, a.5.3). Records of a user key come newest first, so the latest
+ * Put/Delete (Lock and Rollback skipped, tikv#13844) and the old version (the newest Put or
+ * Delete at or below V) are both found walking forward; the walk then steps to the next user
+ * key. Seeks only happen for keys with long histories (STEPS_BEFORE_SEEK). Timestamps are
+ * compared as encoded suffix bytes against the desc-encoded V and C, so the walk allocates no
+ * bigint and no key per key; `first` is the engine's own key view of the key's first record
+ * (engines hand out stable, immutable views), so nothing is copied either.
+ */
+class WriteCfScan {
+  private readonly it: EngineIterator;
+  private readonly descVersion: Uint8Array;
+  private ok: boolean;
+  private seekBuf: Uint8Array = new Uint8Array(64);
+  /** The first record (write-CF key) of the current user key; the user key is first[1 .. 1 + n). */
+  first: Uint8Array = new Uint8Array(0);
+  n = 0;
+  /** The write-CF key of the current user key's latest data record (after `nextChanged`). */
+  latest: Uint8Array = new Uint8Array(0);
+
+  constructor(
+    private readonly snapshot: EngineReader,
+    start: Uint8Array | undefined,
+    end: Uint8Array | undefined,
+    version: bigint,
+  ) {
+    this.it = snapshot.iterator('write', { lower: dataBound(start, DATA_PREFIX), upper: dataBound(end, DATA_PREFIX + 1) });
+    this.descVersion = descTs(version);
+    this.ok = this.it.first();
+  }
+
+  close(): void {
+    this.it.close();
+  }
+
+  private sameKey(k: Uint8Array): boolean {
+    const n = this.n;
+    if (k.length - 1 - TS_LEN !== n) return false;
+    const f = this.first;
+    // Compare from the end: keys in one range tend to share their prefixes.
+    for (let i = n; i >= 1; i--) if (k[i] !== f[i]) return false;
+    return true;
+  }
+
+  /** Seeks to 'z' + user key + suffix; `desc` undefined means past every version of the key. */
+  private seekKey(desc: Uint8Array | undefined): boolean {
+    const n = this.n;
+    const len = 1 + n + TS_LEN + (desc === undefined ? 1 : 0);
+    this.seekBuf = grow(this.seekBuf, len);
+    const b = this.seekBuf;
+    b.set(this.first.subarray(0, 1 + n), 0);
+    if (desc === undefined) {
+      b.fill(0xff, 1 + n, 1 + n + TS_LEN);
+      b[1 + n + TS_LEN] = 0;
+    } else b.set(desc, 1 + n);
+    return this.it.seek(b.subarray(0, len));
+  }
+
+  /** Moves to the first record of the next user key (or the end). */
+  skipKey(): void {
+    const it = this.it;
+    let ok = this.ok;
+    for (let steps = 0; ok; steps++) {
+      if (steps === STEPS_BEFORE_SEEK) {
+        ok = this.seekKey(undefined);
+        break;
+      }
+      ok = it.next();
+      if (ok && !this.sameKey(it.key())) break;
+    }
+    this.ok = ok;
+  }
+
+  /**
+   * Moves to the next user key whose latest data version is newer than V; `first`, `n` and
+   * `latest` describe it and the iterator stays on its latest data record.
+   */
+  nextChanged(): boolean {
+    const it = this.it;
+    while (this.ok) {
+      const first = it.key();
+      if (first.length < 1 + TS_LEN || first[0] !== DATA_PREFIX) throw new CorruptedError(`write CF key of ${first.length} bytes is not a versioned data key`, {});
+      this.first = first;
+      this.n = first.length - 1 - TS_LEN;
+      // Newest record first: skip Lock and Rollback records to the latest Put/Delete.
+      let k = first;
+      let found = false;
+      for (;;) {
+        const t = it.value()[0];
+        if (t === TYPE_PUT || t === TYPE_DELETE) {
+          found = true;
+          break;
+        }
+        if (!it.next()) {
+          this.ok = false;
+          break;
+        }
+        k = it.key();
+        if (!this.sameKey(k)) break;
+      }
+      if (!found) continue; // on the next user key already, or at the end
+      if (compareSuffix(k, this.descVersion) < 0) {
+        this.latest = k;
+        return true;
+      }
+      this.skipKey();
+    }
+    return false;
+  }
+
+  /** The latest data version's commit ts (for errors; allocates). */
+  latestTs(): bigint {
+    return readDescTs(this.latest, this.latest.length - TS_LEN);
+  }
+
+  /** Whether the current user key equals `key` (no view made). */
+  isUserKey(key: Uint8Array): boolean {
+    const n = this.n;
+    if (key.length !== n) return false;
+    const f = this.first;
+    for (let i = 0; i < n; i++) if (f[1 + i] !== key[i]) return false;
+    return true;
+  }
+
+  /** The current user key (a view of the engine's key). */
+  userKey(): Uint8Array {
+    return this.first.subarray(1, 1 + this.n);
+  }
+
+  /**
+   * Appends the current key and its value as of V to `input` (its newest Put at or below V,
+   * skipping Lock and Rollback; a Delete or nothing means absent; gc fences ignored, a.5.3),
+   * then moves to the next user key.
+   */
+  appendOld(input: FlashbackBatchInput): void {
+    const it = this.it;
+    const i = input.count;
+    const n = this.n;
+    const keyFrom = i === 0 ? 0 : input.keyEnd[i - 1]!;
+    input.keys = grow(input.keys, keyFrom + n);
+    const keys = input.keys;
+    const first = this.first;
+    for (let j = 0; j < n; j++) keys[keyFrom + j] = first[1 + j]!;
+    input.keyEnd[i] = keyFrom + n;
+    const valueFrom = i === 0 ? 0 : input.valueEnd[i - 1]!;
+    input.oldKind[i] = OLD_ABSENT;
+    input.valueEnd[i] = valueFrom;
+    input.count = i + 1;
+    // From the latest record (newer than V) forward to the first record at or below V.
+    let ok = this.ok;
+    for (let steps = 0; ; steps++) {
+      if (steps === STEPS_BEFORE_SEEK) {
+        ok = this.seekKey(this.descVersion);
+        if (ok && !this.sameKey(it.key())) {
+          this.ok = ok;
+          return;
+        }
+        break;
+      }
+      ok = it.next();
+      if (!ok) {
+        this.ok = false;
+        return;
+      }
+      const k = it.key();
+      if (!this.sameKey(k)) {
+        this.ok = true;
+        return;
+      }
+      if (compareSuffix(k, this.descVersion) >= 0) break;
+    }
+    // On a record of this key at or below V: the first Put or Delete decides.
+    while (ok) {
+      const v = it.value();
+      const t = v[0];
+      if (t === TYPE_DELETE) break;
+      if (t === TYPE_PUT) {
+        this.copyValue(v, input, i, valueFrom);
+        break;
+      }
+      ok = it.next();
+      if (ok && !this.sameKey(it.key())) {
+        this.ok = true;
+        return;
+      }
+    }
+    this.ok = ok;
+    if (ok) this.skipKey();
+  }
+
+  private copyValue(v: Uint8Array, input: FlashbackBatchInput, i: number, valueFrom: number): void {
+    // Fast path for the common record shape: type, var_u64 start_ts, 'v' len bytes, nothing after.
+    let p = 1;
+    while (p < v.length && (v[p]! & 0x80) !== 0) p++;
+    p++;
+    let from = -1;
+    let len = 0;
+    if (p + 1 < v.length && v[p] === SHORT_VALUE_TAG && p + 2 + v[p + 1]! === v.length) {
+      from = p + 2;
+      len = v[p + 1]!;
+    }
+    input.oldKind[i] = OLD_PUT;
+    if (from >= 0) {
+      input.values = grow(input.values, valueFrom + len);
+      const out = input.values;
+      for (let j = 0; j < len; j++) out[valueFrom + j] = v[from + j]!;
+      input.valueEnd[i] = valueFrom + len;
+      return;
+    }
+    const w = codec.decodeWrite(v);
+    const value = w.shortValue ?? this.loadDefault(w.startTs);
+    input.values = grow(input.values, valueFrom + value.length);
+    input.values.set(value, valueFrom);
+    input.valueEnd[i] = valueFrom + value.length;
+  }
+
+  private loadDefault(startTs: bigint): Uint8Array {
+    const n = this.n;
+    const key = new Uint8Array(1 + n + TS_LEN);
+    key.set(this.first.subarray(0, 1 + n), 0);
+    key.set(descTs(startTs), 1 + n);
+    const v = this.snapshot.get('default', key);
+    if (v === undefined) {
+      // TiKV default_not_found_error: a committed Put without its value is corruption.
+      throw new CorruptedError(`default CF value missing for a Put of txn ${startTs}`, { key: this.userKey().slice(), startTs });
+    }
+    return v;
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/** FLASHBACK.md a.4.2: the first key of [start, end) whose latest data version is newer than V (K*). */
+export function findFlashbackKey(snapshot: EngineReader, start: Uint8Array | undefined, end: Uint8Array | undefined, version: bigint): Uint8Array | undefined {
+  const w = new WriteCfScan(snapshot, start, end, version);
+  try {
+    return w.nextChanged() ? w.userKey().slice() : undefined;
+  } finally {
+    w.close();
+  }
 }
 
 export interface WriteScanResult {
@@ -258,8 +490,8 @@ export interface WriteScanResult {
 /**
  * The FlashbackWrite read phase (a.5.2): from `from`, fills `input` with up to `batchKeys` keys
  * with V < latest < C (K* excluded; latest == C was already rewritten by this flashback) and
- * their values as of V. A key with latest > C breaks an invariant (no write can land during a
- * flashback; TiKV asserts) and is reported as CORRUPTED.
+ * their values as of V, in one forward pass (see WriteCfScan). A key with latest > C breaks an
+ * invariant (no write can land during a flashback; TiKV asserts) and is reported as CORRUPTED.
  */
 export function scanFlashbackWrites(
   snapshot: EngineReader,
@@ -272,20 +504,29 @@ export function scanFlashbackWrites(
   batchKeys: number,
 ): WriteScanResult {
   input.count = 0;
-  const w = new ChangedKeyWalker(snapshot, from, end, version);
+  const descCommit = descTs(commitTs);
+  const w = new WriteCfScan(snapshot, from, end, version);
   try {
-    while (w.next()) {
-      if (w.latestTs === commitTs) continue;
-      if (w.latestTs > commitTs) {
-        throw new KvError('CORRUPTED', `flashback invariant broken: a version committed at ${w.latestTs} is newer than the flashback commit ts ${commitTs}`, {
-          key: w.key.slice(),
-          commitTs: w.latestTs,
+    while (w.nextChanged()) {
+      const c = compareSuffix(w.latest, descCommit);
+      if (c === 0) {
+        w.skipKey();
+        continue;
+      }
+      if (c < 0) {
+        const latestTs = w.latestTs();
+        throw new KvError('CORRUPTED', `flashback invariant broken: a version committed at ${latestTs} is newer than the flashback commit ts ${commitTs}`, {
+          key: w.userKey().slice(),
+          commitTs: latestTs,
           flashbackCommitTs: commitTs,
         });
       }
-      if (exclude !== undefined && sameBytes(w.key, exclude)) continue;
+      if (exclude !== undefined && w.isUserKey(exclude)) {
+        w.skipKey();
+        continue;
+      }
       // The 257th key of a scan is not taken: it is where the next read phase resumes.
-      if (input.count === batchKeys) return { next: w.key.slice() };
+      if (input.count === batchKeys) return { next: w.userKey().slice() };
       w.appendOld(input);
     }
     return { next: undefined };

@@ -116,6 +116,42 @@ test('random histories: flashback to a random version equals a snapshot read at 
   }
 });
 
+/**
+ * One flashback of the whole keyspace checked against snapshot reads, as above, on one region.
+ * The shapes target the one-pass read phase: a few keys with long histories (dozens of records
+ * each, so the walk switches from stepping to seeking inside a key, both before and after the
+ * version) and many keys (several 256-key batches, so the scan resumes at the 257th key).
+ */
+async function checkWholeRange(t: import('ava').ExecutionContext, seed: number, rng: Rng, keyCount: number, ops: number, early: boolean, what: string): Promise<number> {
+  const env = await setup({ engine: 'memory', hotPath: createWasmHotPath() });
+  const keys = Array.from({ length: keyCount }, (_, i) => `k${String(i * 3 + rng.int(3)).padStart(5, '0')}`);
+  const { commits, next } = await randomHistory(env, rng, keys, ops);
+  // `early`: a version in the first third of the history, so most keys changed after it.
+  const pick = early ? rng.int(Math.max(1, Math.floor(commits.length / 3))) : rng.int(commits.length);
+  const version = commits.length === 0 ? 5n : commits[pick]! - BigInt(rng.int(2));
+  const expected = readAllAt(env.engine, keys, version);
+  const before = readAllAt(env.engine, keys, next);
+  await env.storage.prepareFlashbackToVersion({ version, startTs: next });
+  await env.storage.flashbackToVersion({ version, startTs: next, commitTs: next + 1n });
+  // Keys whose value the flashback had to change: a lower bound of the keys it rewrote.
+  let changed = 0;
+  for (const k of keys) if (before.get(k) !== expected.get(k)) changed++;
+  const got = readAllAt(env.engine, keys, next + 5n);
+  let mismatches = 0;
+  for (const k of keys) if (got.get(k) !== expected.get(k)) mismatches++;
+  t.is(mismatches, 0, `SEED=${seed} ${what}: ${mismatches} of ${keys.length} keys differ from the snapshot read at ${version}`);
+  return changed;
+}
+
+test('random histories, one-pass read phase shapes: long histories per key, and several 256-key batches', async (t) => {
+  const seed = testSeed();
+  const rng = new Rng(seed);
+  t.log(`SEED=${seed}`);
+  for (let round = 0; round < 3; round++) await checkWholeRange(t, seed, rng, 3 + rng.int(5), 200 + rng.int(100), false, `long histories round ${round}`);
+  const changed = await checkWholeRange(t, seed, rng, 600 + rng.int(100), 1500, true, 'many keys');
+  t.true(changed > 256, `SEED=${seed}: only ${changed} keys changed, the scan never resumed`);
+});
+
 test('batch kernel: records equal core\'s encodeWrite of Put(old)/Delete at S, long values go to CF_DEFAULT at S, and the 32 KiB cut is a prefix', (t) => {
   const seed = testSeed();
   const rng = new Rng(seed);
