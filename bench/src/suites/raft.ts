@@ -153,13 +153,18 @@ class Etcd {
     if (r.status !== 200 || r.json['error'] !== undefined) throw new Error(`etcd put: ${r.status} ${JSON.stringify(r.json)}`);
   }
 
-  kill(i: number): void {
-    this.procs.get(i)?.kill('SIGKILL');
+  /** SIGKILL, resolved once the process is gone. */
+  async kill(i: number): Promise<void> {
+    const p = this.procs.get(i);
     this.procs.delete(i);
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill('SIGKILL');
+    await gone;
   }
 
-  stop(): void {
-    for (const i of [...this.procs.keys()]) this.kill(i);
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs.keys()].map((i) => this.kill(i)));
     this.agent.destroy();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -167,16 +172,22 @@ class Etcd {
 
 // ---- failover ----
 
-/** Kills the leader under a trickle of writes; ms from the kill to the first write acknowledged after it. */
-async function failover(kill: () => Promise<void> | void, put: (i: number) => Promise<void>): Promise<number> {
+/**
+ * Kills the leader under a trickle of writes; ms from the kill signal to the first acknowledged
+ * write among those started after the leader process was gone (a write the old leader finished
+ * just before the signal landed does not count).
+ */
+async function failover(kill: () => Promise<void>, put: (i: number) => Promise<void>): Promise<number> {
   let killedAt = 0;
+  let deadAt = 0;
   let firstAfter = 0;
   let stop = false;
   const writer = (async () => {
     for (let i = 0; !stop; i++) {
+      const started = performance.now();
       try {
         await put(i);
-        if (killedAt > 0 && firstAfter === 0) firstAfter = performance.now();
+        if (deadAt > 0 && started >= deadAt && firstAfter === 0) firstAfter = performance.now();
       } catch {
         await new Promise((r) => setTimeout(r, 5));
       }
@@ -185,6 +196,7 @@ async function failover(kill: () => Promise<void> | void, put: (i: number) => Pr
   await new Promise((r) => setTimeout(r, 300));
   killedAt = performance.now();
   await kill();
+  deadAt = performance.now();
   const end = Date.now() + 20000;
   while (firstAfter === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   stop = true;
@@ -278,7 +290,7 @@ export default {
     } finally {
       for (const c of clients) c.close();
       await ours.stop();
-      etcd?.stop();
+      await etcd?.stop();
     }
   },
 };

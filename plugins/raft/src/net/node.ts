@@ -36,8 +36,8 @@ export interface NodeStatus {
   readonly transport: TcpTransportStats;
 }
 
-/** Writes waiting that start a second batch while one is still in flight. */
-const PIPELINE_AT = 64;
+/** Default number of waiting writes that starts a second batch while one is still in flight. */
+const PIPELINE_AT = 8;
 
 /** The one region a node cluster runs (peer id = store id). */
 const REGION_ID = 1;
@@ -56,6 +56,8 @@ export interface RaftNodeOptions {
   readonly tickMs?: number;
   readonly seed?: number;
   readonly maxFrameBytes?: number;
+  /** Waiting writes that start another batch while one is in flight. Default 8; 1 pipelines every batch. */
+  readonly pipelineAt?: number;
   /** Serve the ISOLATE and APPLIED_COUNT test requests. Default false. */
   readonly testHooks?: boolean;
 }
@@ -175,7 +177,7 @@ export class RaftNode {
     const cmd: Command = { kind: 'write', regionId: REGION_ID, version: region.epoch.version, confVer: region.epoch.confVer, flags: new Set(), modifies };
     return new Promise((resolve, reject) => {
       this.queue.push({ cmd, ifTerm, resolve, reject });
-      if (this.queue.length >= PIPELINE_AT) this.queueFull?.();
+      if (this.queue.length >= (this.options.pipelineAt ?? PIPELINE_AT)) this.queueFull?.();
       if (!this.proposing) {
         // Requests read in the same turn of the event loop join one batch.
         this.proposing = true;
