@@ -66,9 +66,6 @@ function countRows(cdc: CdcService, startTs: bigint, n: number): { done: Promise
   let rows = 0;
   let finish!: (t: number) => void;
   const done = new Promise<number>((r) => (finish = r));
-  const open = (async () => {
-    while (cdc.feedStats().some((f) => f.scanning)) await new Promise<void>((r) => setImmediate(r));
-  })();
   const sub = cdc.changefeed({ startTs }).subscribe((e: CdcEvent) => {
     if (e.type === 'commit' || e.type === 'committed') {
       rows++;
@@ -78,6 +75,10 @@ function countRows(cdc: CdcService, startTs: bigint, n: number): { done: Promise
       }
     }
   });
+  // After the subscribe: the feed is registered and its scan under way.
+  const open = (async () => {
+    while (cdc.feedStats().some((f) => f.scanning)) await new Promise<void>((r) => setImmediate(r));
+  })();
   return { done, open };
 }
 
