@@ -979,9 +979,12 @@ class Feed {
     this.scan = undefined;
     const held = this.held;
     this.held = [];
-    for (const { rows, i, ev } of held) if (this.passes(rows.ek(i), ev)) this.queue.push(ev);
     if (this.scannedCommits?.size === 0) this.scannedCommits = undefined;
     if (this.scannedLocks?.size === 0) this.scannedLocks = undefined;
+    const check = this.scannedCommits !== undefined || this.scannedLocks !== undefined;
+    for (const { rows, i, ev } of held) {
+      if (check ? this.passes(rows.ek(i), ev) : ev.type === 'prewrite' || ev.type === 'rollback' || ev.commitTs > this.startTs) this.queue.push(ev);
+    }
     this.onResolved();
   }
 
