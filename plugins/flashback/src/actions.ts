@@ -26,7 +26,7 @@ type Lock = codec.Lock;
  * a flag on an overlapped write instead when one sits at that ts, older unprotected rollbacks
  * are collapsed, and the lock is removed.
  */
-export function flashbackRollbackLock(txn: MvccTxn, reader: MvccReader, key: EncodedKey, lock: Lock): ReleasedLock {
+export function flashbackRollbackLock(txn: MvccTxn, reader: MvccReader, key: EncodedKey, lock: Lock, unlock = true): ReleasedLock {
   if (txn.startTs !== lock.startTs) throw new TypeError(`flashbackRollbackLock: txn ${txn.startTs} does not own the lock of txn ${lock.startTs}`);
   return txn.guard(() => {
     const isPessimisticTxn = lock.forUpdateTs !== 0n;
@@ -35,13 +35,14 @@ export function flashbackRollbackLock(txn: MvccTxn, reader: MvccReader, key: Enc
       // TiKV panics: a commit record next to the same txn's lock is an invariant violation.
       throw new KvError('CORRUPTED', `txn ${txn.startTs} holds a lock on a key it already committed at ${record.commitTs}`, { key, startTs: txn.startTs });
     }
-    if (record.kind !== 'none') return txn.unlockKey(key, isPessimisticTxn);
+    // `unlock` false: a sub-lock of a SharedLocks record; the caller rewrites the record.
+    if (record.kind !== 'none') return unlock ? txn.unlockKey(key, isPessimisticTxn) : { key, isPessimisticTxn };
     if (lock.shortValue === undefined && lock.lockType === 'Put') txn.deleteValue(key, lock.startTs);
     const protectedRollback = codec.isEncodedFrom(key, lock.primary) || lock.generation > 0n;
     const write = makeRollback(txn.startTs, protectedRollback, record.overlappedWrite);
     if (write !== undefined) txn.putWrite(key, txn.startTs, write);
     collapsePrevRollback(txn, reader, key);
-    return txn.unlockKey(key, isPessimisticTxn);
+    return unlock ? txn.unlockKey(key, isPessimisticTxn) : { key, isPessimisticTxn };
   });
 }
 

@@ -17,13 +17,13 @@ import {
   invalidTxnTsoError,
   isInFlashback,
   KvError,
+  lockCfKey,
   MvccReader,
   MvccTxn,
   PREPARE_FLASHBACK_COMMAND,
   type BatchOp,
   type Command,
   type HotPath,
-  type LockEntry,
   type Modify,
   type RegionRoute,
   type RequestContext,
@@ -44,6 +44,7 @@ import {
   type FlashbackBatchResult,
 } from './flashback-batch.js';
 import { FlashbackPreviewCommand, PREVIEW_COMMAND, type PreviewArgs } from './preview.js';
+import { loadKeyLocks, scanKeyLocks } from './locks.js';
 import { batchKey, findFlashbackKey, scanFlashbackWrites } from './read-phase.js';
 
 type EncodedKey = codec.EncodedKey;
@@ -133,7 +134,8 @@ const startOf = endOf;
 
 interface RollbackLockArgs {
   readonly route: RegionRoute;
-  readonly locks: readonly LockEntry[];
+  /** Keys whose locks (plain or SharedLocks sub-locks) are to be rolled back, in key order. */
+  readonly keys: readonly EncodedKey[];
   readonly flashbackStartTs: bigint;
   /** lockPolicy 'resolve': txn start ts -> commit ts of its primary (0n: roll back). */
   readonly resolved?: ReadonlyMap<bigint, bigint>;
@@ -141,7 +143,9 @@ interface RollbackLockArgs {
 
 interface RollbackLockResult {
   readonly modifies: number;
+  /** Keys handled (a prefix of `keys`). */
   readonly taken: number;
+  /** Locks rolled back and committed (each sub-lock of a SharedLocks record counts). */
   readonly rolledBack: number;
   readonly committed: number;
 }
@@ -150,38 +154,60 @@ class FlashbackRollbackLockCommand implements Command<RollbackLockResult, TxnCom
   readonly name = 'flashbackRollbackLock';
   constructor(readonly args: RollbackLockArgs) {}
   latchKeys(): readonly Uint8Array[] {
-    return this.args.locks.map((l) => l.key);
+    return this.args.keys;
   }
   async process(ctx: TxnCommandContext): Promise<RollbackLockResult> {
     const a = this.args;
-    const modifies: Modify[] = [];
+    const modifies: BatchOp[] = [];
     let size = 0;
     let taken = 0;
     let rolledBack = 0;
     let committed = 0;
     await withFlashbackReader(ctx, a.route, (reader) => {
-      for (const { key } of a.locks) {
+      for (const key of a.keys) {
         // Re-read under the latch: a concurrent retry may already have handled the lock.
-        const lock = reader.loadLock(key);
-        const txn = new MvccTxn(lock?.startTs ?? 1n);
-        let kind: 'none' | 'rollback' | 'commit' = 'none';
-        if (lock !== undefined && lock.startTs !== a.flashbackStartTs) {
+        const rec = loadKeyLocks(reader.snapshot, key);
+        const ops: BatchOp[] = [];
+        let keySize = 0;
+        let keyRolledBack = 0;
+        let keyCommitted = 0;
+        const remaining = rec?.shared !== undefined ? new Map(rec.shared.locks) : undefined;
+        for (const lock of rec?.locks ?? []) {
+          if (lock.startTs === a.flashbackStartTs) continue;
+          const txn = new MvccTxn(lock.startTs);
           const commitTs = a.resolved?.get(lock.startTs) ?? 0n;
-          if (commitTs > 0n && lock.lockType !== 'Pessimistic') {
-            commit(txn, reader, key, commitTs);
-            kind = 'commit';
+          const resolve = commitTs > 0n && lock.lockType !== 'Pessimistic';
+          let lockOp: { readonly op: 'put'; readonly cf: 'lock'; readonly key: Uint8Array; readonly value: Uint8Array } | { readonly op: 'delete'; readonly cf: 'lock'; readonly key: Uint8Array } | undefined;
+          if (remaining === undefined) {
+            if (resolve) commit(txn, reader, key, commitTs);
+            else flashbackRollbackLock(txn, reader, key, lock);
           } else {
-            flashbackRollbackLock(txn, reader, key, lock);
-            kind = 'rollback';
+            // A SharedLocks sub-lock (FLASHBACK.md a.4.1): handled at its own ts like a lock of
+            // its own, then the record is rewritten without it, or deleted with the last one
+            // (TiKV: two sub-locks make 2 rollbacks, 1 lock update, 1 lock delete).
+            if (resolve) txn.putWrite(key, commitTs, codec.newWrite('Lock', lock.startTs));
+            else flashbackRollbackLock(txn, reader, key, lock, false);
+            remaining.delete(lock.startTs);
+            const lockKey = lockCfKey(key);
+            if (remaining.size === 0) lockOp = { op: 'delete', cf: 'lock', key: lockKey };
+            else lockOp = { op: 'put', cf: 'lock', key: lockKey, value: codec.encodeSharedLocks({ shrinkOnly: rec!.shared!.shrinkOnly, locks: new Map(remaining) }) };
           }
+          for (const m of txn.modifies) ops.push(m);
+          keySize += txn.writeSize;
+          if (lockOp !== undefined) {
+            ops.push(lockOp);
+            keySize += lockOp.key.length + (lockOp.op === 'put' ? lockOp.value.length : 0);
+          }
+          if (resolve) keyCommitted++;
+          else keyRolledBack++;
         }
         // TiKV stops a write command once its modifications reach MAX_TXN_WRITE_SIZE.
-        if (taken > 0 && size + txn.writeSize > MAX_TXN_WRITE_SIZE) break;
-        for (const m of txn.modifies) modifies.push(m);
-        size += txn.writeSize;
+        if (taken > 0 && size + keySize > MAX_TXN_WRITE_SIZE) break;
+        for (const m of ops) modifies.push(m);
+        size += keySize;
         taken++;
-        if (kind === 'commit') committed++;
-        else if (kind === 'rollback') rolledBack++;
+        rolledBack += keyRolledBack;
+        committed += keyCommitted;
       }
     });
     await write(ctx, a.route, modifies, FLASHBACK_FLAGS);
@@ -377,26 +403,27 @@ export class PrepareFlashbackToVersionCommand implements Command<PrepareFlashbac
     // RollbackLock loop (a.4.1): every lock but our own, whatever its ts relative to V.
     let from = start;
     for (;;) {
-      const scan = await withFlashbackReader(ctx, a.route, (reader) =>
-        reader.scanLocks({ ...(from !== undefined ? { start: from } : {}), ...(end !== undefined ? { end } : {}), filter: (l) => l.startTs !== a.startTs, limit: FLASHBACK_BATCH_KEYS + 1 }),
-      );
-      if (scan.locks.length === 0) break;
+      // Locks other than our own (ts == S), SharedLocks sub-locks included (FLASHBACK.md a.4.1).
+      const scan = await withFlashbackReader(ctx, a.route, (reader) => scanKeyLocks(reader.snapshot, from as EncodedKey | undefined, end, a.startTs, FLASHBACK_BATCH_KEYS + 1));
+      if (scan.length === 0) break;
       // The 257th lock is kept back as the resume key: at most 256 per write command.
-      const batch = scan.locks.length > FLASHBACK_BATCH_KEYS ? scan.locks.slice(0, FLASHBACK_BATCH_KEYS) : scan.locks;
+      const batch = scan.length > FLASHBACK_BATCH_KEYS ? scan.slice(0, FLASHBACK_BATCH_KEYS) : scan;
       let resolved: Map<bigint, bigint> | undefined;
       if (a.lockPolicy === 'resolve') {
         resolved = new Map();
         for (const l of batch) {
-          if (resolved.has(l.lock.startTs)) continue;
-          resolved.set(l.lock.startTs, await this.run<bigint>('flashbackCheckPrimary', { primary: codec.encodeBytes(l.lock.primary), lockTs: l.lock.startTs }));
+          for (const lock of l.locks) {
+            if (resolved.has(lock.startTs)) continue;
+            resolved.set(lock.startTs, await this.run<bigint>('flashbackCheckPrimary', { primary: codec.encodeBytes(lock.primary), lockTs: lock.startTs }));
+          }
         }
       }
-      const r = await this.run<RollbackLockResult>('flashbackRollbackLock', { route: a.route, locks: batch, flashbackStartTs: a.startTs, ...(resolved ? { resolved } : {}) });
+      const r = await this.run<RollbackLockResult>('flashbackRollbackLock', { route: a.route, keys: batch.map((l) => l.key), flashbackStartTs: a.startTs, ...(resolved ? { resolved } : {}) });
       modifies += r.modifies;
       locksRolledBack += r.rolledBack;
       locksCommitted += r.committed;
       a.onBatch?.({ regionId: a.route.regionId, step: 'rollbackLock', keys: r.taken, modifies: r.modifies });
-      from = r.taken < batch.length ? batch[r.taken]!.key : scan.locks.length > FLASHBACK_BATCH_KEYS ? scan.locks[FLASHBACK_BATCH_KEYS]!.key : undefined;
+      from = r.taken < batch.length ? batch[r.taken]!.key : scan.length > FLASHBACK_BATCH_KEYS ? scan[FLASHBACK_BATCH_KEYS]!.key : undefined;
       if (from === undefined) break;
     }
     // Prewrite (a.4.2): lock K* at start_ts, which holds resolved ts below start_ts.

@@ -4,6 +4,7 @@
  * region already in flashback refuses the read (FLASHBACK_IN_PROGRESS), as any read would.
  */
 import { MvccReader, type Command, type FlashbackPreviewSample, type RegionRoute, type TxnCommandContext } from '@flashkv/core';
+import { scanKeyLocks } from './locks.js';
 import { ChangedKeyWalker } from './read-phase.js';
 import { codec } from '@flashkv/core';
 
@@ -48,7 +49,8 @@ export class FlashbackPreviewCommand implements Command<PreviewCounts, TxnComman
       const out: PreviewCounts = { keysToRewrite: 0, toDelete: 0, toRestore: 0, toUpdate: 0, unchanged: 0, locks: 0, sample: [] };
       const end = a.endKey !== undefined && a.endKey.length > 0 ? a.endKey : undefined;
       const start = a.startKey !== undefined && a.startKey.length > 0 ? a.startKey : undefined;
-      out.locks = new MvccReader(snap).scanLocks({ ...(start ? { start: start as codec.EncodedKey } : {}), ...(end ? { end: end as codec.EncodedKey } : {}) }).locks.length;
+      // Every lock a Prepare would roll back, each SharedLocks sub-lock counted.
+      out.locks = scanKeyLocks(snap, start as codec.EncodedKey | undefined, end as codec.EncodedKey | undefined, undefined, 0).reduce((n, l) => n + l.locks.length, 0);
       const w = new ChangedKeyWalker(snap, start, end, a.version);
       try {
         while (w.next()) {

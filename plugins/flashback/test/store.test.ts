@@ -3,7 +3,7 @@
  * small explicit timestamps (V = version, S = start_ts, C = commit_ts).
  */
 import test from 'ava';
-import { KvError, codec, type Consensus } from '@flashkv/core';
+import { KvError, codec, lockCfKey, tsCfKey, WriteBatch, type Consensus } from '@flashkv/core';
 import { bytes, latin1 } from '@flashkv/core/testing';
 import {
   allLocks,
@@ -207,6 +207,53 @@ test('a.4.1: a pessimistic lock is rolled back with 2 modifications (Rollback at
     'TXN_LOCK_NOT_FOUND',
   );
   t.is(late.details['reason'], 'PessimisticLockNotFound');
+});
+
+/** Puts a SharedLocks record straight into the lock CF (core's txn layer never writes one). */
+async function putSharedLocks(env: Awaited<ReturnType<typeof setup>>, key: string, locks: readonly codec.Lock[]): Promise<void> {
+  const value = codec.encodeSharedLocks({ shrinkOnly: false, locks: new Map(locks.map((l) => [l.startTs, l])) });
+  await env.engine.write(new WriteBatch().put('lock', lockCfKey(enc(key)), value));
+}
+
+function sharedSubLock(type: 'Lock' | 'Pessimistic', primary: string, startTs: bigint): codec.Lock {
+  return codec.newLock({ lockType: type, primary: bytes(primary), startTs, ttl: 3000n, forUpdateTs: type === 'Pessimistic' ? startTs : 0n });
+}
+
+test('a.4.1 shared locks: each sub-lock is rolled back at its own ts (2 sub-locks: 2 rollbacks, 1 lock update, 1 lock delete); a sub-lock at S is kept', async (t) => {
+  const env = await setup();
+  await mustPut(env, 'k', 'v0', 1, 2);
+  await mustPut(env, 'k', 'v1', 6, 7);
+  await putSharedLocks(env, 's', [sharedSubLock('Lock', 'p1', 30n), sharedSubLock('Pessimistic', 's', 35n)]);
+  // A record holding a sub-lock at the flashback's own start ts keeps that one (filtered as a.4.1 says).
+  await putSharedLocks(env, 't', [sharedSubLock('Lock', 'p2', 33n), sharedSubLock('Lock', 'p3', 40n)]);
+  env.applied.length = 0;
+  const [r] = await mustPrepareFlashbackResults(env, 5, 40);
+  t.is(r!.locksRolledBack, 3);
+  const lockOps = flashbackWrites(env).flatMap((w) => w.modifies.filter((m) => m.cf === 'lock').map((m) => `${m.op}`));
+  // s: update then delete; t: one update (its sub-lock at 40 stays); then K*'s lock.
+  t.deepEqual(lockOps, ['put', 'delete', 'put', 'put']);
+  t.deepEqual(await mustWrites(env, 's'), ['Rollback@35/35', 'Rollback@30/30']);
+  // The pessimistic sub-lock on its own primary gets a protected rollback; the other does not.
+  t.true(codec.isProtectedRollback(mvcc(env, 's').writes[0]!.write));
+  t.false(codec.isProtectedRollback(mvcc(env, 's').writes[1]!.write));
+  const snap = env.engine.snapshot();
+  t.is(snap.get('lock', lockCfKey(enc('s'))), undefined);
+  const left = snap.get('lock', lockCfKey(enc('t')));
+  // t still holds a SharedLocks record (mvcc() cannot decode it): read its records directly.
+  const rb33 = snap.get('write', tsCfKey(enc('t'), 33n));
+  const rb40 = snap.get('write', tsCfKey(enc('t'), 40n));
+  snap.release();
+  t.truthy(left);
+  t.deepEqual([...codec.decodeSharedLocks(left!).locks.keys()], [40n]);
+  t.is(rb33 === undefined ? undefined : codec.decodeWrite(rb33).writeType, 'Rollback');
+  t.is(rb40, undefined);
+  // Prepare retried with the same S: nothing left to roll back.
+  env.applied.length = 0;
+  const [again] = await mustPrepareFlashbackResults(env, 5, 40);
+  t.is(again!.locksRolledBack, 0);
+  t.is(flashbackWrites(env).length, 0);
+  await mustFinishFlashback(env, 5, 40, 41);
+  await mustGet(env, 'k', 50, 'v0');
 });
 
 test('a.4.1 batching: 600 locks are rolled back in write commands of at most 256 locks and 32 KiB', async (t) => {
