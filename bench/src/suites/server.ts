@@ -86,6 +86,20 @@ async function slice(ms: number, op: (worker: number, n: number) => Promise<void
   return { rate: ops / ((performance.now() - t0) / 1000), ops };
 }
 
+/**
+ * CPU milliseconds of a fixed integer loop (2e7 iterations): how fast this machine runs plain JS
+ * right now. On a shared, overloaded machine the same code costs several times more CPU, so
+ * the us/op figures are to be read against it.
+ */
+function calibrationMs(): number {
+  const c0 = process.cpuUsage();
+  let x = 0;
+  for (let i = 0; i < 2e7; i++) x = (x + i * 7) | 0;
+  const c = process.cpuUsage(c0);
+  if (x === 42) console.log('');
+  return (c.user + c.system) / 1000;
+}
+
 interface Measured {
   rate: number;
   serverUsPerOp?: number;
@@ -159,8 +173,10 @@ export default {
     };
     const results: Record<string, Record<string, Measured[]>> = { 'point-get x16': {}, 'single-key txn x16': {} };
     const load: number[] = [];
+    const calib: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       load.push(loadavg()[0]!);
+      calib.push(calibrationMs());
       for (const impl of Object.keys(gets)) {
         const ts = await shared[0]!.getTs();
         (results['point-get x16']![impl] ??= []).push(await measure(impl, () => slice(ms, (w, n) => gets[impl]!(w, n, ts).then(() => undefined))));
@@ -183,7 +199,7 @@ export default {
           samples: runs.length,
           mean_ms_per_call: 1000 / rate,
           ops_per_call: 1,
-          params: { clients: CLIENTS, keys, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, sliceMs: ms, rounds: ROUNDS, loadavg1: load.map((l) => Number(l.toFixed(2))) },
+          params: { clients: CLIENTS, keys, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, sliceMs: ms, rounds: ROUNDS, loadavg1: load.map((l) => Number(l.toFixed(2))), calibrationCpuMs: calib.map((c) => Number(c.toFixed(0))) },
           extra: {
             rates: runs.map((r) => Math.round(r.rate)),
             ...(impl === 'flashkv-grpc-batched' ? { opsPerBatch: Number((batched.batchStats.ops / Math.max(1, batched.batchStats.batches)).toFixed(1)) } : {}),
@@ -194,7 +210,7 @@ export default {
         console.log(`    rounds ${runs.map((r) => Math.round(r.rate)).join(', ')}; client ${pick.clientUsPerOp.toFixed(1)} us/op${pick.serverUsPerOp !== undefined ? `, server ${pick.serverUsPerOp.toFixed(1)} us/op` : ''}`);
       }
     }
-    console.log(`  load average (1 min) per round: ${load.map((l) => l.toFixed(2)).join(', ')}`);
+    console.log(`  load average (1 min) per round: ${load.map((l) => l.toFixed(2)).join(', ')}; calibration loop CPU ms per round: ${calib.map((c) => c.toFixed(0)).join(', ')}`);
     for (const c of [...shared, ...own, ...echo, batched]) c.close();
     await txnClient.idle();
     await kernel.stop();
