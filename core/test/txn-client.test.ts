@@ -561,3 +561,29 @@ test('region errors on reads are retried: a split landing under get, batchGet an
   t.is(env.storage.placement.regionsInRange(new Uint8Array(0), new Uint8Array(0)).length, 5);
   t.deepEqual(retried, [true, true, true, true], 'each read met EPOCH_NOT_MATCH and was retried after a backoff');
 });
+
+test('heartbeat ends by itself when the primary lock is gone or the txn outlives maxTxnTtlMs', async (t) => {
+  const env = await setup();
+  const client = new TxnClient({ storage: env.storage, sleep: env.sleep, heartbeatSleep: env.timers.sleep, heartbeatIntervalMs: 1000, maxTxnTtlMs: 10_000, seed: 13 });
+  // Another client releases the primary lock (as a resolver of an expired lock does).
+  const txn = await client.begin({ pessimistic: true });
+  await txn.put(bytes('k'), bytes('1'));
+  await env.timers.advance(1000);
+  t.is(txn.heartbeatsSent, 1);
+  const lock = (await env.storage.mvccByKey(bytes('k'))).lock!;
+  await env.storage.pessimisticRollback({ keys: [bytes('k')], startTs: txn.startTs, forUpdateTs: lock.forUpdateTs });
+  await env.timers.advance(1000);
+  t.is(client.activeHeartbeats, 0, 'TXN_NOT_FOUND ended it');
+  t.is(txn.heartbeatsSent, 1);
+  t.is(env.timers.pending, 0);
+  // Nothing was written to k since, so prewrite amends the lost pessimistic lock and commits.
+  t.true((await txn.commit()) > txn.startTs);
+  // A txn kept open past maxTxnTtlMs stops beating; its lock then expires like a dead client's.
+  const old = await client.begin({ pessimistic: true });
+  await old.put(bytes('j'), bytes('1'));
+  for (let i = 0; i < 15; i++) await env.timers.advance(1000);
+  t.is(client.activeHeartbeats, 0);
+  t.true(old.heartbeatsSent >= 8 && old.heartbeatsSent <= 10, `${old.heartbeatsSent} heartbeats in the first 10 s`);
+  const status = await env.storage.checkTxnStatus({ primaryKey: bytes('j'), lockTs: old.startTs, callerStartTs: 0n, currentTs: await env.client.getTs(), rollbackIfNotExist: true });
+  t.is(status.kind, 'ttlExpire');
+});

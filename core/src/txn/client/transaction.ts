@@ -248,9 +248,11 @@ export class Transaction {
           await this.client.storage.txnHeartBeat({ primaryKey: primary, startTs: this.startTs, adviseLockTtl: (age > 0n ? age : 0n) + this.client.lockTtl });
           this.heartbeatsSent++;
         } catch (e) {
-          // The lock is gone: nothing left to keep alive. Anything else (a region error, a busy
-          // store) is tried again at the next beat, which still comes before the TTL runs out.
-          if (isKvError(e, 'TXN_NOT_FOUND')) return;
+          // A region error or a busy store is tried again at the next beat, which still comes
+          // before the TTL runs out. Anything else ends the heartbeat, as in TiKV's client: the
+          // lock is gone (TXN_NOT_FOUND: committed, or rolled back by a resolver, which commit
+          // then reports), or the store cannot serve it.
+          if (!isRetryableRegionError(e)) return;
         }
       }
     });
