@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import {
   EntryBatch,
   HOT_BATCH_MAX,
+  KvPage,
   MvccReader,
   WriteBatch,
   codec,
@@ -29,11 +30,11 @@ import { median, type SuiteContext } from '../harness.js';
  * Cases, each timed as alternating wasm / js passes (median of the rounds, and the median of the
  * per-round ratios), so load on the shared machine hits both alike:
  * - 'scan end to end (page)': MvccReader.scanPage over the whole range, in pages of PAGE keys (a
- *   client's paging), through the real scanner: engine readBatch (256 entries per call) ->
+ *   client's paging; one KvPage refilled page after page), through the real scanner: engine readBatch (256 entries per call) ->
  *   HotPath.mvccScanEntries (raw keys and short values emitted by the kernel) -> one copy per
  *   batch into the page; every pair's key and value length is read back from the page.
- * - 'scan end to end (KvPair[])': the same through MvccReader.scan, which also makes one KvPair
- *   (two views) per key, and every pair is read.
+ * - 'scan end to end (KvPair[])': the same through MvccReader.scan, which returns a fresh page per
+ *   call and one KvPair (two views) per key, and every pair is read.
  * - 'entries step alone': HotPath.mvccScanEntries over pre-read 256-entry batches (copy-in
  *   included, every result read): the kernel without engine iteration or paging.
  * - 'batch step alone': the older HotPath.mvccScanBatch (groups only) over pre-packed batches.
@@ -97,14 +98,18 @@ function scanAll(engine: MemoryEngine, hp: HotPath): number {
   return seen;
 }
 
-/** One full scan in packed pages (KvPage); every pair's key and value length is read. */
+/**
+ * One full scan in packed pages (KvPage), each page read before the next refills the same
+ * KvPage (a streaming consumer's pattern); every pair's key and value length is read.
+ */
 function scanAllPages(engine: MemoryEngine, hp: HotPath): number {
   const reader = new MvccReader(engine.snapshot());
+  const into = new KvPage();
   let seen = 0;
   let acc = 0;
   let start: Uint8Array | undefined;
   for (;;) {
-    const page = reader.scanPage({ ts: READ_TS, limit: PAGE, ...(start !== undefined ? { start } : {}) }, hp);
+    const page = reader.scanPage({ ts: READ_TS, limit: PAGE, ...(start !== undefined ? { start } : {}) }, hp, into);
     const n = page.count;
     const o = page.offsets;
     for (let i = 0; i < n; i++) acc += o[2 * i + 2]! - o[2 * i]!;

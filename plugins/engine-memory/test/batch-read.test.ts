@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import test from 'ava';
 import {
   EntryBatch,
+  KvPage,
   MvccReader,
   WriteBatch,
   codec,
@@ -150,6 +151,7 @@ test('MVCC scan: the batched path (readBatch), its generic fallback and the per-
   const batched = new MvccReader(snap);
   const fallback = new MvccReader(withoutReadBatch(snap));
   const perGroup = perGroupHotPath();
+  const reused = new KvPage();
   let compared = 0;
   let locked = 0;
   for (let round = 0; round < 80; round++) {
@@ -168,6 +170,8 @@ test('MVCC scan: the batched path (readBatch), its generic fallback and the per-
     t.deepEqual(outcome(() => batched.scan(options)), want, `batched, seed ${SEED}, round ${round}`);
     t.deepEqual(outcome(() => fallback.scan(options)), want, `fallback, seed ${SEED}, round ${round}`);
     t.deepEqual(outcome(() => batched.scanPage(options).pairs()), want, `scanPage, seed ${SEED}, round ${round}`);
+    // One page refilled round after round (its buffers hold the previous round's pairs).
+    t.deepEqual(outcome(() => batched.scanPage(options, undefined, reused).pairs()), want, `scanPage into, seed ${SEED}, round ${round}`);
     if (typeof want === 'string') locked++;
     else compared += want.length;
   }

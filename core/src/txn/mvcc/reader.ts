@@ -193,9 +193,12 @@ export class MvccReader {
     return scanRange(this, options, hotPath);
   }
 
-  /** `scan` with the pairs packed in one buffer (KvPage): no KvPair object per key. */
-  scanPage(options: ScanOptions, hotPath?: HotPath): KvPage {
-    return scanRangePage(this, options, hotPath);
+  /**
+   * `scan` with the pairs packed in one buffer (KvPage): no KvPair object per key. Pass `into`
+   * to refill a page read earlier (its buffers are reused; see scanRangePage).
+   */
+  scanPage(options: ScanOptions, hotPath?: HotPath, into?: KvPage): KvPage {
+    return scanRangePage(this, options, hotPath, into);
   }
 
   /** Every write record of `key` keyed at a ts <= `maxTs`, newest first. */

@@ -136,24 +136,27 @@ let defaultHotPath: HotPath | undefined;
 /**
  * scanRange with the pairs packed in one KvPage (no KvPair per key): the batched forward path
  * when the HotPath has mvccScanEntries; otherwise (reverse, or an older HotPath) scanRange's
- * pairs copied into a page.
+ * pairs copied into a page. `into`, when given, is reset and refilled (its buffers are reused,
+ * growing as needed), so a caller that reads page after page allocates nothing per page; the
+ * views from its earlier `key(i)` / `value(i)` / `pairs()` then show the new contents.
  */
-export function scanRangePage(reader: MvccReader, options: ScanOptions, hotPath?: HotPath): KvPage {
+export function scanRangePage(reader: MvccReader, options: ScanOptions, hotPath?: HotPath, into?: KvPage): KvPage {
   const hp = hotPath ?? (defaultHotPath ??= createJsHotPath());
+  const page = into ?? new KvPage();
+  page.reset();
   if (options?.reverse === true || hp.mvccScanEntries === undefined) {
-    const page = new KvPage();
     for (const p of scanRange(reader, options, hp)) page.push(p.key, p.value);
     return page;
   }
   const limit = checkScanOptions(options);
-  if (limit === 0) return new KvPage();
+  if (limit === 0) return page;
   const range = rangeOf(options);
-  if (compareBytes(range.lower, range.upper) >= 0) return new KvPage();
+  if (compareBytes(range.lower, range.upper) >= 0) return page;
   const snapshot = reader.snapshot;
   const writeIt = snapshot.iterator('write', range);
   const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
   try {
-    return scanForwardEntries(reader, writeIt, lockIt, options, limit, hp);
+    return scanForwardEntries(reader, writeIt, lockIt, options, limit, hp, page);
   } finally {
     writeIt.close();
     lockIt?.close();
@@ -306,6 +309,12 @@ export class KvPage {
     return this.data.subarray(this.offsets[2 * i + 1]!, this.offsets[2 * i + 2]!);
   }
 
+  /** Empties the page, keeping its buffers. */
+  reset(): void {
+    this.count = 0;
+    this.offsets[0] = 0;
+  }
+
   pairs(): KvPair[] {
     const out: KvPair[] = new Array(this.count);
     const d = this.data;
@@ -363,6 +372,8 @@ export class KvPage {
   }
 }
 
+let sharedBatch: EntryBatch | undefined;
+
 /** Most pairs a limited scan's page is sized for up front. */
 const PAGE_PRESIZE_MAX = 65_536;
 
@@ -387,9 +398,18 @@ function compareAt(a: Uint8Array, from: number, len: number, b: Uint8Array): num
  * header). Lock checks as in scanForward: every lock at or before each key the scan passes, up
  * to the last key returned; a batch whose keys all sort before the next lock skips them at once.
  */
-export function scanForwardEntries(reader: MvccReader, writeIt: EngineIterator, lockIt: EngineIterator | undefined, options: ScanOptions, limit: number, hotPath: HotPath): KvPage {
-  const page = new KvPage();
-  const batch = new EntryBatch(HOT_BATCH_MAX);
+export function scanForwardEntries(
+  reader: MvccReader,
+  writeIt: EngineIterator,
+  lockIt: EngineIterator | undefined,
+  options: ScanOptions,
+  limit: number,
+  hotPath: HotPath,
+  page: KvPage = new KvPage(),
+): KvPage {
+  // One batch buffer serves every scan: a scan runs synchronously from its first batch to its
+  // last, and no pair refers into it (pairs are copied into the page).
+  const batch = (sharedBatch ??= new EntryBatch(HOT_BATCH_MAX));
   const keyOnly = options.keyOnly === true;
   const ts = options.ts;
   const baseFlags = keyOnly ? SCAN_KEY_ONLY : 0;
