@@ -36,9 +36,9 @@ test('TLS with a token: the right token over TLS works; a wrong one is UNAUTHENT
   t.is(await roundTrip(client(t, { endpoint, token: TOKEN, tls: { ca: pki.ca, serverName: 'localhost' } }), 'k1'), 'value of k1');
   await mustFailWith(client(t, { endpoint, token: 'wrong', tls: { ca: pki.ca, serverName: 'localhost' } }).getTs(), grpc.status.UNAUTHENTICATED);
   // No TLS at all against a TLS port: the connection never comes up.
-  await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 1500 }).getTs(), grpc.status.UNAVAILABLE);
+  await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 8000 }).getTs(), grpc.status.UNAVAILABLE);
   // A client that does not trust the server's CA refuses the server.
-  await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 1500, tls: { ca: pki.stranger.cert, serverName: 'localhost' } }).getTs(), grpc.status.UNAVAILABLE);
+  await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 8000, tls: { ca: pki.stranger.cert, serverName: 'localhost' } }).getTs(), grpc.status.UNAVAILABLE);
 });
 
 test('mutual TLS without a token: a client certificate from the CA is accepted', async (t) => {
@@ -52,9 +52,9 @@ test('mutual TLS without a token: a client certificate from the CA is accepted',
 test('mutual TLS: no client certificate, or one from another CA, is refused at the handshake', async (t) => {
   const endpoint = await startNode(t, { token: TOKEN, tls: { cert: pki.server.cert, key: pki.server.key, clientCa: pki.ca } });
   // The token alone is not enough when the server asks for client certificates.
-  const none = await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 2000, tls: { ca: pki.ca, serverName: 'localhost' } }).getTs(), grpc.status.UNAVAILABLE);
+  const none = await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 8000, tls: { ca: pki.ca, serverName: 'localhost' } }).getTs(), grpc.status.UNAVAILABLE);
   t.false(isKvError(none), 'refused before any handler ran');
-  await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 2000, tls: { ca: pki.ca, cert: pki.stranger.cert, key: pki.stranger.key, serverName: 'localhost' } }).getTs(), grpc.status.UNAVAILABLE);
+  await mustFailWith(client(t, { endpoint, token: TOKEN, deadlineMs: 8000, tls: { ca: pki.ca, cert: pki.stranger.cert, key: pki.stranger.key, serverName: 'localhost' } }).getTs(), grpc.status.UNAVAILABLE);
   // Certificate and token both right: served; certificate right, token wrong: UNAUTHENTICATED.
   const good = client(t, { endpoint, token: TOKEN, tls: { ca: pki.ca, cert: pki.client.cert, key: pki.client.key, serverName: 'localhost' } });
   t.is(await roundTrip(good, 'both'), 'value of both');
