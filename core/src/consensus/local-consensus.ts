@@ -1,6 +1,7 @@
 import { KvError } from '../errors.js';
 import type { StorageEngine } from '../engine/engine.js';
 import { WriteBatch, type BatchOp } from '../engine/write-batch.js';
+import { assertColumnFamily } from '../engine/column-family.js';
 import type { EventCatalogue } from '../kernel/events.js';
 import type { Placement } from '../placement/placement.js';
 import type { Region } from '../placement/region.js';
@@ -122,23 +123,50 @@ function readRequest(ctx: RequestContext): GateRequest {
   return { kind: 'read', epoch: ctx.epoch, ...(ctx.readTs !== undefined ? { readTs: ctx.readTs } : {}), ...(ctx.flags ? { flags: ctx.flags } : {}) };
 }
 
-/** Checks every modify targets a data CF and a data key inside the region, and builds the batch. */
+/**
+ * Checks every modify targets a data CF and a data key inside the region, and builds the batch
+ * over a copy of the list (the caller's array is its own; the op objects are data and shared).
+ */
 function toBatch(region: Region, modifies: readonly BatchOp[]): WriteBatch {
   if (!Array.isArray(modifies)) throw new TypeError('modifies must be an array');
-  const batch = new WriteBatch();
-  for (const m of modifies) {
+  const ops: BatchOp[] = new Array(modifies.length);
+  let bytes = 0;
+  for (let i = 0; i < modifies.length; i++) {
+    const m = modifies[i]!;
+    if (m === null || typeof m !== 'object') throw new TypeError(`modify ${i} is not an object`);
     if (m.cf === 'raft') throw new TypeError('the raft column family is the store\'s own; a request cannot write it');
+    // Same checks, in the same order, as building a WriteBatch op by op did.
     if (m.op === 'deleteRange') {
       checkDataKey(region, m.start);
       if (m.end.length > 0) checkDataKey(region, m.end, true);
-      batch.deleteRange(m.cf, m.start, m.end);
-    } else {
-      checkDataKey(region, m.key);
-      if (m.op === 'put') batch.put(m.cf, m.key, m.value);
-      else batch.delete(m.cf, m.key);
+      assertColumnFamily(m.cf);
+      assertBytes('start', m.start);
+      assertBytes('end', m.end);
+      bytes += m.start.length + m.end.length;
+      ops[i] = m;
+      continue;
     }
+    checkDataKey(region, m.key);
+    assertColumnFamily(m.cf);
+    assertBytes('key', m.key);
+    if (m.op === 'put') {
+      assertBytes('value', m.value);
+      bytes += m.key.length + m.value.length;
+    } else {
+      // Anything but put and deleteRange was always written as a delete of its key.
+      bytes += m.key.length;
+      if (m.op !== 'delete') {
+        ops[i] = { op: 'delete', cf: m.cf, key: m.key };
+        continue;
+      }
+    }
+    ops[i] = m;
   }
-  return batch;
+  return WriteBatch.adopt(ops, bytes);
+}
+
+function assertBytes(what: string, v: unknown): void {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${v === null ? 'null' : typeof v}`);
 }
 
 function checkDataKey(region: Region, key: Uint8Array, isEnd = false): void {
