@@ -31,13 +31,13 @@ import { benchKey, BENCH_TOKEN, KEY_BYTES, VALUE_BYTES } from '../server-data.js
  *                        ours and the gap between it and in-process is grpc-js's
  *   in-process (anchor)  the same operations without gRPC in this process: kernel STORAGE.get
  *                        for gets, core's TxnClient for txns, on a node loaded the same way
- * Rounds alternate the impls (load on the shared machine hits all alike); the median round is
+ * Seven rounds of 0.7 s slices alternate the impls (load on the shared machine hits all alike); the median round is
  * recorded, with CPU microseconds per op of the server process and of this (client) process,
  * which say where the time goes, and the load average.
  */
 
 const CLIENTS = 16;
-const ROUNDS = 3;
+const ROUNDS = 7;
 
 interface ServerProc {
   readonly endpoint: string;
@@ -111,7 +111,7 @@ export default {
   anchor: 'in-process',
   async run(ctx: SuiteContext): Promise<void> {
     const keys = Math.max(1000, Math.round(10_000 * ctx.scale));
-    const ms = Math.max(500, Math.round(2000 * ctx.maxTime));
+    const ms = Math.max(300, Math.round(700 * ctx.maxTime));
     const value = new Uint8Array(VALUE_BYTES).fill(0x62);
     const srv = await spawnServer(keys);
     const shared = Array.from({ length: CLIENTS }, () => new FlashKvClient({ endpoint: srv.endpoint, token: BENCH_TOKEN }));
