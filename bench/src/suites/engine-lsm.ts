@@ -1,6 +1,6 @@
 import { ClassicLevel } from 'classic-level';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { WriteBatch } from '@flashkv/core';
@@ -47,6 +47,8 @@ interface Store {
   seekNext10(keys: Uint8Array, probes: Uint32Array): Promise<number>;
   putSync(key: Uint8Array, value: Uint8Array): Promise<void>;
   reopen(): Promise<void>;
+  /** Seconds the last reopen spent closing (finishing background work) and opening. */
+  lastReopen?: { closeSeconds: number; openSeconds: number };
   close(): Promise<void>;
 }
 
@@ -56,7 +58,7 @@ function key(keys: Uint8Array, i: number): Uint8Array {
 
 async function openLsm(dir: string): Promise<Store> {
   let db = await LsmEngine.open({ dir });
-  return {
+  const lsmStore: Store = {
     impl: 'engine-lsm',
     async fill(keys, value, n) {
       for (let i = 0; i < n; i += BATCH) {
@@ -81,13 +83,17 @@ async function openLsm(dir: string): Promise<Store> {
     },
     putSync: (k, v) => db.write(new WriteBatch().put('default', k, v), { sync: true }),
     async reopen() {
+      const t0 = performance.now();
       await db.close();
+      const t1 = performance.now();
       db = await LsmEngine.open({ dir });
+      lsmStore.lastReopen = { closeSeconds: (t1 - t0) / 1000, openSeconds: (performance.now() - t1) / 1000 };
     },
     close: () => db.close(),
     // for the space measurement
     ...({ engine: () => db } as object),
   };
+  return lsmStore;
 }
 
 /** What the suite uses of an abstract-level database (the RocksDB binding ships no types). */
@@ -137,9 +143,12 @@ async function openLevel(impl: 'leveldb' | 'rocksdb', dir: string): Promise<Stor
     },
     putSync: (k, v) => db.put(k, v, { sync: true }),
     async reopen() {
+      const t0 = performance.now();
       await db.close();
+      const t1 = performance.now();
       db = make();
       await db.open();
+      store.lastReopen = { closeSeconds: (t1 - t0) / 1000, openSeconds: (performance.now() - t1) / 1000 };
     },
     close: () => db.close(),
   };
@@ -188,7 +197,7 @@ export default {
     for (let i = 0; i < probeCount; i++) probeIdx[i] = (((pr[4 * i]! << 24) | (pr[4 * i + 1]! << 16) | (pr[4 * i + 2]! << 8) | pr[4 * i + 3]!) >>> 0) % n;
     const params = { n, keyBytes: KEY, valueBytes: VALUE };
     const record = (name: string, impl: Impl, ops: number, seconds: number, opsPerCall: number, extra?: Record<string, unknown>, p: Record<string, unknown> = params) =>
-      ctx.record({ case: name, impl, ops_per_s: ops / seconds, rme_pct: 0, samples: 1, mean_ms_per_call: (seconds * 1000 * opsPerCall) / ops, ops_per_call: opsPerCall, params: p, ...(extra ? { extra } : {}) });
+      ctx.record({ case: name, impl, ops_per_s: ops / seconds, rme_pct: 0, samples: 1, mean_ms_per_call: (seconds * 1000 * opsPerCall) / ops, ops_per_call: opsPerCall, params: p, extra: { ...extra, loadavg1: loadavg()[0] } });
 
     // Durable single writes from 16 concurrent writers, each write sync: true. First, on a quiet
     // disk: after the fills the kernel is still writing back hundreds of MB, which slows fsync
@@ -288,7 +297,7 @@ export default {
         await store.reopen();
         sink += ((await store.getAsync(key(keys, 0))) as Uint8Array | undefined)?.length ?? 0;
         const s = (performance.now() - t0) / 1000;
-        record('reopen after fill (1/s)', impl, 1, s, 1, { reopenSeconds: s });
+        record('reopen after fill (1/s)', impl, 1, s, 1, { reopenSeconds: s, ...store.lastReopen });
       }
 
       const engine = (stores.get('engine-lsm') as unknown as { engine(): LsmEngine }).engine();
@@ -302,6 +311,36 @@ export default {
     } finally {
       for (const store of stores.values()) await store.close();
       for (const dir of dirs.values()) rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Reopen after n acknowledged writes that are all still in the WAL (the memtable is made
+    // big enough that nothing is flushed, as after a crash before the first flush): open()
+    // replays every one of them. Closed first, which syncs the WAL and flushes nothing, so the
+    // directory is what kill -9 after the last acknowledged write would leave. engine-lsm only.
+    {
+      const dir = mkdtempSync(join(tmpdir(), 'bench-engine-lsm-replay-'));
+      try {
+        const big = { dir, memtableBytes: 1 << 30 };
+        let db = await LsmEngine.open(big);
+        for (let i = 0; i < n; i += BATCH) {
+          const b = new WriteBatch();
+          const end = Math.min(n, i + BATCH);
+          for (let j = i; j < end; j++) b.put('default', key(keys, j), value);
+          await db.write(b);
+        }
+        const flushes = db.stats.flushes;
+        await db.close();
+        const walBytes = dirBytes(dir);
+        const t0 = performance.now();
+        db = await LsmEngine.open(big);
+        sink += db.get('default', key(keys, n - 1))?.length ?? 0;
+        const s = (performance.now() - t0) / 1000;
+        record('reopen: WAL replay (1/s)', 'engine-lsm', 1, s, 1, { reopenSeconds: s, replayedWrites: n, walBytes, flushesBefore: flushes });
+        console.log(`  reopen replaying ${n} acknowledged writes from the WAL (${walBytes} bytes): ${s.toFixed(3)} s`);
+        await db.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }
     if (sink === -1) console.log(sink);
   },
