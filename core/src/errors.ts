@@ -5,6 +5,8 @@
 export type KvErrorCode =
   | 'KEY_IS_LOCKED'
   | 'WRITE_CONFLICT'
+  // a pessimistic lock wait that would close a cycle of waiting txns (TiKV's KeyError.deadlock)
+  | 'DEADLOCK'
   | 'ALREADY_EXIST'
   | 'TXN_NOT_FOUND'
   | 'TXN_LOCK_NOT_FOUND'

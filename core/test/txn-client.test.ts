@@ -587,3 +587,27 @@ test('heartbeat ends by itself when the primary lock is gone or the txn outlives
   const status = await env.storage.checkTxnStatus({ primaryKey: bytes('j'), lockTs: old.startTs, callerStartTs: 0n, currentTs: await env.client.getTs(), rollbackIfNotExist: true });
   t.is(status.kind, 'ttlExpire');
 });
+
+test('deadlock: two pessimistic txns locking a and b in opposite orders; the wait that closes the cycle gets DEADLOCK at once, and the other proceeds once it rolls back', async (t) => {
+  const env = await setup();
+  await mustPut(env.client, { a: '0', b: '0' });
+  const t1 = await env.client.begin({ pessimistic: true });
+  const t2 = await env.client.begin({ pessimistic: true });
+  await t1.put(bytes('a'), bytes('1'));
+  await t2.put(bytes('b'), bytes('2'));
+  const waiting = t1.put(bytes('b'), bytes('1'));
+  while (env.slept() === 0) await env.timers.advance(0);
+  t.is(env.storage.deadlocks.size, 1, 't1 is recorded waiting for t2');
+  const before = env.slept();
+  const err = await mustRefuse(t, t2.put(bytes('a'), bytes('2')), 'DEADLOCK');
+  t.deepEqual(err.details['cycle'], [t2.startTs, t1.startTs, t2.startTs]);
+  t.is(env.slept(), before, 't2 was refused without waiting');
+  await t2.rollback();
+  await waiting;
+  await t1.commit();
+  await env.client.idle();
+  t.is(await mustGet(env.client, 'a'), '1');
+  t.is(await mustGet(env.client, 'b'), '1');
+  t.true(env.slept() < 20_000, `t1 waited ${env.slept()} ms, not its whole lock-wait budget`);
+  t.is(env.storage.deadlocks.size, 0, 'the wait record went with the txn');
+});

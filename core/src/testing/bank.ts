@@ -38,10 +38,12 @@ export interface BankStats {
   /**
    * Transfers that gave up waiting for a live lock (KEY_IS_LOCKED once the backoff budget is
    * spent: two pessimistic transfers locking the same accounts in opposite orders wait on each
-   * other while their heartbeats keep both alive, and there is no deadlock detector), rolled
+   * other while their heartbeats keep both alive, unless Storage's detector saw the cycle), rolled
    * back and run again after a random pause, as an application retries a lock wait timeout.
    */
   lockWaitTimeouts: number;
+  /** Pessimistic transfers refused with DEADLOCK (their wait would close a cycle), rolled back and run again. */
+  deadlocks: number;
   onePc: number;
   twoPc: number;
   pessimistic: number;
@@ -85,7 +87,7 @@ export async function runBankWorkload(options: BankOptions): Promise<BankResult>
 
   const committed: Array<{ commitTs: bigint; from: number; to: number; amount: number }> = [];
   const audits: Array<{ ts: bigint; balances: number[] }> = [];
-  const stats: BankStats = { transfers: 0, retries: 0, lockWaitTimeouts: 0, onePc: 0, twoPc: 0, pessimistic: 0, audits: 0, heartbeats: 0 };
+  const stats: BankStats = { transfers: 0, retries: 0, lockWaitTimeouts: 0, deadlocks: 0, onePc: 0, twoPc: 0, pessimistic: 0, audits: 0, heartbeats: 0 };
   const failures: string[] = [];
 
   async function audit(client: TxnClient): Promise<void> {
@@ -130,11 +132,13 @@ export async function runBankWorkload(options: BankOptions): Promise<BankResult>
         // Aborted for certain: a conflict, or rolled back by another client resolving our locks.
         // A lock wait that timed out aborted it as well (commit rolls back what it prewrote; an
         // active txn is rolled back here, releasing its pessimistic locks).
-        if (e instanceof KvError && (e.code === 'WRITE_CONFLICT' || e.code === 'TXN_LOCK_NOT_FOUND' || e.code === 'KEY_IS_LOCKED')) {
+        if (e instanceof KvError && (e.code === 'WRITE_CONFLICT' || e.code === 'TXN_LOCK_NOT_FOUND' || e.code === 'KEY_IS_LOCKED' || e.code === 'DEADLOCK')) {
           if (txn.state === 'active') await txn.rollback();
-          if (e.code === 'KEY_IS_LOCKED') {
-            stats.lockWaitTimeouts++;
-            // Both sides of a deadlock time out alike; a random pause lets one of them through.
+          if (e.code === 'KEY_IS_LOCKED' || e.code === 'DEADLOCK') {
+            if (e.code === 'DEADLOCK') stats.deadlocks++;
+            else stats.lockWaitTimeouts++;
+            // Run again at once, the same transfer would take the same first lock and close the
+            // same cycle before the other side's backoff ends; a random pause lets one through.
             await timers.advancingSleep(1 + wr.int(5000));
           } else stats.retries++;
           continue;

@@ -11,13 +11,13 @@
 import { decodeBytes, encodeBytes, type EncodedKey, type Lock, type RawKey } from '../../codec/index.js';
 import type { Consensus } from '../../consensus/consensus.js';
 import { compareBytes } from '../../engine/engine.js';
-import { InvalidArgumentError, KvError } from '../../errors.js';
+import { InvalidArgumentError, isKvError, KvError } from '../../errors.js';
 import type { HotPath } from '../../hotpath/hotpath.js';
 import type { Placement } from '../../placement/placement.js';
 import type { Region } from '../../placement/region.js';
 import type { MutationOp } from '../actions/prewrite.js';
 import type { TxnStatus } from '../actions/check-txn-status.js';
-import { maxTs } from '../actions/common.js';
+import { maxTs, physicalOf } from '../actions/common.js';
 import type { AcquirePessimisticLockCommandResult } from '../commands/acquire-pessimistic-lock.js';
 import type { RegionRoute, TxnCommandContext } from '../commands/context.js';
 import type { GcCommandResult } from '../commands/gc.js';
@@ -28,6 +28,7 @@ import type { LockEntry, MvccInfo } from '../mvcc/reader.js';
 import type { ReadLockOptions } from '../mvcc/lock-check.js';
 import type { KvPair } from '../mvcc/scanner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
+import { DeadlockDetector } from './deadlock.js';
 import {
   assertDistinct,
   assertKeys,
@@ -151,6 +152,8 @@ export class Storage {
   readonly scheduler: Scheduler<TxnCommandContext>;
   readonly fence = new OnePcFence();
   readonly hotPath: HotPath | undefined;
+  /** Who waits for whom in pessimistic lock waits: DEADLOCK instead of a wait that closes a cycle. */
+  readonly deadlocks = new DeadlockDetector();
 
   constructor(options: StorageOptions) {
     if (options === null || typeof options !== 'object' || options.consensus === undefined || options.placement === undefined) {
@@ -387,6 +390,7 @@ export class Storage {
     assertKeys('commit: keys', req.keys);
     assertTs('commit: startTs', req.startTs);
     assertTs('commit: commitTs', req.commitTs);
+    this.deadlocks.clear(req.startTs);
     await this.perRegion('commit', req.keys, (keys) => ({ keys, startTs: req.startTs, commitTs: req.commitTs }));
   }
 
@@ -394,6 +398,7 @@ export class Storage {
     assertRequest('rollback', req);
     assertKeys('rollback: keys', req.keys);
     assertTs('rollback: startTs', req.startTs);
+    this.deadlocks.clear(req.startTs);
     await this.perRegion('rollback', req.keys, (keys) => ({ keys, startTs: req.startTs }));
   }
 
@@ -480,6 +485,31 @@ export class Storage {
     }
     const values: Array<Uint8Array | undefined> = new Array(req.keys.length);
     const enc = req.keys.map((k) => encodeBytes(k));
+    try {
+      await this.acquireParts(req, enc, values);
+    } catch (e) {
+      if (isKvError(e, 'KEY_IS_LOCKED')) {
+        const holder = (e.details['lock'] as Lock).startTs;
+        const cycle = holder === req.startTs ? undefined : this.deadlocks.detect(req.startTs, holder, physicalOf(await this.placement.getTs()));
+        if (cycle !== undefined) {
+          throw new KvError('DEADLOCK', `txn ${req.startTs} would wait for txn ${holder}, which waits for it (cycle ${cycle.join(' -> ')})`, {
+            ...e.details,
+            startTs: req.startTs,
+            cycle,
+          });
+        }
+      }
+      throw e;
+    }
+    this.deadlocks.clear(req.startTs);
+    return req.returnValues === true ? { values } : {};
+  }
+
+  private async acquireParts(
+    req: { primary: Uint8Array; startTs: bigint; forUpdateTs: bigint; lockTtl: bigint; returnValues?: boolean; minCommitTs?: bigint },
+    enc: EncodedKey[],
+    values: Array<Uint8Array | undefined>,
+  ): Promise<void> {
     await allParts(
       this.group(enc).map(async (g) => {
         const r = await this.run<AcquirePessimisticLockCommandResult>('acquirePessimisticLock', {
@@ -495,7 +525,6 @@ export class Storage {
         if (r.values !== undefined) g.indexes.forEach((i, j) => (values[i] = r.values![j]));
       }),
     );
-    return req.returnValues === true ? { values } : {};
   }
 
   async pessimisticRollback(req: { keys: readonly Uint8Array[]; startTs: bigint; forUpdateTs: bigint }): Promise<void> {
@@ -503,6 +532,7 @@ export class Storage {
     assertKeys('pessimisticRollback: keys', req.keys);
     assertTs('pessimisticRollback: startTs', req.startTs);
     assertTs('pessimisticRollback: forUpdateTs', req.forUpdateTs);
+    this.deadlocks.clear(req.startTs);
     await this.perRegion('pessimisticRollback', req.keys, (keys) => ({ keys, startTs: req.startTs, forUpdateTs: req.forUpdateTs }));
   }
 
