@@ -45,8 +45,11 @@ test('accepts every history produced by a real register under random concurrency
     // Each op takes effect at one instant inside [call, ret]; the register is applied in that order.
     const n = 30 + rng.int(40);
     const ops: { kind: 'put' | 'get'; at: number; call: number; ret: number; value?: string; pending: boolean }[] = [];
+    // Distinct instants: two effects at one instant could be ordered either way by the generator,
+    // while the checker orders a return before a call at the same time.
+    const instants = rng.shuffle(Array.from({ length: 1000 }, (_, i) => i * 10 + 5));
     for (let i = 0; i < n; i++) {
-      const at = rng.int(1000) * 10 + 5;
+      const at = instants[i]!;
       const kind = rng.chance(0.5) ? 'put' : 'get';
       ops.push({ kind, at, call: at - rng.int(60), ret: at + rng.int(60), pending: kind === 'put' && rng.chance(0.1), ...(kind === 'put' ? { value: `v${i}` } : {}) });
     }

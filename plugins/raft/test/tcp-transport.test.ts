@@ -316,7 +316,9 @@ test('isolate cuts raft traffic both ways at this node; clearing it restores it'
     a.t.isolate([2]);
     a.t.send({ regionId: 1, fromStore: 1, toStore: 2, message: { type: 'heartbeat', from: 11, to: 12, term: 1 } });
     b.t.send({ regionId: 1, fromStore: 2, toStore: 1, message: { type: 'heartbeatResp', from: 12, to: 11, term: 1 } });
-    await sleep(100);
+    // b's message reaches a (and is dropped there) before the heal, whatever the machine's load.
+    await until(() => a.t.stats.messagesReceived >= 1, 15000, "b's message reaching a");
+    t.is(a.t.stats.messagesDropped, 1, "a's own message was dropped at the cut");
     t.is(b.sink.got.length, 0);
     t.is(a.sink.got.length, 0);
     a.t.isolate([]);
