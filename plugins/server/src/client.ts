@@ -367,9 +367,22 @@ export class FlashKvClient {
    */
   private async routed<T>(keys: readonly Uint8Array[], indexes: readonly number[], part: (context: RegionWire | undefined, indexes: number[]) => Promise<T>, attempt = 0): Promise<T[]> {
     if (!this.regionAware) return [await part(undefined, [...indexes])];
+    if (this.directory === undefined) {
+      // No directory yet: fetch it in the background and send this request unrouted (the server
+      // routes it by itself), so a one-shot client (a CLI command) pays no extra round trip.
+      this.regionDirectory().catch(() => undefined);
+      try {
+        return [await part(undefined, [...indexes])];
+      } catch (e) {
+        if (!isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
+        this.invalidateRegions();
+        await this.backoff(attempt, e.code);
+        return this.routed(keys, indexes, part, attempt + 1);
+      }
+    }
     if (indexes.length === 1) {
       // One key (a point get, a 1-key txn): no grouping, no Promise.all.
-      const dir = this.directory ?? (await this.regionDirectory());
+      const dir = this.directory;
       const only = indexes as number[];
       try {
         return [await part(FlashKvClient.locate(dir, keys[only[0]!]!)?.context, only)];

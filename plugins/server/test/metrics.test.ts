@@ -29,9 +29,7 @@ test('metrics: requests by method and code, latency histogram, flashback progres
   t.is(status, 200);
   // Tso: the two above and begin()'s (the 1-key txn committed in 1PC: no commit-ts call).
   t.regex(body, /flashkv_grpc_requests_total\{method="Tso",code="OK"\} 3\n/);
-  // The region-aware client's first routed call fetches the region directory: the wrong token is refused there.
-  t.regex(body, /flashkv_grpc_requests_total\{method="Regions",code="UNAUTHENTICATED"\} 1\n/);
-  t.regex(body, /flashkv_grpc_requests_total\{method="Regions",code="OK"\} 1\n/);
+  t.regex(body, /flashkv_grpc_requests_total\{method="Get",code="UNAUTHENTICATED"\} 1\n/);
   t.regex(body, /flashkv_grpc_requests_total\{method="Tso",code="INVALID_ARGUMENT"\} 1\n/);
   t.regex(body, /flashkv_grpc_requests_total\{method="Prewrite",code="OK"\} 1\n/);
   t.regex(body, /flashkv_grpc_requests_total\{method="Flashback",code="OK"\} 1\n/);
