@@ -27,6 +27,8 @@ export type KvErrorCode =
   | 'ENGINE_CLOSED'
   // a storage engine's disk failed (EIO, ENOSPC); the engine refuses writes until reopened
   | 'IO_ERROR'
+  // a storage directory is already open in a live engine (its LOCK file is held)
+  | 'DIRECTORY_LOCKED'
   | 'KEY_NOT_IN_REGION'
   | 'INVALID_ARGUMENT'
   // kernel manifest and lifecycle errors (STYLE.md habit 8)

@@ -3,7 +3,8 @@ import { getU64, getVarint } from './coding.js';
 import { CompactionFilter } from './compaction-filter.js';
 import type { FS, WritableFile } from './fs.js';
 import type { InternalIterator } from './internal-iterator.js';
-import { equalBytes } from './keys.js';
+import { equalBytes, KIND_DELETE_RANGE } from './keys.js';
+import { CompactionRangeDels, stripeOf, tableRangeDels, type RangeTombstone } from './range-del.js';
 import { LevelIterator } from './level-iterator.js';
 import { fileName, type FileMeta } from './manifest.js';
 import { MergingIterator } from './merging-iterator.js';
@@ -55,6 +56,11 @@ function makeBottommost(deeper: CompactionJob['deeper']): (key: Uint8Array) => b
   };
 }
 
+/** Does any file below the output level overlap [start, end)? */
+function makeOverlapsDeeper(deeper: CompactionJob['deeper']): (start: Uint8Array, end: Uint8Array) => boolean {
+  return (start, end) => deeper.some((files) => files.some((f) => compareBytes(f.largest, start) >= 0 && compareBytes(f.smallest, end) < 0));
+}
+
 /**
  * Merges the inputs, keeps what the CompactionFilter keeps, and writes output tables of about
  * `targetFileSize`, cut only between user keys (so a key's versions never straddle two files
@@ -75,6 +81,30 @@ export async function runCompaction(job: CompactionJob, fs: FS, pause?: () => Pr
   }
   const it = new MergingIterator(children);
   const filter = new CompactionFilter(job.snapshots, makeBottommost(job.deeper));
+  const tombstones: RangeTombstone[] = [];
+  for (const r of readers) for (const t of tableRangeDels(r)) tombstones.push(t);
+  const rangeDels = new CompactionRangeDels(tombstones, (seq) => stripeOf(job.snapshots, seq), makeOverlapsDeeper(job.deeper));
+  const kept = rangeDels.kept;
+  let nextDel = 0;
+  // Largest end of the tombstones in the current output: no cut at or before it, so a
+  // tombstone never straddles two files of a level and file ranges stay disjoint.
+  let delEnd: Uint8Array | null = null;
+  const addDelsUpTo = (key: Uint8Array | null) => {
+    while (nextDel < kept.length && (key === null || compareBytes(kept[nextDel]!.start, key) <= 0)) {
+      const t = kept[nextDel++]!;
+      (writer as TableWriter).addRangeDel(t.start, t.end, t.seq);
+      if (delEnd === null || compareBytes(t.end, delEnd) > 0) delEnd = t.end;
+    }
+  };
+  const openOutput = (): TableWriter => {
+    if (next >= job.fileNumbers.length) throw new Error('compaction ran out of reserved file numbers');
+    const number = job.fileNumbers[next++]!;
+    file = fs.create(`${job.dir}/${fileName(number, 'sst')}`);
+    const w = new TableWriter(file, number, job.table);
+    writer = w;
+    delEnd = null;
+    return w;
+  };
   const outputs: FileMeta[] = [];
   let writer: TableWriter | null = null;
   let file: WritableFile | null = null;
@@ -96,18 +126,23 @@ export async function runCompaction(job: CompactionJob, fs: FS, pause?: () => Pr
       entriesIn++;
       const key = it.key();
       const newKey = lastKey === null || !equalBytes(lastKey, key);
+      if (rangeDels.covers(key, it.seq())) continue;
       if (!filter.keep(key, it.seq(), it.kind())) continue;
-      if (newKey && writer !== null && (writer as TableWriter).estimatedSize() >= job.targetFileSize) await finishOutput();
-      if (writer === null) {
-        if (next >= job.fileNumbers.length) throw new Error('compaction ran out of reserved file numbers');
-        const number = job.fileNumbers[next++]!;
-        file = fs.create(`${job.dir}/${fileName(number, 'sst')}`);
-        writer = new TableWriter(file, number, job.table);
+      // Tombstones starting at or before this key join the current output before the cut check.
+      if (writer !== null) addDelsUpTo(key);
+      if (newKey && writer !== null && (writer as TableWriter).estimatedSize() >= job.targetFileSize && (delEnd === null || compareBytes(key, delEnd) > 0)) {
+        await finishOutput();
       }
-      (writer as TableWriter).add(key, it.seq(), it.kind(), it.value());
+      const out: TableWriter = writer ?? openOutput();
+      addDelsUpTo(key);
+      out.add(key, it.seq(), it.kind(), it.value());
       lastKey = key;
       entriesOut++;
       if (pause !== undefined && entriesIn % 4096 === 0) await pause();
+    }
+    if (nextDel < kept.length) {
+      if (writer === null) openOutput();
+      addDelsUpTo(null);
     }
     await finishOutput();
   } finally {
@@ -148,7 +183,8 @@ export async function runFlushJob(job: FlushJob, fs: FS): Promise<FileMeta | nul
       const vlen = getVarint(d, cur);
       const value = d.subarray(cur.pos, cur.pos + vlen);
       cur.pos += vlen;
-      writer.add(key, seq, kind, value);
+      if (kind === KIND_DELETE_RANGE) writer.addRangeDel(key, value, seq);
+      else writer.add(key, seq, kind, value);
     }
     if (writer.count === 0) {
       file.close();

@@ -23,6 +23,8 @@ import { runCompaction, type CompactionJob } from './compaction.js';
 import { CompactionWorker } from './compaction-client.js';
 import { applyEdit, emptyState, fileName, ManifestWriter, readManifest, type FileMeta, type ManifestState, type VersionEdit } from './manifest.js';
 import { Memtable } from './memtable.js';
+import { DirLock } from './lock.js';
+import { addRangeDel, coverSeq, getCovered, memRangeDels, RangeDelFilter, sourceFragments } from './range-del.js';
 import { MergingIterator } from './merging-iterator.js';
 import { BlockCache } from './sstable/block-cache.js';
 import { bloomHash } from './sstable/bloom.js';
@@ -157,6 +159,7 @@ export class LsmEngine implements StorageEngine {
    * and recovery would replay a hole (later writes without earlier ones).
    */
   private walRetiring: Promise<void> | null = null;
+  private dirLock: DirLock | null = null;
   private failure: KvError | null = null;
   private closing = false;
   private readonly pins = new Map<number, number>();
@@ -216,11 +219,26 @@ export class LsmEngine implements StorageEngine {
     }
   }
 
-  /** Opens (creating if needed) the database in `options.dir`, replaying its WAL. */
+  /**
+   * Opens (creating if needed) the database in `options.dir`, replaying its WAL. Fails with
+   * KvError DIRECTORY_LOCKED while another engine (this process or a live other one) has it open.
+   */
   static async open(options: LsmOptions): Promise<LsmEngine> {
+    (options.fs ?? nodeFS).mkdirp(options.dir);
+    const lock = DirLock.acquire(options.dir);
+    try {
+      const engine = await LsmEngine.openLocked(options);
+      engine.dirLock = lock;
+      return engine;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  }
+
+  private static async openLocked(options: LsmOptions): Promise<LsmEngine> {
     const fs = options.fs ?? nodeFS;
     const dir = options.dir;
-    fs.mkdirp(dir);
     const found = readManifest(fs, dir);
     let state = found?.state ?? emptyState();
     const cache = new BlockCache(options.blockCacheBytes ?? 64 * 1024 * 1024);
@@ -256,7 +274,7 @@ export class LsmEngine implements StorageEngine {
 
     const walNumber = next++;
     const wal = new LogWriter(fs.create(`${dir}/${fileName(walNumber, 'log')}`));
-    const imms = replayed.count > 0 ? [replayed] : [];
+    const imms = replayed.count > 0 || memRangeDels(replayed).length > 0 ? [replayed] : [];
     const manifestNumber = next++;
     state = { ...state, nextFileNumber: next, lastSeq, logNumber: imms.length > 0 ? replayed.logNumber : walNumber };
     const manifest = await ManifestWriter.create(fs, dir, manifestNumber, state);
@@ -464,7 +482,7 @@ export class LsmEngine implements StorageEngine {
   async flush(): Promise<void> {
     this.checkOpen();
     while (this.leading) await this.committing;
-    if (this.mem.count > 0) this.rotateMemtable();
+    if (this.mem.count > 0 || memRangeDels(this.mem).length > 0) this.rotateMemtable();
     while (this.flushing !== null) await this.flushing;
     if (this.failure !== null) throw this.failure;
   }
@@ -637,6 +655,14 @@ export class LsmEngine implements StorageEngine {
         out.varint(value.length);
         out.bytes(value);
       }
+      for (const t of memRangeDels(imm)) {
+        out.varint(t.start.length);
+        out.bytes(t.start);
+        out.u64(t.seq);
+        out.byte(KIND_DELETE_RANGE);
+        out.varint(t.end.length);
+        out.bytes(t.end);
+      }
       meta = await (this.worker ??= new CompactionWorker()).flush({ dir: this.dir, number, table: this.tableOptions, data: out.view() });
     } else {
       const path = `${this.dir}/${fileName(number, 'sst')}`;
@@ -648,6 +674,7 @@ export class LsmEngine implements StorageEngine {
         // Let commits and reads run between slices of the flush.
         if (++n % 4096 === 0) await yieldToLoop();
       }
+      for (const t of memRangeDels(imm)) writer.addRangeDel(t.start, t.end, t.seq);
       if (writer.count > 0) {
         meta = writer.finish().meta;
         await file.sync();
@@ -732,6 +759,7 @@ export class LsmEngine implements StorageEngine {
       this.manifest.close();
       for (const r of this.tables.values()) r.close();
       this.tables.clear();
+      this.dirLock?.release();
     }
   }
 }
@@ -759,6 +787,11 @@ function prefixed(cf: ColumnFamily, key: Uint8Array): Uint8Array {
 }
 
 function getAt(rs: ReadState, pk: Uint8Array, seq: number): Uint8Array | undefined {
+  const frags = sourceFragments(rs);
+  if (frags.length > 0) {
+    const cover = coverSeq(frags, pk, seq);
+    if (cover > 0) return getCovered(internalIterator(rs), pk, seq, cover);
+  }
   let e = rs.mem.get(pk, seq);
   for (let i = 0; e === undefined && i < rs.imms.length; i++) e = rs.imms[i]!.get(pk, seq);
   if (e !== undefined) return e.kind === KIND_PUT ? e.vrec.slice(e.vo, e.vo + e.vl) : undefined;
@@ -802,7 +835,9 @@ function makeIterator(life: Life, rs: ReadState, seq: number, cf: ColumnFamily, 
   const id = CF_ID[cf];
   const lower = options?.lower !== undefined ? prefixedId(id, options.lower) : new Uint8Array([id]);
   const upper = options?.upper !== undefined ? prefixedId(id, options.upper) : new Uint8Array([id + 1]);
-  return new DbIterator(internalIterator(rs), seq, id, lower, upper, onClose, () => {
+  const frags = sourceFragments(rs);
+  const inner = frags.length > 0 ? new RangeDelFilter(internalIterator(rs), frags, seq) : internalIterator(rs);
+  return new DbIterator(inner, seq, id, lower, upper, onClose, () => {
     if (life.closed) throw new EngineClosedError(life.name);
   });
 }
@@ -816,10 +851,9 @@ function prefixedId(id: number, key: Uint8Array): Uint8Array {
 
 /**
  * Applies one batch record at `seq` (every op of a batch shares its sequence number; a later
- * op on the same key replaces the earlier one in the memtable). deleteRange is expanded here
- * into point deletes of the keys live at that moment, reading at `seq` itself so earlier ops
- * of the same batch count. Replay applies records in the same order over the same state, so
- * it expands to the same deletes.
+ * op on the same key replaces the earlier one in the memtable). deleteRange becomes a range
+ * tombstone at `seq` (range-del.ts), which hides older versions only; the batch's own earlier
+ * writes in the range become point deletes at `seq`, so the batch reads as its ops in order.
  */
 function applyBatch(rs: ReadState, record: Uint8Array, seq: number, where: string): void {
   decodeBatchRaw(record, where, (kind, ko, kl, vo, vl) => {
@@ -829,13 +863,12 @@ function applyBatch(rs: ReadState, record: Uint8Array, seq: number, where: strin
       const key = record.subarray(ko, ko + kl);
       const end = record.subarray(vo, vo + vl);
       if (compareInternal(key, 0, end, 0) >= 0) return;
-      const live: Uint8Array[] = [];
-      const it = internalIterator(rs);
-      const cf = key[0]!;
-      const dbi = new DbIterator(it, seq, cf, key, end, () => {}, () => {});
-      for (let ok = dbi.first(); ok; ok = dbi.next()) live.push(prefixedId(cf, dbi.key()));
-      dbi.close();
-      for (const k of live) rs.mem.add(k, seq, KIND_DELETE, EMPTY);
+      addRangeDel(rs.mem, key.slice(), end.slice(), seq);
+      decodeBatchRaw(record, where, (k2, ko2, kl2) => {
+        if (ko2 >= ko || k2 === KIND_DELETE_RANGE) return;
+        const k = record.subarray(ko2, ko2 + kl2);
+        if (compareInternal(k, 0, key, 0) >= 0 && compareInternal(k, 0, end, 0) < 0) rs.mem.addRaw(record, ko2, kl2, seq, KIND_DELETE, EMPTY, 0, 0);
+      });
     }
   });
 }

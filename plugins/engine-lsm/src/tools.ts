@@ -6,6 +6,7 @@ import { decodeEdit, fileName, readManifest } from './manifest.js';
 import { BlockCache } from './sstable/block-cache.js';
 import { TableReader } from './sstable/table-reader.js';
 import { readLog } from './wal/log-reader.js';
+import { tableRangeDels } from './range-del.js';
 
 /**
  * The debug tools behind `flashkv-lsm` (STYLE.md habit 10: every format has a dump tool).
@@ -119,16 +120,24 @@ export function check(fs: FS, dir: string): { ok: boolean; lines: string[] } {
         const t = TableReader.open(fs.open(path), meta.number, cache);
         const it = t.iterator();
         let n = 0;
+        let firstKey: Uint8Array | null = null;
         let lastKey: Uint8Array | null = null;
         let lastSeq = 0;
         for (it.first(); it.valid(); it.next()) {
           const k = it.key();
           if (lastKey !== null && compareInternal(lastKey, lastSeq, k, it.seq()) >= 0) problem(`${name}: entry ${n} out of order`);
-          if (n === 0 && compareInternal(k, 0, meta.smallest, 0) !== 0) problem(`${name}: smallest key differs from the manifest`);
+          if (n === 0) firstKey = k;
           lastKey = k;
           lastSeq = it.seq();
           n++;
         }
+        // A table's key range covers its range tombstones too (format version 2).
+        for (const d of tableRangeDels(t)) {
+          if (compareInternal(d.start, 0, d.end, 0) >= 0) problem(`${name}: an empty or inverted range tombstone`);
+          if (firstKey === null || compareInternal(d.start, 0, firstKey, 0) < 0) firstKey = d.start;
+          if (lastKey === null || compareInternal(d.end, 0, lastKey, 0) > 0) lastKey = d.end;
+        }
+        if (firstKey !== null && compareInternal(firstKey, 0, meta.smallest, 0) !== 0) problem(`${name}: smallest key differs from the manifest`);
         if (lastKey !== null && compareInternal(lastKey, 0, meta.largest, 0) !== 0) problem(`${name}: largest key differs from the manifest`);
         if (n !== meta.entries || n !== t.props.entries) problem(`${name}: ${n} entries, manifest says ${meta.entries}, properties say ${t.props.entries}`);
         it.close();

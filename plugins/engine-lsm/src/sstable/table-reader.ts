@@ -6,7 +6,7 @@ import type { InternalIterator } from '../internal-iterator.js';
 import { BlockIter } from './block.js';
 import { BlockCache, type CacheEntry } from './block-cache.js';
 import { bloomHash, bloomMayContain } from './bloom.js';
-import { BLOCK_TRAILER_SIZE, FOOTER_SIZE, KEY_TRAILER, SST_FORMAT_VERSION, SST_MAGIC, type BlockHandle } from './format.js';
+import { BLOCK_TRAILER_SIZE, FOOTER_SIZE, KEY_TRAILER, SST_FORMAT_VERSION, SST_FORMAT_VERSION_RANGE_DELS, SST_MAGIC, type BlockHandle } from './format.js';
 import { compareEncoded, trailerKind, trailerSeq } from './internal-key.js';
 import type { TableProperties } from './table-writer.js';
 
@@ -58,8 +58,8 @@ export class TableReader {
       if (footer[56 + i] !== SST_MAGIC[i]) throw new CorruptedError(`${where}: not an SST (bad magic)`, { file: where });
     }
     const version = getU32(footer, 48);
-    if (version !== SST_FORMAT_VERSION) {
-      throw new InvalidArgumentError(`${where} is SST format version ${version}; this build reads version ${SST_FORMAT_VERSION} only`, {
+    if (version !== SST_FORMAT_VERSION && version !== SST_FORMAT_VERSION_RANGE_DELS) {
+      throw new InvalidArgumentError(`${where} is SST format version ${version}; this build reads versions ${SST_FORMAT_VERSION} and ${SST_FORMAT_VERSION_RANGE_DELS} only`, {
         file: where,
         format: version,
       });

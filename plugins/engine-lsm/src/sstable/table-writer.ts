@@ -1,10 +1,12 @@
+import { compareBytes } from '@flashkv/core';
 import { putU32, putU64, putVarint } from '../coding.js';
 import { crc32c, crc32cUpdate, maskCrc } from '../crc32c.js';
 import type { WritableFile } from '../fs.js';
 import type { FileMeta } from '../manifest.js';
 import { BlockBuilder } from './block.js';
 import { bloomHash, buildBloom } from './bloom.js';
-import { BLOCK_TRAILER_SIZE, FOOTER_SIZE, KEY_TRAILER, SST_FORMAT_VERSION, SST_MAGIC, type BlockHandle } from './format.js';
+import { BLOCK_TRAILER_SIZE, FOOTER_SIZE, KEY_TRAILER, SST_FORMAT_VERSION, SST_FORMAT_VERSION_RANGE_DELS, SST_MAGIC, type BlockHandle } from './format.js';
+import { encodeRangeDels, type RangeTombstone } from '../range-del.js';
 import { putTrailer } from './internal-key.js';
 
 export interface TableOptions {
@@ -25,6 +27,8 @@ export interface TableProperties {
   readonly largestSeq: number;
   readonly rawKeyBytes: number;
   readonly rawValueBytes: number;
+  /** Format version 2 only: the range-del block (see range-del.ts). */
+  readonly rangeDels?: { readonly offset: number; readonly size: number; readonly count: number };
 }
 
 const TYPE_NONE = new Uint8Array([0]);
@@ -51,6 +55,7 @@ export class TableWriter {
   private rawKeyBytes = 0;
   private rawValueBytes = 0;
   private readonly handleBuf = new Uint8Array(20);
+  private readonly rangeDels: RangeTombstone[] = [];
 
   constructor(
     private readonly file: WritableFile,
@@ -62,8 +67,16 @@ export class TableWriter {
     this.bitsPerKey = options.bloomBitsPerKey ?? 10;
   }
 
+  /** Entries plus range tombstones: zero means there is no table to write. */
   get count(): number {
-    return this.entries;
+    return this.entries + this.rangeDels.length;
+  }
+
+  /** Adds a range tombstone [start, end) at `seq` (any order; kept in a block of its own). */
+  addRangeDel(start: Uint8Array, end: Uint8Array, seq: number): void {
+    this.rangeDels.push({ start: start.slice(), end: end.slice(), seq });
+    if (seq < this.smallestSeq) this.smallestSeq = seq;
+    if (seq > this.largestSeq) this.largestSeq = seq;
   }
 
   /** Bytes written so far plus the pending block: when to cut an output table. */
@@ -122,12 +135,29 @@ export class TableWriter {
 
   /** Writes filter, properties, index and footer; returns the table's metadata. */
   finish(): { meta: FileMeta; props: TableProperties } {
-    if (this.entries === 0) throw new TypeError('an SST needs at least one entry');
+    if (this.count === 0) throw new TypeError('an SST needs at least one entry');
     this.flushBlock();
     const filter = this.writeBlock(buildBloom(this.hashes, this.hashCount, this.bitsPerKey));
+    // The table's key range covers its tombstones' ranges too (the exclusive end as an
+    // inclusive bound: conservative), so level lookups and overlap checks see them.
+    let smallest = this.smallest;
+    let largest = this.largest;
+    for (const t of this.rangeDels) {
+      if (smallest === null || compareBytes(t.start, smallest) < 0) smallest = t.start;
+      if (largest === null || compareBytes(t.end, largest) > 0) largest = t.end;
+    }
+    this.smallest = smallest;
+    this.largest = largest;
+    const format = this.rangeDels.length > 0 ? SST_FORMAT_VERSION_RANGE_DELS : SST_FORMAT_VERSION;
+    let rangeDels: TableProperties['rangeDels'];
+    if (this.rangeDels.length > 0) {
+      const h = this.writeBlock(encodeRangeDels(this.rangeDels));
+      rangeDels = { offset: h.offset, size: h.size, count: this.rangeDels.length };
+    }
     const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
     const props: TableProperties = {
-      format: SST_FORMAT_VERSION,
+      ...(rangeDels !== undefined ? { rangeDels } : {}),
+      format,
       entries: this.entries,
       dataBlocks: this.dataBlocks,
       smallest: hex(this.smallest!),
@@ -146,7 +176,7 @@ export class TableWriter {
       putU64(footer, at + 8, h.size);
       at += 16;
     }
-    putU32(footer, 48, SST_FORMAT_VERSION);
+    putU32(footer, 48, format);
     putU32(footer, 52, maskCrc(crc32c(footer, 0, 52)));
     footer.set(SST_MAGIC, 56);
     this.file.append(footer);
