@@ -15,6 +15,7 @@ export const STATUS_OF: Readonly<Partial<Record<KvErrorCode, grpc.status>>> = {
   KEY_TOO_LARGE: grpc.status.INVALID_ARGUMENT,
   KEY_IS_LOCKED: grpc.status.ABORTED,
   WRITE_CONFLICT: grpc.status.ABORTED,
+  DEADLOCK: grpc.status.ABORTED,
   TXN_LOCK_NOT_FOUND: grpc.status.ABORTED,
   ALREADY_EXIST: grpc.status.ALREADY_EXISTS,
   TXN_NOT_FOUND: grpc.status.NOT_FOUND,
