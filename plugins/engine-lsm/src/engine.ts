@@ -391,6 +391,11 @@ export class LsmEngine implements StorageEngine {
           this.stats.l0Stalls++;
           await this.compacting;
         }
+        // A sync group pays one fsync however many batches it carries. Writers the previous
+        // group just released come back in this turn of the event loop (promise callbacks);
+        // without this wait the first of them would be cut into a group of its own and the rest
+        // would wait a whole fsync for the next one. Unsynced writes never wait here.
+        if (this.queue[0]?.sync === true) await yieldToLoop();
         if (this.failure !== null) {
           for (const p of this.queue.splice(0)) p.reject(this.failure);
           return;
