@@ -8,6 +8,11 @@ export const text = (b: Uint8Array): string => td.decode(b);
 
 /** One line for stderr: the KvError code or gRPC status name, then the message. */
 export function errorLine(e: unknown): string {
+  // One line, whatever the library's message held (grpc-js puts OpenSSL's report on a second line).
+  return errorText(e).replace(/\s*\n\s*/g, ' ').trim();
+}
+
+function errorText(e: unknown): string {
   const o = e as { code?: unknown; details?: unknown; message?: unknown };
   // A KvError (the server's, rebuilt by FlashKvClient) has a string code.
   if (e instanceof Error && typeof o.code === 'string') return `${o.code}: ${e.message}`;

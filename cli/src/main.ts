@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // The `flashkv` command line (issue 7, DESIGN.md section 11).
 import 'reflect-metadata';
+// Library deprecation notices (grpc-js setting an IP as TLS server name) are not for CLI users:
+// every error is one line on stderr.
+process.noDeprecation = true;
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -13,6 +16,10 @@ const te = new TextEncoder();
 interface ConnOptions {
   endpoint?: string;
   token?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
 }
 
 /** Thrown for bad command input: printed like any other error, exit code 2. */
@@ -21,15 +28,39 @@ class UsageError extends Error {}
 function withConn(cmd: Command): Command {
   return cmd
     .addOption(new Option('--endpoint <host:port>', 'server address').env('FLASHKV_ENDPOINT').default(DEFAULT_ENDPOINT))
-    .addOption(new Option('--token <token>', 'bearer token the server printed').env('FLASHKV_TOKEN'));
+    .addOption(new Option('--token <token>', 'bearer token the server printed').env('FLASHKV_TOKEN'))
+    .addOption(new Option('--tls-ca <file>', 'connect with TLS, trusting the CA certificate in this PEM file').env('FLASHKV_TLS_CA'))
+    .addOption(new Option('--tls-cert <file>', 'client certificate (PEM) for a server that requires one').env('FLASHKV_TLS_CERT'))
+    .addOption(new Option('--tls-key <file>', 'private key (PEM) of --tls-cert').env('FLASHKV_TLS_KEY'))
+    .addOption(new Option('--tls-server-name <name>', "name to check the server's certificate against, if not the endpoint's host").env('FLASHKV_TLS_SERVER_NAME'));
+}
+
+/** Reads a PEM file named by a flag; a missing or unreadable file is a usage error naming the flag. */
+async function pemFile(flag: string, path: string): Promise<Buffer> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot read "${path}" (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
 }
 
 // Modules beyond commander load inside the command that needs them: every CLI call is a process
 // start, and `--help` or a usage error should not pay for gRPC, the kernel or an engine.
 async function connect(o: ConnOptions): Promise<FlashKvClient> {
-  if (o.token === undefined || o.token === '') throw new UsageError('no token: pass --token or set FLASHKV_TOKEN (flashkv serve prints it)');
+  const hasToken = o.token !== undefined && o.token !== '';
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if ((o.tlsCert !== undefined || o.tlsServerName !== undefined) && o.tlsCa === undefined) throw new UsageError('--tls-cert and --tls-server-name need --tls-ca');
+  // A client certificate can stand in for the token (a server with --tls-client-ca accepts it).
+  if (!hasToken && o.tlsCert === undefined) throw new UsageError('no token: pass --token or set FLASHKV_TOKEN (flashkv serve prints it)');
+  let tls: { ca: Buffer; cert?: Buffer; key?: Buffer; serverName?: string } | undefined;
+  if (o.tlsCa !== undefined) {
+    tls = { ca: await pemFile('--tls-ca', o.tlsCa) };
+    if (o.tlsCert !== undefined) tls = { ...tls, cert: await pemFile('--tls-cert', o.tlsCert), key: await pemFile('--tls-key', o.tlsKey!) };
+    if (o.tlsServerName !== undefined) tls = { ...tls, serverName: o.tlsServerName };
+  }
   const { FlashKvClient } = await import('@flashkv/server');
-  return new FlashKvClient({ endpoint: o.endpoint ?? DEFAULT_ENDPOINT, token: o.token });
+  return new FlashKvClient({ endpoint: o.endpoint ?? DEFAULT_ENDPOINT, ...(hasToken ? { token: o.token! } : {}), ...(tls !== undefined ? { tls } : {}) });
 }
 
 /** Runs a client command: one error line on stderr and a non-zero exit on failure. */
@@ -69,15 +100,29 @@ export function program(): Command {
     .addOption(new Option('--token <token>', 'token clients must send (generated and printed when absent)').env('FLASHKV_TOKEN'))
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics (same token)')
     .option('--cluster <n>', 'run n raft stores in this process (a replicated cluster; data in <data>/store-<id>)')
-    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180', 'flashkv serve --cluster 3 --data ./cluster-data']))
-    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string; cluster?: string }) => {
+    .option('--tls-cert <file>', 'serve gRPC over TLS with this certificate (PEM); needs --tls-key')
+    .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
+    .option('--tls-client-ca <file>', 'require client certificates signed by this CA (PEM); with it the token is optional for clients that present one')
+    .addOption(new Option('--log-level <level>', 'structured (pino) logs on stderr').choices(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).env('FLASHKV_LOG_LEVEL'))
+    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180', 'flashkv serve --cluster 3 --data ./cluster-data', 'flashkv serve --memory --tls-cert server.crt --tls-key server.key --log-level info']))
+    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string; cluster?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; logLevel?: string }) => {
+      if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+      if (o.tlsClientCa !== undefined && o.tlsCert === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+      const tls =
+        o.tlsCert === undefined
+          ? undefined
+          : {
+              cert: await pemFile('--tls-cert', o.tlsCert),
+              key: await pemFile('--tls-key', o.tlsKey!),
+              ...(o.tlsClientCa !== undefined ? { clientCa: await pemFile('--tls-client-ca', o.tlsClientCa) } : {}),
+            };
       let cluster: number | undefined;
       if (o.cluster !== undefined) {
         if (!/^[0-9]{1,2}$/.test(o.cluster) || Number(o.cluster) < 1 || Number(o.cluster) > 9) throw new UsageError(`--cluster must be a store count from 1 to 9, got "${o.cluster}"`);
         cluster = Number(o.cluster);
       }
       const { serve } = await import('./serve.js');
-      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}), ...(cluster !== undefined ? { cluster } : {}) });
+      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}), ...(cluster !== undefined ? { cluster } : {}), ...(tls !== undefined ? { tls } : {}), ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}) });
     }));
 
   p.command('demo')

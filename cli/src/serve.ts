@@ -15,6 +15,10 @@ export interface ServeOptions {
   readonly metrics?: string;
   /** Raft stores in this process (`--cluster n`); absent: one store on LocalConsensus. */
   readonly cluster?: number;
+  /** gRPC over TLS (PEM contents); `clientCa` makes the server require client certificates. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer };
+  /** pino level for the server's structured logs (stderr); default silent. */
+  readonly logLevel?: string;
 }
 
 /**
@@ -26,7 +30,9 @@ export interface ServeOptions {
  */
 export async function serve(options: ServeOptions): Promise<void> {
   // A generated token is printed once: a node never runs without one (issue 7: every call needs it).
-  const token = options.token !== undefined && options.token !== '' ? options.token : randomBytes(18).toString('base64url');
+  // With client certificates required (tls.clientCa) and no --token, the certificate is the credential.
+  const certAuth = options.tls?.clientCa !== undefined;
+  const token = options.token !== undefined && options.token !== '' ? options.token : certAuth ? undefined : randomBytes(18).toString('base64url');
   const n = options.cluster;
   const storeDir = (s: number) => (n === undefined ? options.data : join(options.data, `store-${s}`));
   let engine: Plugin;
@@ -58,7 +64,13 @@ export async function serve(options: ServeOptions): Promise<void> {
   // version, and `flashkv changefeed --until-ts` for the global resolved ts, so a slow tick is felt.
   let kernel: Kernel;
   try {
-    kernel = await Kernel.start({ plugins: [engine, ...consensusPlugins, flashback(), cdc({ tickMs: 200 }), server({ listen: options.listen, token, ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}) })] });
+    kernel = await Kernel.start({ plugins: [engine, ...consensusPlugins, flashback(), cdc({ tickMs: 200 }), server({
+          listen: options.listen,
+          ...(token !== undefined ? { token } : {}),
+          ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}),
+          ...(options.tls !== undefined ? { tls: options.tls } : {}),
+          ...(options.logLevel !== undefined ? { logLevel: options.logLevel as 'info', logStream: process.stderr } : {}),
+        })] });
   } catch (e) {
     await closeAll(extra);
     throw e;
@@ -66,14 +78,15 @@ export async function serve(options: ServeOptions): Promise<void> {
   const endpoint = kernel.resolve(SERVER).address!;
   const out = process.stdout;
   out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`}${n === undefined ? '' : `; raft, ${n} stores in this process`})\n`);
-  out.write(`  token: ${token}\n`);
+  out.write(token !== undefined ? `  token: ${token}\n` : '  auth: client certificates signed by --tls-client-ca\n');
   const srv = kernel.resolve(SERVER);
   if (srv.metricsPort !== undefined) {
     const host = options.metrics!.replace(/:\d+$/, '');
     out.write(`  metrics: curl -H 'authorization: Bearer ${token}' http://${host}:${srv.metricsPort}/metrics\n`);
   }
   out.write(`  talk to it from another shell:\n`);
-  out.write(`    export FLASHKV_ENDPOINT=${endpoint} FLASHKV_TOKEN=${token}\n`);
+  out.write(`    export FLASHKV_ENDPOINT=${endpoint}${token !== undefined ? ` FLASHKV_TOKEN=${token}` : ''}\n`);
+  if (options.tls !== undefined) out.write(`    export FLASHKV_TLS_CA=<the CA that signed the server certificate>${options.tls.clientCa !== undefined ? ' FLASHKV_TLS_CERT=<client.crt> FLASHKV_TLS_KEY=<client.key>' : ''}\n`);
   out.write(`    flashkv put hello world && flashkv get hello && flashkv scan\n`);
   out.write(`  Ctrl-C stops it\n`);
   await new Promise<void>((resolve) => {
