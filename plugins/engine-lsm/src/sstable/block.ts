@@ -183,7 +183,15 @@ export class BlockIter {
       nb.set(this.keyBuf.subarray(0, shared));
       this.keyBuf = nb;
     }
-    this.keyBuf.set(this.data.subarray(kAt, kAt + unshared), shared);
+    // Short key suffixes are copied by a loop: a subarray view plus a native set() per entry
+    // costs more than the bytes themselves, and a seek decodes up to a restart interval of them.
+    const kb = this.keyBuf;
+    if (unshared <= 64) {
+      const d = this.data;
+      for (let i = 0; i < unshared; i++) kb[shared + i] = d[kAt + i]!;
+    } else {
+      kb.set(this.data.subarray(kAt, kAt + unshared), shared);
+    }
     this.keyLen = klen;
     this.valueStart = kAt + unshared;
     this.valueEnd = this.valueStart + vlen;
