@@ -295,7 +295,7 @@ function position(it: EngineIterator): string {
   return it.valid() ? showEntry([it.key(), it.value()]) : 'invalid';
 }
 
-function playScan(a: EngineIterator, b: EngineIterator, moves: readonly IterMove[]): void {
+function playScan(a: EngineIterator, b: EngineIterator, moves: readonly IterMove[], names: readonly [string, string]): void {
   for (let i = 0; i < moves.length; i++) {
     const m = moves[i]!;
     if ((m.move === 'next' || m.move === 'prev') && !b.valid() && !a.valid()) continue;
@@ -305,9 +305,38 @@ function playScan(a: EngineIterator, b: EngineIterator, moves: readonly IterMove
     const pb = position(b);
     if (ra !== rb || pa !== pb || ra !== a.valid()) {
       throw new EngineMismatchError(
-        `after move ${i} (${showMove(m)}): engine returned ${ra} at ${pa}, reference returned ${rb} at ${pb}`,
+        `after move ${i} (${showMove(m)}): ${names[0]} returned ${ra} at ${pa}, ${names[1]} returned ${rb} at ${pb}`,
       );
     }
+  }
+}
+
+/**
+ * Plays one read step (`get`, or `scan` with its moves) on two readers and throws
+ * EngineMismatchError, naming them by `names`, where they differ. For harnesses that play the
+ * steps themselves (crash-and-reopen in an engine's own tests).
+ */
+export function compareRead(
+  step: Extract<DiffStep, { kind: 'get' | 'scan' }>,
+  a: EngineReader,
+  b: EngineReader,
+  names: readonly [string, string] = ['engine', 'reference'],
+): void {
+  if (step.kind === 'get') {
+    const va = a.get(step.cf, step.key);
+    const vb = b.get(step.cf, step.key);
+    if (va === undefined ? vb !== undefined : vb === undefined || !bytesEqual(va, vb)) {
+      throw new EngineMismatchError(`${names[0]} read ${showValue(va)}, ${names[1]} read ${showValue(vb)}`);
+    }
+    return;
+  }
+  const ia = a.iterator(step.cf, step.options);
+  const ib = b.iterator(step.cf, step.options);
+  try {
+    playScan(ia, ib, step.moves, names);
+  } finally {
+    ia.close();
+    ib.close();
   }
 }
 
@@ -395,25 +424,10 @@ export async function runDifferential(options: DifferentialOptions): Promise<Dif
           held.delete(step.id);
           break;
         }
-        case 'get': {
-          const { a, b } = readers(step.reader);
-          const va = a.get(step.cf, step.key);
-          const vb = b.get(step.cf, step.key);
-          if (va === undefined ? vb !== undefined : vb === undefined || !bytesEqual(va, vb)) {
-            throw new EngineMismatchError(`engine read ${showValue(va)}, reference read ${showValue(vb)}`);
-          }
-          break;
-        }
+        case 'get':
         case 'scan': {
           const { a, b } = readers(step.reader);
-          const ia = a.iterator(step.cf, step.options);
-          const ib = b.iterator(step.cf, step.options);
-          try {
-            playScan(ia, ib, step.moves);
-          } finally {
-            ia.close();
-            ib.close();
-          }
+          compareRead(step, a, b);
           break;
         }
         case 'check':

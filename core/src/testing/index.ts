@@ -8,6 +8,7 @@ export { runEngineConformance, type EngineConformanceOptions } from './engine-co
 export {
   EngineMismatchError,
   compareEngines,
+  compareRead,
   describeOp,
   describeStep,
   generateSteps,

@@ -4,11 +4,10 @@ import {
   WriteBatch,
   type BatchOp,
   type ColumnFamily,
-  type EngineIterator,
   type EngineReader,
   type EngineSnapshot,
 } from '@flashkv/core';
-import { bytesEqual, compareEngines, describeStep, EngineMismatchError, Rng, showKey, showValue, type DiffStep, type IterMove, type ReaderRef } from '@flashkv/core/testing';
+import { compareEngines, compareRead, describeStep, EngineMismatchError, Rng, type DiffStep, type IterMove, type ReaderRef } from '@flashkv/core/testing';
 import { MemoryEngine } from '@flashkv/engine-memory';
 import { LsmEngine, type LsmOptions } from '../src/engine.js';
 import { CrashFS, Disk } from './crash-fs.js';
@@ -140,38 +139,6 @@ function batchOf(ops: readonly BatchOp[]): WriteBatch {
   return b;
 }
 
-function moveTo(it: EngineIterator, m: IterMove): boolean {
-  switch (m.move) {
-    case 'first':
-      return it.first();
-    case 'last':
-      return it.last();
-    case 'next':
-      return it.next();
-    case 'prev':
-      return it.prev();
-    case 'seek':
-      return it.seek(m.key);
-    case 'seekForPrev':
-      return it.seekForPrev(m.key);
-  }
-}
-
-function at(it: EngineIterator): string {
-  return it.valid() ? `${showKey(it.key())}=${showValue(it.value())}` : 'invalid';
-}
-
-function playScan(a: EngineIterator, b: EngineIterator, moves: readonly IterMove[]): void {
-  moves.forEach((m, i) => {
-    if ((m.move === 'next' || m.move === 'prev') && !a.valid() && !b.valid()) return;
-    const ra = moveTo(a, m);
-    const rb = moveTo(b, m);
-    if (ra !== rb || ra !== a.valid() || at(a) !== at(b)) {
-      throw new EngineMismatchError(`move ${i} (${m.move}${'key' in m ? ` ${showKey(m.key)}` : ''}): lsm returned ${ra} at ${at(a)}, memory returned ${rb} at ${at(b)}`);
-    }
-  });
-}
-
 export interface LsmDiffOptions {
   readonly seed: number;
   readonly steps: Iterable<LsmStep>;
@@ -264,25 +231,10 @@ export async function runLsmDifferential(o: LsmDiffOptions): Promise<LsmDiffResu
           held.delete(step.id);
           break;
         }
-        case 'get': {
-          const { a, b } = readers(step.reader);
-          const va = a.get(step.cf, step.key);
-          const vb = b.get(step.cf, step.key);
-          if (va === undefined ? vb !== undefined : vb === undefined || !bytesEqual(va, vb)) {
-            throw new EngineMismatchError(`lsm read ${showValue(va)}, memory read ${showValue(vb)}`);
-          }
-          break;
-        }
+        case 'get':
         case 'scan': {
           const { a, b } = readers(step.reader);
-          const ia = a.iterator(step.cf, step.options);
-          const ib = b.iterator(step.cf, step.options);
-          try {
-            playScan(ia, ib, step.moves);
-          } finally {
-            ia.close();
-            ib.close();
-          }
+          compareRead(step, a, b, ['lsm', 'memory']);
           break;
         }
         case 'check':
