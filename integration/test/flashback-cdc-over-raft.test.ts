@@ -32,6 +32,8 @@ interface Node {
   readonly cluster: () => RaftCluster;
   readonly ticks: Subject<void>;
   readonly fb: Flashback;
+  /** Stops the kernel and lets the process exit. */
+  readonly stop: () => Promise<void>;
 }
 
 /** A kernel over three raft stores on engine-memory; the test keeps a handle on the cluster to move leaders. */
@@ -79,12 +81,11 @@ async function startNode(seed: number): Promise<Node> {
   });
   // The raft ticker's timer does not hold the process open; this one does while the node runs.
   const alive = setInterval(() => undefined, 1000);
-  const stop = kernel.stop.bind(kernel);
-  kernel.stop = async () => {
+  const stop = async () => {
     clearInterval(alive);
-    await stop();
+    await kernel.stop();
   };
-  return { kernel, cluster: () => cluster!, ticks, fb: kernel.resolve(FLASHBACK) };
+  return { kernel, cluster: () => cluster!, ticks, fb: kernel.resolve(FLASHBACK), stop };
 }
 
 async function split(n: Node, at: string): Promise<void> {
@@ -146,7 +147,7 @@ test('seeded histories over raft: flashback to random versions across split regi
   t.log(`seed ${seed} (replay with SEED=${seed})`);
   const rng = new Rng(seed);
   const n = await startNode(seed);
-  t.teardown(() => n.kernel.stop());
+  t.teardown(() => n.stop());
   for (const at of ['k06', 'k12', 'k18']) await split(n, at);
   const service = n.kernel.resolve(CDC);
   const events: CdcEvent[] = [];
@@ -197,7 +198,7 @@ test('flashback while leadership moves between stores completes, and the region 
   t.log(`seed ${seed} (replay with SEED=${seed})`);
   const rng = new Rng(seed);
   const n = await startNode(seed);
-  t.teardown(() => n.kernel.stop());
+  t.teardown(() => n.stop());
   await split(n, 'k12');
   const placement = n.kernel.resolve(PLACEMENT);
   const lastWrite = new Map<string, bigint>();

@@ -387,10 +387,13 @@ export class LocalPlacement implements Placement {
       const cur = this.map.get(region.id);
       if (cur === undefined) throw new KvError('REGION_NOT_FOUND', `region ${region.id} is not in the directory`, { regionId: region.id });
       if (region.epoch.version < cur.epoch.version || (region.epoch.version === cur.epoch.version && region.epoch.confVer < cur.epoch.confVer)) return;
+      // A leader transfer, or a repeat, changes nothing the directory routes by: no synced write.
+      const sameFlashback = region.flashback.inFlashback === cur.flashback.inFlashback && region.flashback.flashbackStartTs === cur.flashback.flashbackStartTs;
+      if (sameFlashback && epochEquals(region.epoch, cur.epoch)) return;
       const next = freezeRegion(region);
       await this.engine.write(new WriteBatch().put('raft', regionKey(next.id), encodeRegion(next)), { sync: true });
       this.map.update(next);
-      this.emit(next.flashback.inFlashback !== cur.flashback.inFlashback || next.flashback.flashbackStartTs !== cur.flashback.flashbackStartTs ? 'flashback' : 'epoch', next);
+      this.emit(sameFlashback ? 'epoch' : 'flashback', next);
     });
   }
 

@@ -8,6 +8,7 @@
  * simulated: backoff sleeps move the ManualClock, heartbeats wait for it, so dead locks expire
  * and live ones are kept alive in simulated time. The same seed replays the same run.
  */
+import type { ExecutionContext } from 'ava';
 import type { ManualClock } from '../clock.js';
 import { encodeBytes } from '../codec/index.js';
 import { KvError } from '../errors.js';
@@ -174,4 +175,19 @@ export async function runBankWorkload(options: BankOptions): Promise<BankResult>
   }
   if (timers.pending !== 0) failures.push(`${timers.pending} sleepers still waiting after every client closed`);
   return { stats, failures };
+}
+
+/**
+ * The checks every bank run must pass: no invariant failure, every transfer done, and the run
+ * exercised what it claims to (both commit paths, pessimistic transfers, contention, audits).
+ */
+export function assertBankRun(t: ExecutionContext, result: BankResult, seed: number): void {
+  const { stats, failures } = result;
+  t.log(JSON.stringify(stats));
+  t.deepEqual(failures, [], `seed ${seed}`);
+  t.is(stats.transfers, 16 * 20, `seed ${seed}`);
+  t.true(stats.onePc > 0 && stats.twoPc > 0, `seed ${seed}: both commit paths (${stats.onePc} 1PC, ${stats.twoPc} 2PC)`);
+  t.true(stats.pessimistic > 0, `seed ${seed}: pessimistic transfers`);
+  t.true(stats.retries + stats.lockWaitTimeouts > 0, `seed ${seed}: transfers did contend`);
+  t.true(stats.audits > 10, `seed ${seed}: only ${stats.audits} audits`);
 }

@@ -281,7 +281,8 @@ export function compareEngines(
   }
 }
 
-function batchOf(ops: readonly BatchOp[]): WriteBatch {
+/** The WriteBatch holding `ops` in order (for harnesses that play generated steps). */
+export function writeBatchOf(ops: readonly BatchOp[]): WriteBatch {
   const b = new WriteBatch();
   for (const op of ops) {
     if (op.op === 'put') b.put(op.cf, op.key, op.value);
@@ -407,8 +408,8 @@ export async function runDifferential(options: DifferentialOptions): Promise<Dif
       counts[step.kind]++;
       switch (step.kind) {
         case 'write':
-          await reference.write(batchOf(step.ops), { sync: step.sync });
-          await engine.write(batchOf(step.ops), { sync: step.sync });
+          await reference.write(writeBatchOf(step.ops), { sync: step.sync });
+          await engine.write(writeBatchOf(step.ops), { sync: step.sync });
           break;
         case 'snapshot': {
           const pair = { a: engine.snapshot(), b: reference.snapshot() };

@@ -9,6 +9,7 @@ export {
   EngineMismatchError,
   compareEngines,
   compareRead,
+  writeBatchOf,
   describeOp,
   describeStep,
   generateSteps,
@@ -23,4 +24,4 @@ export {
   type ReaderRef,
 } from './engine-differential.js';
 export { SimulatedTimers } from './sim-timers.js';
-export { runBankWorkload, type BankOptions, type BankResult, type BankStats } from './bank.js';
+export { assertBankRun, runBankWorkload, type BankOptions, type BankResult, type BankStats } from './bank.js';

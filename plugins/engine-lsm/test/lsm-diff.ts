@@ -7,7 +7,7 @@ import {
   type EngineReader,
   type EngineSnapshot,
 } from '@flashkv/core';
-import { compareEngines, compareRead, describeStep, EngineMismatchError, Rng, type DiffStep, type IterMove, type ReaderRef } from '@flashkv/core/testing';
+import { compareEngines, compareRead, writeBatchOf, describeStep, EngineMismatchError, Rng, type DiffStep, type IterMove, type ReaderRef } from '@flashkv/core/testing';
 import { MemoryEngine } from '@flashkv/engine-memory';
 import { LsmEngine, type LsmOptions } from '../src/engine.js';
 import { CrashFS, Disk } from './crash-fs.js';
@@ -129,15 +129,6 @@ export function describeLsmStep(s: LsmStep): string {
   }
 }
 
-function batchOf(ops: readonly BatchOp[]): WriteBatch {
-  const b = new WriteBatch();
-  for (const op of ops) {
-    if (op.op === 'put') b.put(op.cf, op.key, op.value);
-    else if (op.op === 'delete') b.delete(op.cf, op.key);
-    else b.deleteRange(op.cf, op.start, op.end);
-  }
-  return b;
-}
 
 export interface LsmDiffOptions {
   readonly seed: number;
@@ -215,8 +206,8 @@ export async function runLsmDifferential(o: LsmDiffOptions): Promise<LsmDiffResu
       switch (step.kind) {
         case 'write': {
           batchOps += step.ops.length;
-          await ref.write(batchOf(step.ops));
-          await lsm.write(batchOf(step.ops), { sync: step.sync });
+          await ref.write(writeBatchOf(step.ops));
+          await lsm.write(writeBatchOf(step.ops), { sync: step.sync });
           if (step.sync) durableNow();
           else window.push({ seq: lsm.sequence, ops: step.ops });
           break;
@@ -292,7 +283,7 @@ export async function runLsmDifferential(o: LsmDiffOptions): Promise<LsmDiffResu
             it.close();
             await next.write(b);
           }
-          for (const w of window.slice(0, kept)) await next.write(batchOf(w.ops));
+          for (const w of window.slice(0, kept)) await next.write(writeBatchOf(w.ops));
           base.snap.release();
           await ref.close();
           ref = next;

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { CLOCK, defaultTxnPlugins, definePlugin, Kernel, ManualClock } from '@flashkv/core';
-import { runBankWorkload, testSeed } from '@flashkv/core/testing';
+import { assertBankRun, runBankWorkload, testSeed } from '@flashkv/core/testing';
 import { memoryEngine } from '../src/index.js';
 
 test('bank on engine-memory: every snapshot read sums to the same total and matches the committed history', async (t) => {
@@ -21,14 +21,7 @@ test('bank on engine-memory: every snapshot read sums to the same total and matc
     ],
   });
   try {
-    const { stats, failures } = await runBankWorkload({ storage: kernel.storage, clock, seed });
-    t.log(JSON.stringify(stats));
-    t.deepEqual(failures, [], `seed ${seed}`);
-    t.is(stats.transfers, 16 * 20, `seed ${seed}`);
-    t.true(stats.onePc > 0 && stats.twoPc > 0, `seed ${seed}: both commit paths (${stats.onePc} 1PC, ${stats.twoPc} 2PC)`);
-    t.true(stats.pessimistic > 0, `seed ${seed}: pessimistic transfers`);
-    t.true(stats.retries + stats.lockWaitTimeouts > 0, `seed ${seed}: transfers did contend`);
-    t.true(stats.audits > 10, `seed ${seed}: only ${stats.audits} audits`);
+    assertBankRun(t, await runBankWorkload({ storage: kernel.storage, clock, seed }), seed);
   } finally {
     await kernel.stop();
   }

@@ -77,17 +77,22 @@ export function checkRegister(history: readonly RegisterOp[], initial: string | 
     if (n.next) n.next.prev = n;
   };
 
+  /** Undoes the last linearized call (the stack is not empty); returns the entry after it. */
+  const backtrack = (): Node | undefined => {
+    const top = stack.pop()!;
+    state = top.state;
+    linearized[top.node.op >>> 5]! &= ~(1 << (top.node.op & 31));
+    unlift(top.node);
+    if (top.node.match) remaining++;
+    return top.node.next;
+  };
+
   let entry = head.next;
   while (remaining > 0) {
     if (entry === undefined) {
       // Only pending calls are left to try from here: undo the last choice.
       if (stack.length === 0) return false;
-      const top = stack.pop()!;
-      state = top.state;
-      linearized[top.node.op >>> 5]! &= ~(1 << (top.node.op & 31));
-      unlift(top.node);
-      if (top.node.match) remaining++;
-      entry = top.node.next;
+      entry = backtrack();
       continue;
     }
     if (entry.isCall) {
@@ -112,12 +117,7 @@ export function checkRegister(history: readonly RegisterOp[], initial: string | 
     } else {
       // A return whose op is not linearized yet: this branch is dead.
       if (stack.length === 0) return false;
-      const top = stack.pop()!;
-      state = top.state;
-      linearized[top.node.op >>> 5]! &= ~(1 << (top.node.op & 31));
-      unlift(top.node);
-      if (top.node.match) remaining++;
-      entry = top.node.next;
+      entry = backtrack();
     }
   }
   return true;
