@@ -5,14 +5,16 @@
  */
 import { decodeBytes } from '../../codec/index.js';
 import { U64_MAX } from '../../codec/index.js';
-import { decodeLock, type Lock } from '../../codec/index.js';
+import type { Lock, SharedLocks } from '../../codec/index.js';
 import type { EncodedKey } from '../../codec/index.js';
 import { checkGcFenceAsLatestVersion, decodeWrite, type Write } from '../../codec/index.js';
 import type { EngineIterator, EngineReader } from '../../engine/engine.js';
 import { CorruptedError } from '../../errors.js';
 import type { HotPath } from '../../hotpath/hotpath.js';
 import { dataRange, lockCfKey, lockCfUserKey, splitCfKey, tsCfKey, versionsUpperBound } from './keys.js';
+import { keyIsLockedError } from './errors.js';
 import { checkLockConflict, type ReadLockOptions } from './lock-check.js';
+import { decodeLockRecord, type LockRecord } from './lock-record.js';
 import { scanRange, scanRangePage, type KvPage, type KvPair, type ScanOptions } from './scanner.js';
 
 /** A write record and the ts it is keyed at (the commit ts; a Rollback's own start ts). */
@@ -45,6 +47,8 @@ export interface PointGetOptions extends ReadLockOptions {
 export interface LockEntry {
   readonly key: EncodedKey;
   readonly lock: Lock;
+  /** True when `lock` is one sub-lock of a SharedLocks record on `key` (FORMATS.md 5.3). */
+  readonly shared?: boolean;
 }
 
 export interface ScanLocksOptions {
@@ -57,7 +61,10 @@ export interface ScanLocksOptions {
 
 /** Everything stored for one key (TiKV `MvccInfo`), for tools and tests; newest first. */
 export interface MvccInfo {
+  /** The key's Lock record, when it holds a plain one. */
   readonly lock?: Lock;
+  /** The key's SharedLocks record, when it holds one (then `lock` is absent). */
+  readonly sharedLocks?: SharedLocks;
   readonly writes: CommittedWrite[];
   readonly values: Array<{ readonly startTs: bigint; readonly value: Uint8Array }>;
 }
@@ -69,9 +76,24 @@ export class MvccReader {
     this.snapshot = snapshot;
   }
 
+  /**
+   * The Lock record of `key`, for the write actions. A SharedLocks record (held by one or more
+   * txns in shared mode) is KEY_IS_LOCKED carrying its oldest sub-lock: core's actions do not
+   * take, commit or release shared locks, so a write meeting one must wait like any conflict.
+   */
   loadLock(key: EncodedKey): Lock | undefined {
+    const rec = this.loadLockRecord(key);
+    if (rec === undefined) return undefined;
+    if (rec.shared === undefined) return rec.locks[0];
+    const oldest = rec.locks[0];
+    if (oldest === undefined) return undefined; // an empty SharedLocks record holds nothing
+    throw keyIsLockedError(decodeBytes(key).raw, oldest);
+  }
+
+  /** The lock-CF record of `key` in either form (a Lock, or SharedLocks with its sub-locks). */
+  loadLockRecord(key: EncodedKey): LockRecord | undefined {
     const v = this.snapshot.get('lock', lockCfKey(key));
-    return v === undefined ? undefined : decodeLock(v);
+    return v === undefined ? undefined : decodeLockRecord(v);
   }
 
   /** The value of a Put: its short value, or the default-CF value at key@startTs. */
@@ -133,8 +155,8 @@ export class MvccReader {
   /** A snapshot-isolation point get (TiKV `PointGetter::get`): KEY_IS_LOCKED for a blocking lock. */
   get(key: EncodedKey, ts: bigint, options?: PointGetOptions): Uint8Array | undefined {
     if (options?.isolation !== 'RC') {
-      const lock = this.loadLock(key);
-      if (lock !== undefined) checkLockConflict(lock, () => decodeBytes(key).raw, ts, options);
+      const rec = this.loadLockRecord(key);
+      if (rec !== undefined) for (const lock of rec.locks) checkLockConflict(lock, () => decodeBytes(key).raw, ts, options);
     }
     return this.getValueAt(key, ts, options?.keyOnly === true);
   }
@@ -165,7 +187,13 @@ export class MvccReader {
     }
   }
 
-  /** Locks in [start, end) that pass `filter`, in key order; `hasMore` if `limit` cut the list. */
+  /**
+   * Locks in [start, end) that pass `filter`, in key order; `hasMore` if `limit` cut the list.
+   * A SharedLocks record gives one entry per sub-lock that passes (start_ts order, `shared`
+   * set). A record is never split across pages: one that would overrun `limit` ends the page
+   * (hasMore), unless the page is still empty, in which case all its passing sub-locks are
+   * returned even past `limit`, so a caller paging from the last key it saw loses none.
+   */
   scanLocks(options: ScanLocksOptions = {}): { locks: LockEntry[]; hasMore: boolean } {
     const limit = options.limit ?? 0;
     if (!Number.isInteger(limit) || limit < 0) throw new TypeError(`scanLocks: limit must be a non-negative integer, got ${limit}`);
@@ -174,10 +202,18 @@ export class MvccReader {
       const locks: LockEntry[] = [];
       for (let ok = it.first(); ok; ok = it.next()) {
         const key = lockCfUserKey(it.key()).slice() as EncodedKey;
-        const lock = decodeLock(it.value());
-        if (options.filter !== undefined && !options.filter(lock, key)) continue;
-        locks.push({ key, lock });
-        if (limit > 0 && locks.length === limit) return { locks, hasMore: it.next() };
+        const rec = decodeLockRecord(it.value());
+        if (rec.shared === undefined) {
+          const lock = rec.locks[0]!;
+          if (options.filter !== undefined && !options.filter(lock, key)) continue;
+          locks.push({ key, lock });
+        } else {
+          const passing = options.filter === undefined ? rec.locks : rec.locks.filter((l) => options.filter!(l, key));
+          if (passing.length === 0) continue;
+          if (limit > 0 && locks.length > 0 && locks.length + passing.length > limit) return { locks, hasMore: true };
+          for (const lock of passing) locks.push({ key, lock, shared: true });
+        }
+        if (limit > 0 && locks.length >= limit) return { locks, hasMore: it.next() };
       }
       return { locks, hasMore: false };
     } finally {
@@ -231,7 +267,7 @@ export class MvccReader {
   }
 
   mvccByKey(key: EncodedKey): MvccInfo {
-    const lock = this.loadLock(key);
+    const rec = this.loadLockRecord(key);
     const writes = this.scanWrites(key);
     const values: Array<{ startTs: bigint; value: Uint8Array }> = [];
     const dit = this.snapshot.iterator('default', { lower: tsCfKey(key, U64_MAX), upper: versionsUpperBound(key) });
@@ -240,6 +276,7 @@ export class MvccReader {
     } finally {
       dit.close();
     }
-    return lock === undefined ? { writes, values } : { lock, writes, values };
+    if (rec === undefined) return { writes, values };
+    return rec.shared === undefined ? { lock: rec.locks[0]!, writes, values } : { sharedLocks: rec.shared, writes, values };
   }
 }

@@ -21,7 +21,7 @@
  */
 import { decodeBytes, encodeBytes } from '../../codec/index.js';
 import type { RawKey } from '../../codec/index.js';
-import { decodeLock } from '../../codec/index.js';
+import { decodeLockRecord } from './lock-record.js';
 import { decodeWrite } from '../../codec/index.js';
 import { compareBytes, type EngineIterator } from '../../engine/engine.js';
 import { EntryBatch, readEntries } from '../../engine/entry-batch.js';
@@ -126,7 +126,9 @@ function rawOf(dataKey: Uint8Array): RawKey {
 /** The lock check of a scan for the lock under `lockIt`. */
 function checkLockAt(lockIt: EngineIterator, options: ScanOptions): void {
   const key = lockIt.key();
-  checkLockConflict(decodeLock(lockIt.value()), () => rawOf(key), options.ts, options);
+  // A SharedLocks record holds Lock/Pessimistic sub-locks, which never block a read; each is
+  // still checked as a plain lock would be.
+  for (const lock of decodeLockRecord(lockIt.value()).locks) checkLockConflict(lock, () => rawOf(key), options.ts, options);
 }
 
 // The TS reference when no HotPath is passed. One instance serves every such scan: a scan runs

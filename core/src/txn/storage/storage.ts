@@ -109,6 +109,8 @@ export interface ScanRequest {
 export interface LockInfo {
   readonly key: RawKey;
   readonly lock: Lock;
+  /** True when `lock` is one sub-lock of a SharedLocks record on `key` (one entry per sub-lock). */
+  readonly shared?: boolean;
 }
 
 export interface GcResponse {
@@ -321,7 +323,7 @@ export class Storage {
         ...(p.encEnd !== undefined ? { end: p.encEnd } : {}),
         limit: remaining,
       });
-      for (const l of got.locks) out.push({ key: decodeBytes(l.key).raw, lock: l.lock });
+      for (const l of got.locks) out.push(l.shared === true ? { key: decodeBytes(l.key).raw, lock: l.lock, shared: true } : { key: decodeBytes(l.key).raw, lock: l.lock });
       if (limit > 0 && out.length >= limit) break;
     }
     return out;
