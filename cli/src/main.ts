@@ -271,9 +271,66 @@ export function program(): Command {
       const c = await connect(o);
       try {
         const rs = await c.regions();
-        const rows = rs.map((r) => ({ id: r.id, start: hex(r.startKey), end: hex(r.endKey), version: r.epoch.version, confVer: r.epoch.confVer, peers: r.peers.map((x) => `${x.id}@store${x.storeId}`).join(','), inFlashback: r.inFlashback }));
+        const rows = rs.map((r) => ({
+          id: r.id,
+          start: hex(r.startKey),
+          end: hex(r.endKey),
+          version: r.epoch.version,
+          confVer: r.epoch.confVer,
+          // A peer is id@store, plus the store's gRPC address when the node knows it; * marks the leader.
+          peers: r.peers.map((x) => `${x.id}@store${x.storeId}${x.address !== '' ? `(${x.address})` : ''}${x.id === r.leaderPeerId ? '*' : ''}`).join(','),
+          leader: r.peers.find((x) => x.id === r.leaderPeerId)?.address ?? '',
+          inFlashback: r.inFlashback,
+        }));
         if (o.json === true) process.stdout.write(`${JSON.stringify(rows)}\n`);
         else process.stdout.write(`${table(['ID', 'START', 'END', 'EPOCH', 'PEERS', 'FLASHBACK'], rows.map((r) => [String(r.id), r.start || '-inf', r.end || '+inf', `${r.confVer}/${r.version}`, r.peers, r.inFlashback ? 'yes' : 'no']))}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('split').description('admin: split the region holding <key> at <key> (through raft on a raft node)'))
+    .argument('<key>', 'the first key of the new right half (UTF-8)')
+    .option('--json', 'print the two halves as JSON')
+    .addHelpText('after', examples(['flashkv split user:5000', 'flashkv split order: --json', 'flashkv regions   # see the result']))
+    .action(action(async (key: string, o: ConnOptions & { json?: boolean }) => {
+      if (key === '') throw new UsageError('split needs a non-empty key');
+      const c = await connect(o);
+      try {
+        const { left, right } = await c.split(te.encode(key));
+        const half = (r: typeof left) => ({ id: r.id, start: hex(r.startKey), end: hex(r.endKey), version: r.epoch.version, confVer: r.epoch.confVer });
+        if (o.json === true) process.stdout.write(`${JSON.stringify({ left: half(left), right: half(right) })}\n`);
+        else process.stdout.write(`split at ${JSON.stringify(key)}: region ${left.id} [${hex(left.startKey) || '-inf'}, ${hex(left.endKey)}) and region ${right.id} [${hex(right.startKey)}, ${hex(right.endKey) || '+inf'}), epoch version ${right.epoch.version}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('gc-safe-point').description('admin: print the GC safe point, or move it forward with --set (it never moves back)'))
+    .option('--set <tso>', 'advance the safe point to this TSO (refused if behind the current one, ahead of the TSO, or while GC is paused)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['flashkv gc-safe-point', 'flashkv gc-safe-point --set "$(flashkv tso)"', 'flashkv gc-safe-point --json']))
+    .action(action(async (o: ConnOptions & { set?: string; json?: boolean }) => {
+      const target = o.set === undefined ? undefined : uint('--set', o.set);
+      const c = await connect(o);
+      try {
+        const g = target === undefined ? await c.gcSafePoint() : await c.updateGcSafePoint(target);
+        if (o.json === true) process.stdout.write(`${JSON.stringify({ safePoint: g.safePoint.toString(), paused: g.paused, pausedBy: g.pausedBy })}\n`);
+        else process.stdout.write(`${g.safePoint}${g.paused ? ` (GC paused by ${g.pausedBy.join(', ')})` : ''}\n`);
+      } finally {
+        c.close();
+      }
+    }));
+
+  withConn(p.command('gc').description("admin: run GC once over every region at --safe-point (default: placement's safe point)"))
+    .option('--safe-point <tso>', "collect at this TSO (capped by placement's safe point)")
+    .addHelpText('after', examples(['flashkv gc-safe-point --set "$(flashkv tso)" && flashkv gc', 'flashkv gc --safe-point 449012345678901248']))
+    .action(action(async (o: ConnOptions & { safePoint?: string }) => {
+      const at = o.safePoint === undefined ? 0n : uint('--safe-point', o.safePoint);
+      const c = await connect(o);
+      try {
+        const r = await c.gc(at);
+        process.stdout.write(r.paused ? `GC is paused; nothing collected (safe point ${r.safePoint})\n` : `GC at ${r.safePoint}: ${r.keys} keys looked at, ${r.deletedVersions} old versions deleted\n`);
       } finally {
         c.close();
       }

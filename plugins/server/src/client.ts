@@ -121,9 +121,25 @@ export interface RegionInfo {
   readonly startKey: Uint8Array;
   readonly endKey: Uint8Array;
   readonly epoch: { readonly confVer: number; readonly version: number };
-  readonly peers: ReadonlyArray<{ readonly id: number; readonly storeId: number; readonly role: string }>;
+  /** `address`: the gRPC address of the peer's store ('' when the server does not know it). */
+  readonly peers: ReadonlyArray<{ readonly id: number; readonly storeId: number; readonly role: string; readonly address: string }>;
   readonly inFlashback: boolean;
   readonly flashbackStartTs: bigint;
+  /** The leader peer as the answering node knows it; 0 when unknown. */
+  readonly leaderPeerId: number;
+}
+
+export interface GcSafePointInfo {
+  readonly safePoint: bigint;
+  readonly paused: boolean;
+  readonly pausedBy: readonly string[];
+}
+
+export interface GcRunResult {
+  readonly safePoint: bigint;
+  readonly paused: boolean;
+  readonly keys: number;
+  readonly deletedVersions: number;
 }
 
 export type RemoteTxnStatus = { readonly kind: string; readonly commitTs?: bigint; readonly ttl?: bigint; readonly minCommitTs?: bigint; readonly lockTs?: bigint };
@@ -150,6 +166,23 @@ function progressOf(m: Raw): RemoteFlashbackProgress {
     keysPerSecond: num(m['keysPerSecond']),
     elapsedMs: num(m['elapsedMs']),
   };
+}
+
+function regionOf(g: Raw): RegionInfo {
+  return {
+    id: num(g['id']),
+    startKey: g['startKey'] as Uint8Array,
+    endKey: g['endKey'] as Uint8Array,
+    epoch: { confVer: num(g['confVer']), version: num(g['version']) },
+    peers: (g['peers'] as Raw[]).map((p) => ({ id: num(p['id']), storeId: num(p['storeId']), role: String(p['role']), address: String(p['address'] ?? '') })),
+    inFlashback: g['inFlashback'] === true,
+    flashbackStartTs: big(g['flashbackStartTs']),
+    leaderPeerId: num(g['leaderPeerId']),
+  };
+}
+
+function gcInfoOf(r: Raw): GcSafePointInfo {
+  return { safePoint: big(r['safePoint']), paused: r['paused'] === true, pausedBy: ((r['pausedBy'] as unknown[] | undefined) ?? []).map(String) };
 }
 
 function targetOf(o: FlashbackRunOptions): Raw {
@@ -546,15 +579,30 @@ export class FlashKvClient {
 
   async regions(): Promise<RegionInfo[]> {
     const r = await this.call('Regions', {});
-    return (r['regions'] as Raw[]).map((g) => ({
-      id: num(g['id']),
-      startKey: g['startKey'] as Uint8Array,
-      endKey: g['endKey'] as Uint8Array,
-      epoch: { confVer: num(g['confVer']), version: num(g['version']) },
-      peers: (g['peers'] as Raw[]).map((p) => ({ id: num(p['id']), storeId: num(p['storeId']), role: String(p['role']) })),
-      inFlashback: g['inFlashback'] === true,
-      flashbackStartTs: big(g['flashbackStartTs']),
-    }));
+    return (r['regions'] as Raw[]).map(regionOf);
+  }
+
+  /** Admin: splits the region holding raw `key` at `key`; resolves the two halves. */
+  async split(key: Uint8Array): Promise<{ left: RegionInfo; right: RegionInfo }> {
+    const r = await this.call('Split', { key });
+    this.invalidateRegions();
+    return { left: regionOf(r['left'] as Raw), right: regionOf(r['right'] as Raw) };
+  }
+
+  /** Admin: placement's GC safe point and who pauses GC. */
+  async gcSafePoint(): Promise<GcSafePointInfo> {
+    return gcInfoOf(await this.call('GetGcSafePoint', {}));
+  }
+
+  /** Admin: moves the GC safe point forward to `ts` (refused with INVALID_ARGUMENT if it is behind the current one). */
+  async updateGcSafePoint(ts: bigint): Promise<GcSafePointInfo> {
+    return gcInfoOf(await this.call('UpdateGcSafePoint', { safePoint: ts.toString() }));
+  }
+
+  /** Admin: one GC pass over every region at `safePoint` (default placement's), capped by placement's. */
+  async gc(safePoint = 0n): Promise<GcRunResult> {
+    const r = await this.call('Gc', { safePoint: safePoint.toString() });
+    return { safePoint: big(r['safePoint']), paused: r['paused'] === true, keys: num(r['keys']), deletedVersions: num(r['deletedVersions']) };
   }
 
   async flashbackPreview(options: FlashbackRunOptions): Promise<Omit<FlashbackPreview, 'sample'> & { sample: FlashbackPreview['sample'] }> {

@@ -1,7 +1,7 @@
-import { definePlugin, FLASHBACK, PLACEMENT, STORAGE, type Plugin, type Token } from '@flashkv/core';
+import { CONSENSUS, definePlugin, FLASHBACK, PLACEMENT, STORAGE, type Consensus, type Plugin, type Token } from '@flashkv/core';
 import { CDC } from '@flashkv/cdc';
 import type { DestinationStream, LevelWithSilent, Logger } from 'pino';
-import { FlashKvServer, type ServerTlsOptions } from './server.js';
+import { FlashKvServer, type ClusterTopology, type ServerTlsOptions } from './server.js';
 
 export interface ServerPluginOptions {
   /** `host:port`; port 0 binds a free port (read it from `SERVER.port` after start). */
@@ -21,6 +21,11 @@ export interface ServerPluginOptions {
   readonly shutdownGraceMs?: number;
   /** Changefeed messages a slow client may leave unread before its stream ends CDC_LAGGING (default 100,000). */
   readonly maxFeedBacklog?: number;
+  /**
+   * Store addresses and region leaders for the region list and NOT_LEADER hints, made from the
+   * build's consensus (e.g. `raftTopology`); absent: peers carry no address.
+   */
+  readonly topology?: (consensus: Consensus | undefined) => ClusterTopology | undefined;
 }
 
 /** The running server, for the process that composed the build (e.g. to print the bound port). */
@@ -42,14 +47,18 @@ export function server(options: ServerPluginOptions): Plugin {
     name: SERVER_PLUGIN_NAME,
     version: '0.1.0',
     requires: [STORAGE, PLACEMENT],
-    optional: [FLASHBACK, CDC],
+    optional: [FLASHBACK, CDC, CONSENSUS],
     provides: [SERVER],
     register(ctx) {
       const flashback = ctx.tryResolve(FLASHBACK);
       const cdc = ctx.tryResolve(CDC);
+      const consensus = ctx.tryResolve(CONSENSUS);
+      const topology = options.topology?.(consensus);
       instance = new FlashKvServer({
         storage: ctx.resolve(STORAGE),
         placement: ctx.resolve(PLACEMENT),
+        ...(consensus !== undefined ? { consensus } : {}),
+        ...(topology !== undefined ? { topology } : {}),
         ...(options.token !== undefined ? { token: options.token } : {}),
         ...(options.tls !== undefined ? { tls: options.tls } : {}),
         ...(options.logger !== undefined ? { logger: options.logger } : {}),

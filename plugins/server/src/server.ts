@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
-import { checkKeyInRegion, codec, epochNotMatch, InvalidArgumentError, KvError, type Flashback, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
+import { checkKeyInRegion, codec, compareBytes, epochNotMatch, InvalidArgumentError, KvError, type Consensus, type Flashback, type Region, type FlashbackProgress, type Placement, type Storage, type StorageMutation } from '@flashkv/core';
 import type { Server as HttpServer } from 'node:http';
 import type { Cdc } from '@flashkv/cdc';
 import { eventMessage } from './cdc-wire.js';
@@ -10,9 +10,25 @@ import { ServerMetrics, serveMetrics } from './metrics.js';
 import { flashKvService } from './proto.js';
 import { bytes, bytesList, list, obj, optionalKey, u32, u64 } from './wire.js';
 
+/**
+ * Where the stores of a cluster answer gRPC, and who leads each region, as this node knows it.
+ * The region list carries it (each peer's store address, the leader peer) and NOT_LEADER errors
+ * get `details.leaderAddress`, so a region-aware client can go to the leader directly.
+ */
+export interface ClusterTopology {
+  /** The gRPC `host:port` of a store, when known. */
+  storeAddress(storeId: number): string | undefined;
+  /** The region's leader as this node knows it. */
+  leaderOf(regionId: number): { readonly peerId: number; readonly storeId: number } | undefined;
+}
+
 export interface FlashKvServerOptions {
   readonly storage: Storage;
   readonly placement: Placement;
+  /** The consensus, for admin Split (without it Split answers UNIMPLEMENTED). */
+  readonly consensus?: Consensus;
+  /** Store addresses and region leaders (absent: peers carry no address, leaders are unknown). */
+  readonly topology?: ClusterTopology;
   readonly flashback?: Flashback;
   /** The CDC service; without it `Changefeed` answers UNIMPLEMENTED. */
   readonly cdc?: Cdc;
@@ -289,12 +305,50 @@ export class FlashKvServer {
           callback(null, res);
         },
         (e: unknown) => {
-          const st = toServiceError(e);
+          const st = this.statusOf(e);
           done(st, e);
           callback(st);
         },
       );
     };
+  }
+
+  /**
+   * A handler's failure as a status; a NOT_LEADER that names the leader's store gets that
+   * store's gRPC address as `details.leaderAddress` when the topology knows it.
+   */
+  private statusOf(e: unknown): Partial<grpc.StatusObject> {
+    const topo = this.options.topology;
+    if (topo !== undefined && e instanceof KvError && e.code === 'NOT_LEADER') {
+      const d = e.details as { leader?: { storeId?: number }; regionId?: number; leaderAddress?: string };
+      let storeId = d.leader?.storeId;
+      if (storeId === undefined && typeof d.regionId === 'number') storeId = topo.leaderOf(d.regionId)?.storeId;
+      const address = storeId === undefined ? undefined : topo.storeAddress(storeId);
+      if (address !== undefined && d.leaderAddress === undefined) return toServiceError(new KvError('NOT_LEADER', e.message, { ...e.details, leaderAddress: address, leaderStoreId: storeId }, { cause: e }));
+    }
+    return toServiceError(e);
+  }
+
+  /** A region as the wire has it: peers with their stores' addresses, the leader when known. */
+  private regionMessage(g: Region): Record<string, unknown> {
+    const topo = this.options.topology;
+    const leader = topo?.leaderOf(g.id);
+    return {
+      id: String(g.id),
+      startKey: g.startKey,
+      endKey: g.endKey,
+      confVer: String(g.epoch.confVer),
+      version: String(g.epoch.version),
+      peers: g.peers.map((p) => ({ id: String(p.id), storeId: String(p.storeId), role: p.role, address: topo?.storeAddress(p.storeId) ?? '' })),
+      inFlashback: g.flashback.inFlashback,
+      flashbackStartTs: g.flashback.flashbackStartTs.toString(),
+      leaderPeerId: String(leader?.peerId ?? 0),
+    };
+  }
+
+  private gcMessage(): Record<string, unknown> {
+    const p = this.options.placement;
+    return { safePoint: p.gcSafePoint().toString(), paused: p.isGcPaused(), pausedBy: [...p.gcPausedBy()] };
   }
 
   private requireFlashback(): Flashback {
@@ -425,7 +479,7 @@ export class FlashKvServer {
           done();
           return { [kind]: res };
         } catch (e) {
-          const st = toServiceError(e);
+          const st = this.statusOf(e);
           done(st, e);
           return {
             error: {
@@ -608,18 +662,37 @@ export class FlashKvServer {
       }),
       BatchStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => this.batchStream(call),
       Batch: this.unary('Batch', async (r, call) => this.runBatch(r, call)),
-      Regions: this.unary('Regions', async () => ({
-        regions: placement.regions().map((g) => ({
-          id: String(g.id),
-          startKey: g.startKey,
-          endKey: g.endKey,
-          confVer: String(g.epoch.confVer),
-          version: String(g.epoch.version),
-          peers: g.peers.map((p) => ({ id: String(p.id), storeId: String(p.storeId), role: p.role })),
-          inFlashback: g.flashback.inFlashback,
-          flashbackStartTs: g.flashback.flashbackStartTs.toString(),
-        })),
-      })),
+      Regions: this.unary('Regions', async () => ({ regions: placement.regions().map((g) => this.regionMessage(g)) })),
+      Split: this.unary('Split', async (r) => {
+        const consensus = this.options.consensus;
+        if (consensus === undefined) throw new KvError('PLUGIN_MISSING', 'this node has no consensus to split regions with');
+        const key = bytes('key', r['key']);
+        if (key.length === 0) throw new InvalidArgumentError('split needs a non-empty key (the empty key is the start of the key space)');
+        const enc = codec.encodeBytes(key);
+        const region = placement.regionForKey(enc);
+        if (compareBytes(region.startKey, enc) === 0) throw new InvalidArgumentError(`key ${JSON.stringify(Buffer.from(key).toString())} is already a region boundary (region ${region.id} starts there)`, { regionId: region.id });
+        const res = await consensus.admin({ regionId: region.id, epoch: region.epoch }, { type: 'split', splitKey: enc });
+        if (res.type !== 'split') throw new Error(`split answered ${res.type}`);
+        return { left: this.regionMessage(res.left), right: this.regionMessage(res.right) };
+      }),
+      GetGcSafePoint: this.unary('GetGcSafePoint', async () => this.gcMessage()),
+      UpdateGcSafePoint: this.unary('UpdateGcSafePoint', async (r) => {
+        const ts = u64('safePoint', r['safePoint']);
+        const current = placement.gcSafePoint();
+        if (ts < current) throw new InvalidArgumentError(`GC safe point ${ts} is behind the current one ${current}; the safe point never moves back`, { current, requested: ts });
+        if (ts === current) return this.gcMessage();
+        if (placement.isGcPaused()) throw new KvError('GC_TOO_EARLY', `GC is paused by ${placement.gcPausedBy().join(', ')}; the safe point stays at ${current}`, { current, pausedBy: [...placement.gcPausedBy()] });
+        // A safe point past every timestamp handed out would make reads at fresh timestamps fail.
+        const now = await placement.getTs();
+        if (ts > now) throw new InvalidArgumentError(`GC safe point ${ts} is ahead of the latest timestamp ${now}`, { latest: now, requested: ts });
+        await placement.updateGcSafePoint(ts);
+        return this.gcMessage();
+      }),
+      Gc: this.unary('Gc', async (r) => {
+        const requested = u64('safePoint', r['safePoint']);
+        const res = await storage.gc({ safePoint: requested === 0n ? placement.gcSafePoint() : requested });
+        return { safePoint: res.safePoint.toString(), paused: res.paused, keys: String(res.keys), deletedVersions: String(res.deletedVersions) };
+      }),
       FlashbackPreview: this.unary('FlashbackPreview', async (r) => {
         const p = await this.requireFlashback().preview(target(r));
         return {
