@@ -114,6 +114,8 @@ export type ConfChangeType = 'addNode' | 'addLearner' | 'removeNode';
 export interface ConfChange {
   readonly type: ConfChangeType;
   readonly nodeId: number;
+  /** Opaque to raft, carried in the entry (the store's peer record and region epoch). */
+  readonly context?: Uint8Array;
 }
 
 /** Where a proposal landed; it is applied only if this (index, term) commits. */

@@ -12,6 +12,7 @@
  * 01 02 u64 regionId 02         apply state      -> u8 fmt=1, u64 applied, u64 truncatedIndex, u64 truncatedTerm
  * 01 02 u64 regionId 03         region state     -> u8 fmt=1, u64 peerId (this store's peer), region record (placement's encodeRegion)
  * 01 02 u64 regionId 04 u64 i   raft log entry i -> u8 fmt=1, u8 type (0 normal, 1 confChange), u64 term, data
+ * 01 02 u64 regionId 05         tombstone        -> u8 fmt=1, u64 peerId (this store's removed peer; messages to it or older ids are dropped)
  * ```
  *
  * The log entries of one region are contiguous in key order, so a truncation or a snapshot
@@ -32,6 +33,7 @@ const SUFFIX_HARD = 0x01;
 const SUFFIX_APPLY = 0x02;
 const SUFFIX_REGION = 0x03;
 const SUFFIX_LOG = 0x04;
+const SUFFIX_TOMBSTONE = 0x05;
 
 export function storeIdentKey(): Uint8Array {
   return STORE_IDENT_KEY;
@@ -54,6 +56,17 @@ export function logKey(regionId: number, index: number): Uint8Array {
   const k = regionKey(regionId, SUFFIX_LOG, 8);
   new DataView(k.buffer).setBigUint64(11, BigInt(index));
   return k;
+}
+
+export const tombstoneKey = (regionId: number): Uint8Array => regionKey(regionId, SUFFIX_TOMBSTONE);
+
+/** [start, end) covering a region's hard, apply and region state and its log (not its tombstone). */
+export function regionRaftRange(regionId: number): [Uint8Array, Uint8Array] {
+  return [regionKey(regionId, SUFFIX_HARD), regionKey(regionId, SUFFIX_TOMBSTONE)];
+}
+
+export function isTombstoneKey(key: Uint8Array): boolean {
+  return key.length === 11 && key[0] === LOCAL_PREFIX && key[1] === REGION_META && key[10] === SUFFIX_TOMBSTONE;
 }
 
 /** [start, end) covering every log key of a region. */
@@ -221,6 +234,17 @@ export function decodeApplyState(b: Uint8Array): ApplyState {
   const s = { applied: r.num(), truncatedIndex: r.num(), truncatedTerm: r.num() };
   r.end();
   return s;
+}
+
+export function encodeTombstone(peerId: number): Uint8Array {
+  return new Writer(9).u8(STORE_FORMAT).u64(peerId).done();
+}
+export function decodeTombstone(b: Uint8Array): number {
+  const r = new Reader(b, 'tombstone');
+  r.format();
+  const id = r.num();
+  r.end();
+  return id;
 }
 
 export interface RegionLocalState {

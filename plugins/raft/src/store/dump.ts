@@ -5,6 +5,7 @@ import {
   decodeHardState,
   decodeRegionState,
   decodeStoreIdent,
+  decodeTombstone,
   regionIdOfKey,
   storeIdentKey,
 } from './codec.js';
@@ -56,6 +57,9 @@ export function dumpStore(engine: EngineReader, options: { readonly entries?: bo
           })}`);
           break;
         }
+        case 0x05:
+          lines.push(`region ${region} tombstone peer ${safe(() => String(decodeTombstone(v)))}`);
+          break;
         default:
           lines.push(`? key ${hex(k)} value ${hex(v)}`);
       }

@@ -6,3 +6,4 @@ export { RaftConsensus, type RaftConsensusOptions, type RaftReadOptions } from '
 export { ManualTickSource, StoreTicker, intervalTickSource, type TickSource, type Tickable } from './ticker.js';
 export { ClusterConsensus, RaftCluster, SeededRng, type RaftClusterOptions } from './cluster.js';
 export { dumpStore } from './dump.js';
+export { applyPeerChange, checkPeerChange, decodeChangePeer, encodeChangePeer, toConfChange, type ChangePeerCommand, type ChangePeerResult, type PeerChange } from './membership.js';

@@ -14,6 +14,7 @@ import {
   type WriteResult,
 } from '@flashkv/core';
 import type { Store } from './store.js';
+import type { ChangePeerResult, PeerChange } from './membership.js';
 
 const DATA_PREFIX = 0x7a;
 
@@ -103,6 +104,15 @@ export class RaftConsensus implements Consensus {
       default:
         throw new TypeError(`unknown admin command ${JSON.stringify((command as { type?: unknown }).type)}`);
     }
+  }
+
+  /**
+   * A membership change of `ctx.regionId` through this store's peer (which must lead): resolves
+   * with the region as the applied change left it (confVer + 1).
+   */
+  async changePeer(ctx: RequestContext, change: PeerChange): Promise<ChangePeerResult> {
+    const { applied } = await this.store.changePeer(ctx.regionId, ctx.epoch, change);
+    return applied;
   }
 }
 

@@ -17,7 +17,7 @@ import {
   type WriteResult,
   type GateRequest,
 } from '@flashkv/core';
-import { RawNode, type Entry, type Message, type Ready, type ReadOnlyOption, type Rng, type Snapshot } from '../core/index.js';
+import { RawNode, decodeConfChange, type Entry, type Message, type Ready, type ReadOnlyOption, type Rng, type Snapshot } from '../core/index.js';
 import {
   DATA_CFS,
   applyStateKey,
@@ -29,24 +29,30 @@ import {
   decodeRegionState,
   decodeSnapshotData,
   decodeStoreIdent,
+  decodeTombstone,
   encodeApplyState,
   encodeCommand,
   encodeHardState,
   encodeRegionState,
   encodeStoreIdent,
+  encodeTombstone,
   hardStateKey,
   isRegionStateKey,
+  isTombstoneKey,
   logKey,
   logRange,
   notLeader,
   regionIdOfKey,
   regionMetaRange,
+  regionRaftRange,
   regionStateKey,
   storeIdentKey,
+  tombstoneKey,
   type ApplyState,
   type Command,
 } from './codec.js';
 import { PeerStorage } from './peer-storage.js';
+import { applyPeerChange, checkPeerChange, decodeChangePeer, toConfChange, type ChangePeerResult, type PeerChange } from './membership.js';
 import type { RaftEnvelope, RaftReceiver, Transport } from './transport.js';
 
 /** A region peer's log starts here, like TiKV's RAFT_INIT_LOG_INDEX: index and term 5 are "the bootstrap". */
@@ -82,7 +88,10 @@ export interface StoreOptions {
 
 type Waiter<T> = { resolve(v: T): void; reject(e: unknown): void };
 
-interface PendingProposal extends Waiter<WriteResult | AdminResult> {
+/** What a proposal settles with; each caller's promise is typed by the kind of command it proposed. */
+type ProposalResult = WriteResult | AdminResult | ChangePeerResult;
+
+interface PendingProposal extends Waiter<ProposalResult> {
   readonly term: number;
 }
 
@@ -106,6 +115,12 @@ export class RegionPeer {
   initialized = true;
   /** A leader Ready whose write is in flight (asyncLeaderPersist); no other Ready runs meanwhile. */
   persisting: Promise<void> | undefined;
+  /** This peer applied its own removal: it is destroyed once the Ready is advanced. */
+  removed = false;
+  /** Its data and raft state are gone from the engine; nothing drives it any more. */
+  destroyed = false;
+  /** Data bytes (keys and values) applied since the split checker last looked at this region. */
+  writtenSinceCheck = 0;
 
   constructor(
     readonly peerId: number,
@@ -161,6 +176,8 @@ export async function bootstrapStore(engine: StorageEngine, storeId: number, reg
  */
 export class Store implements RaftReceiver {
   readonly peers = new Map<number, RegionPeer>();
+  /** Regions whose peer on this store was removed: the removed peer's id (older ids are stale too). */
+  readonly tombstones = new Map<number, number>();
   private chain: Promise<unknown> = Promise.resolve();
   private readCounter = 0;
   /** Raft snapshots this store applied (received from a leader), for tests and stats. */
@@ -192,7 +209,10 @@ export class Store implements RaftReceiver {
     const ids: number[] = [];
     const it = options.engine.iterator('raft', { lower, upper });
     try {
-      for (let ok = it.first(); ok; ok = it.next()) if (isRegionStateKey(it.key())) ids.push(regionIdOfKey(it.key()));
+      for (let ok = it.first(); ok; ok = it.next()) {
+        if (isRegionStateKey(it.key())) ids.push(regionIdOfKey(it.key()));
+        else if (isTombstoneKey(it.key())) store.tombstones.set(regionIdOfKey(it.key()), decodeTombstone(it.value()));
+      }
     } finally {
       it.close();
     }
@@ -283,6 +303,11 @@ export class Store implements RaftReceiver {
     return next;
   }
 
+  /** True once `stop()` ran. */
+  get stopped(): boolean {
+    return this.closed;
+  }
+
   /** Stops taking work (a crash, as far as this process is concerned); what is on disk stays. */
   stop(): void {
     this.closed = true;
@@ -349,6 +374,9 @@ export class Store implements RaftReceiver {
     if (!peer) {
       // Only a leader's traffic creates a peer; anything else for an unknown region is dropped.
       if (m.type !== 'app' && m.type !== 'heartbeat' && m.type !== 'snap') return undefined;
+      // A removed peer is not brought back by a stale leader's messages (TiKV's tombstone check).
+      const tomb = this.tombstones.get(env.regionId);
+      if (tomb !== undefined && m.to <= tomb) return undefined;
       peer = this.createUninitialized(env.regionId, m.to);
     }
     if (m.to !== peer.peerId) return undefined;
@@ -432,7 +460,7 @@ export class Store implements RaftReceiver {
         }
         list.forEach((x, j) => {
           const id = ids[j]!;
-          const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve, reject }));
+          const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve: resolve as (v: ProposalResult) => void, reject }));
           // Settled by the caller; a rejection before it looks must not count as unhandled.
           applied.catch(() => undefined);
           out[x.i] = { applied };
@@ -464,8 +492,79 @@ export class Store implements RaftReceiver {
     } catch (e) {
       throw this.hinted(peer, e);
     }
-    const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve, reject }));
+    const applied = new Promise<WriteResult | AdminResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve: resolve as (v: ProposalResult) => void, reject }));
     return { peer, applied };
+  }
+
+  /**
+   * Proposes a membership change of a region (on its leader) as a raft conf change entry. The
+   * gate checks the epoch's confVer (and the flashback state) as for TiKV's ChangePeer; the raft
+   * core allows one change in flight (SERVER_BUSY otherwise). The leader cannot remove itself:
+   * transfer leadership first. `applied` settles with the region as the change left it.
+   */
+  changePeer(regionId: number, epoch: Region['epoch'], change: PeerChange): Promise<{ applied: Promise<ChangePeerResult> }> {
+    return this.run(async () => {
+      const peer = this.peer(regionId);
+      // TiKV's epoch table treats ChangePeer as it treats TransferLeader: conf_ver only.
+      const refused = checkRegionGate(peer.region, { kind: 'admin', epoch, command: 'transferLeader' }, 'propose');
+      if (refused) throw refused;
+      if (!peer.isLeader()) throw notLeader(regionId, peer.leaderHint());
+      checkPeerChange(peer.region, change);
+      if (change.type === 'removePeer' && change.peerId === peer.peerId) {
+        throw new KvError('INVALID_ARGUMENT', `peer ${peer.peerId} leads region ${regionId}: transfer leadership before removing it`, { regionId, peerId: peer.peerId });
+      }
+      let id;
+      try {
+        id = peer.node.proposeConfChange(toConfChange({ regionId, epoch, change }));
+      } catch (e) {
+        throw this.hinted(peer, e);
+      }
+      const applied = new Promise<ChangePeerResult>((resolve, reject) => peer.proposals.set(id.index, { term: id.term, resolve: resolve as (v: ProposalResult) => void, reject }));
+      applied.catch(() => undefined);
+      await this.drive(peer);
+      return { applied };
+    });
+  }
+
+  /**
+   * Destroys this store's peer of a region if it is still `peerId`: its data range and raft state
+   * are deleted and a tombstone written. For a peer removed from its region whose removal it never
+   * applied (a leader stops talking to a peer once it removed it, so the peer may never learn the
+   * change committed): the caller must know the removal is committed. Resolves whether it destroyed.
+   */
+  destroyPeer(regionId: number, peerId: number): Promise<boolean> {
+    return this.run(async () => {
+      const peer = this.peers.get(regionId);
+      if (!peer || peer.peerId !== peerId || peer.destroyed) return false;
+      if (peer.persisting) await peer.persisting.catch(() => undefined);
+      await this.destroy(peer);
+      return true;
+    });
+  }
+
+  private async destroy(peer: RegionPeer): Promise<void> {
+    const regionId = peer.region.id;
+    const batch = new WriteBatch();
+    // The data goes unless another region on this store now covers part of it (a stale peer
+    // whose range another peer took over by snapshot): then only the raft state goes.
+    const overlaps = [...this.peers.values()].some((o) => o !== peer && o.initialized && rangesOverlap(o.region, peer.region));
+    if (peer.initialized && !overlaps) {
+      const [lower, upper] = dataRange(peer.region);
+      for (const cf of DATA_CFS) batch.deleteRange(cf, lower, upper);
+    }
+    const [lo, hi] = regionRaftRange(regionId);
+    batch.deleteRange('raft', lo, hi);
+    batch.put('raft', tombstoneKey(regionId), encodeTombstone(peer.peerId));
+    await this.options.engine.write(batch, { sync: true });
+    peer.destroyed = true;
+    this.peers.delete(regionId);
+    this.tombstones.set(regionId, peer.peerId);
+    const gone = () => new KvError('REGION_NOT_FOUND', `region ${regionId}'s peer ${peer.peerId} was removed from store ${this.storeId}`, { regionId, storeId: this.storeId });
+    for (const [index, p] of peer.proposals) p.reject(new KvError('NOT_LEADER', `proposal at index ${index}: peer ${peer.peerId} was removed; its outcome is unknown`, { regionId, unknownOutcome: true }));
+    for (const r of peer.reads.values()) r.reject(gone());
+    peer.proposals.clear();
+    peer.reads.clear();
+    if (peer.initialized) this.emitRegion(peer.region, 'removed');
   }
 
   /** Leader transfer is not replicated: the gate runs here, then the core starts the transfer. */
@@ -522,8 +621,8 @@ export class Store implements RaftReceiver {
 
   private async drive(peer: RegionPeer): Promise<void> {
     // A leader's Ready whose disk write is still running: its completion drives this peer again.
-    if (peer.persisting) return;
-    while (peer.node.hasReady()) {
+    if (peer.persisting || peer.destroyed) return;
+    while (!peer.destroyed && peer.node.hasReady()) {
       const rd = peer.node.ready();
       // A leader's appends may go out while its own disk write runs (Raft thesis 10.2.1): the
       // leader counts itself for commit only after this persist, since responses are stepped on
@@ -532,7 +631,13 @@ export class Store implements RaftReceiver {
       const early = peer.isLeader() && (!hs || (hs.term === peer.storage.hard.term && hs.vote === peer.storage.hard.vote));
       if (early) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') this.sendMessage(peer, m);
       if (early && this.options.asyncLeaderPersist && !rd.snapshot) {
-        this.persistInBackground(peer, rd);
+        // Entries a quorum (this leader's earlier, finished writes included) already holds on
+        // disk are applied now, before this Ready's own log write: their clients need not wait
+        // for a sync that only covers newer entries. Only entries at or below what this store
+        // has durably written qualify (a one-voter group commits its new entries at once).
+        // The commit index goes to disk with the apply state, so applied never exceeds it there.
+        const created = process.env['RS_NOEARLY'] === undefined && this.appliesEarly(peer, rd) ? await this.apply(peer, rd.committedEntries, rd.hardState) : [];
+        this.persistInBackground(peer, rd, created);
         return;
       }
       await this.persist(peer, rd);
@@ -549,13 +654,13 @@ export class Store implements RaftReceiver {
    * published to followers and clients only once that copy is on disk, as the Ready contract
    * requires; and acks stepped meanwhile do not wait behind the leader's fsync.
    */
-  private persistInBackground(peer: RegionPeer, rd: Ready): void {
+  private persistInBackground(peer: RegionPeer, rd: Ready, created: RegionPeer[] = []): void {
     const write = this.persist(peer, rd);
     const done = write.then(
       () =>
         this.run(async () => {
           peer.persisting = undefined;
-          await this.finishReady(peer, rd, true);
+          await this.finishReady(peer, rd, true, created);
           await this.drive(peer);
         }),
       (e) => {
@@ -572,11 +677,17 @@ export class Store implements RaftReceiver {
   }
 
   /** Steps 2-4 of a Ready, after its persist: send, apply, advance, serve reads, compact. */
-  private async finishReady(peer: RegionPeer, rd: Ready, early: boolean): Promise<void> {
+  private async finishReady(peer: RegionPeer, rd: Ready, early: boolean, appliedEarly: RegionPeer[] = []): Promise<void> {
     for (const m of rd.messages) if (!early || (m.type !== 'app' && m.type !== 'heartbeat')) this.sendMessage(peer, m);
-    const created = await this.apply(peer, rd.committedEntries);
+    const created = [...appliedEarly, ...(await this.apply(peer, rd.committedEntries))];
     const wasLeader = peer.isLeader();
     peer.node.advance(rd);
+    if (peer.removed) {
+      // Applied its own removal: the core no longer counts it; its data and state go now.
+      await this.destroy(peer);
+      for (const np of created) await this.drive(np);
+      return;
+    }
     for (const rs of rd.readStates) {
       const r = peer.reads.get(new TextDecoder().decode(rs.ctx));
       if (r) r.index = rs.index;
@@ -589,6 +700,14 @@ export class Store implements RaftReceiver {
       if (wasLeader) np.node.campaign();
       await this.drive(np);
     }
+  }
+
+  /** Whether a leader Ready's committed entries are all durable here already (written by earlier Readies). */
+  private appliesEarly(peer: RegionPeer, rd: Ready): boolean {
+    const ce = rd.committedEntries;
+    if (ce.length === 0) return false;
+    const last = ce[ce.length - 1]!;
+    return last.index <= peer.storage.lastIndex() && (rd.entries.length === 0 || last.index < rd.entries[0]!.index);
   }
 
   private sendMessage(peer: RegionPeer, m: Message): void {
@@ -647,24 +766,31 @@ export class Store implements RaftReceiver {
    * changes and the new applied index go to the engine in one batch. Proposals settle and
    * `applied` events fire only after that batch landed.
    */
-  private async apply(peer: RegionPeer, entries: readonly Entry[]): Promise<RegionPeer[]> {
+  private async apply(peer: RegionPeer, entries: readonly Entry[], hard?: Ready['hardState']): Promise<RegionPeer[]> {
     const todo = entries.filter((e) => e.index > peer.applied);
     if (todo.length === 0) return [];
     const batch = new WriteBatch();
+    if (hard) batch.put('raft', hardStateKey(peer.region.id), encodeHardState(hard));
     const after: (() => void)[] = [];
     const created: { region: Region; peerId: number }[] = [];
+    const written = { bytes: 0 };
     let sync = false;
     let region = peer.region;
     for (const e of todo) {
       const pending = peer.proposals.get(e.index);
       if (pending) peer.proposals.delete(e.index);
-      let outcome: { ok: WriteResult | AdminResult } | { err: unknown } | undefined;
+      let outcome: { ok: ProposalResult } | { err: unknown } | undefined;
       if (e.type === 'normal' && e.data.length > 0) {
         const cmd = decodeCommand(e.data);
-        const r = this.applyCommand(region, cmd, e.index, batch, after, created);
+        const r = this.applyCommand(region, cmd, e.index, batch, after, created, written);
         outcome = r.outcome;
         region = r.region;
         if (cmd.kind === 'admin') sync = true;
+      } else if (e.type === 'confChange') {
+        const r = this.applyConfChange(region, e);
+        outcome = r.outcome;
+        region = r.region;
+        sync = true;
       }
       if (pending) {
         // An entry of another term at this index means our proposal was overwritten: it never applies.
@@ -704,7 +830,12 @@ export class Store implements RaftReceiver {
     await this.options.engine.write(batch, { sync });
     peer.applied = last;
     peer.storage.apply = apply;
-    if (region !== peer.region) this.changeRegion(peer, region, region.epoch.version !== peer.region.epoch.version ? 'split' : 'flashback');
+    peer.writtenSinceCheck += written.bytes;
+    if (region !== peer.region) {
+      const reason = region.epoch.version !== peer.region.epoch.version ? 'split' : region.epoch.confVer !== peer.region.epoch.confVer ? 'epoch' : 'flashback';
+      this.changeRegion(peer, region, reason);
+      if (!region.peers.some((p) => p.id === peer.peerId)) peer.removed = true;
+    }
     const newPeers: RegionPeer[] = [];
     for (const c of created) {
       const existing = this.peers.get(c.region.id);
@@ -728,17 +859,22 @@ export class Store implements RaftReceiver {
     batch: WriteBatch,
     after: (() => void)[],
     created: { region: Region; peerId: number }[],
+    written: { bytes: number },
   ): { region: Region; outcome: { ok: WriteResult | AdminResult } | { err: unknown } } {
     const epoch = { version: cmd.version, confVer: cmd.confVer };
     if (cmd.regionId !== region.id) return { region, outcome: { err: new KvError('REGION_NOT_FOUND', `command for region ${cmd.regionId} in region ${region.id}'s log`, { regionId: cmd.regionId }) } };
     if (cmd.kind === 'write') {
       const refused = checkRegionGate(region, { kind: 'write', epoch, flags: cmd.flags }, 'apply');
       if (refused) return { region, outcome: { err: refused } };
+      let bytes = 0;
       for (const m of cmd.modifies) {
-        if (m.op === 'put') batch.put(m.cf, m.key, m.value);
-        else if (m.op === 'delete') batch.delete(m.cf, m.key);
+        if (m.op === 'put') {
+          batch.put(m.cf, m.key, m.value);
+          bytes += m.key.length + m.value.length;
+        } else if (m.op === 'delete') batch.delete(m.cf, m.key);
         else batch.deleteRange(m.cf, m.start, m.end);
       }
+      written.bytes += bytes;
       const events = this.options.events;
       const ev = { regionId: region.id, index: BigInt(index), flags: cmd.flags as ReadonlySet<string>, modifies: cmd.modifies as readonly BatchOp[] };
       if (events) after.push(() => events.emit('applied', ev));
@@ -773,12 +909,27 @@ export class Store implements RaftReceiver {
     }
   }
 
+  /**
+   * A committed membership change. It is applied whatever the region's epoch or flashback state
+   * is by now: the raft core takes every committed conf change into its tracker at advance, and
+   * the region's peer list must say the same (the gate ran at propose; one change is in flight at a
+   * time, so a later change cannot have moved confVer under it).
+   */
+  private applyConfChange(region: Region, e: Entry): { region: Region; outcome: { ok: ChangePeerResult } | { err: unknown } } {
+    const cc = decodeConfChange(e.data);
+    if (cc.context === undefined) return { region, outcome: { err: new KvError('CORRUPTED', `conf change at index ${e.index} carries no peer record`, { regionId: region.id }) } };
+    const cmd = decodeChangePeer(cc.context);
+    if (cmd.regionId !== region.id) return { region, outcome: { err: new KvError('REGION_NOT_FOUND', `conf change for region ${cmd.regionId} in region ${region.id}'s log`, { regionId: cmd.regionId }) } };
+    const next = applyPeerChange(region, cmd.change);
+    return { region: next, outcome: { ok: { type: 'changePeer', region: next } } };
+  }
+
   private changeRegion(peer: RegionPeer, region: Region, reason: 'split' | 'flashback' | 'epoch'): void {
     peer.region = region;
     this.emitRegion(region, reason);
   }
 
-  private emitRegion(region: Region, reason: 'split' | 'flashback' | 'epoch' | 'created'): void {
+  private emitRegion(region: Region, reason: 'split' | 'flashback' | 'epoch' | 'created' | 'removed'): void {
     this.options.events?.emit('regionChanged', { regionId: region.id, reason, startKey: region.startKey, endKey: region.endKey, epoch: region.epoch });
   }
 
@@ -812,4 +963,10 @@ export class Store implements RaftReceiver {
     const batch = new WriteBatch().deleteRange('raft', logKey(peer.region.id, from), logKey(peer.region.id, to + 1)).put('raft', applyStateKey(peer.region.id), encodeApplyState(next));
     await this.options.engine.write(batch);
   }
+}
+
+function rangesOverlap(a: Region, b: Region): boolean {
+  const aBeforeBEnds = b.endKey.length === 0 || compareBytes(a.startKey, b.endKey) < 0;
+  const bBeforeAEnds = a.endKey.length === 0 || compareBytes(b.startKey, a.endKey) < 0;
+  return aBeforeBEnds && bBeforeAEnds;
 }
