@@ -6,7 +6,11 @@ import { ERROR_CODE_KEY, ERROR_DETAILS_KEY, fromServiceError } from './errors.js
 import { flashKvService } from './proto.js';
 
 export interface FlashKvClientOptions {
-  /** `host:port` of a FlashKV server. */
+  /**
+   * `host:port` of a FlashKV server; several, comma-separated, name nodes of one cluster: calls
+   * that go to no region in particular use the first that answers, and move on to the next when
+   * one is unreachable.
+   */
   readonly endpoint: string;
   /** Sent as `authorization: Bearer <token>`; leave out for a server that authenticates by client certificate only. */
   readonly token?: string;
@@ -92,6 +96,16 @@ function batchOpError(e: Raw): Error {
 interface CachedRegion {
   readonly info: RegionInfo;
   readonly context: RegionWire;
+  /** The gRPC address of the leader's store, when the server said. */
+  readonly leader: string | undefined;
+}
+
+/** gRPC statuses that mean the node was not reached (or went away): try another address. */
+const UNREACHABLE = new Set<number>([grpc.status.UNAVAILABLE]);
+
+function unreachable(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'number' && UNREACHABLE.has(code);
 }
 
 /** PEM strings or buffers. */
@@ -202,8 +216,18 @@ function targetOf(o: FlashbackRunOptions): Raw {
  * method names and types (bigint timestamps, Uint8Array keys). Failures reject with the
  * server's KvError (same `code`), or with the grpc-js error for transport and auth failures.
  */
+type Stub = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
 export class FlashKvClient {
-  private readonly stub: grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+  /** The stub of `home`, the address unrouted calls (and batches) go to. */
+  private stub: Stub;
+  private home: string;
+  /** Every address known: the endpoints given, then store addresses learned from the region list. */
+  private readonly addresses: string[];
+  private readonly stubs = new Map<string, Stub>();
+  private readonly makeStub: (address: string) => Stub;
+  /** Region id -> leader address from a NOT_LEADER hint, newer than the cached directory. */
+  private readonly leaderHints = new Map<number, string>();
   private readonly md = new grpc.Metadata();
   private readonly deadlineMs: number;
   private readonly regionAware: boolean;
@@ -229,12 +253,18 @@ export class FlashKvClient {
   constructor(options: FlashKvClientOptions) {
     const Ctor = grpc.makeGenericClientConstructor(flashKvService(), 'FlashKv');
     const max = options.maxMessageBytes ?? 16 * 1024 * 1024;
-    this.stub = new Ctor(options.endpoint, channelCredentials(options.tls), {
-      'grpc.max_receive_message_length': max,
-      'grpc.max_send_message_length': max,
-      ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
-      ...options.channelOptions,
-    }) as never;
+    const creds = channelCredentials(options.tls);
+    this.makeStub = (address) =>
+      new Ctor(address, creds, {
+        'grpc.max_receive_message_length': max,
+        'grpc.max_send_message_length': max,
+        ...(options.tls?.serverName !== undefined ? { 'grpc.ssl_target_name_override': options.tls.serverName, 'grpc.default_authority': options.tls.serverName } : {}),
+        ...options.channelOptions,
+      }) as never;
+    this.addresses = String(options.endpoint).split(',').map((a) => a.trim()).filter((a) => a !== '');
+    if (this.addresses.length === 0) throw new TypeError('FlashKvClient needs an endpoint "host:port"');
+    this.home = this.addresses[0]!;
+    this.stub = this.stubFor(this.home);
     if (options.token !== undefined) this.md.set('authorization', `Bearer ${options.token}`);
     this.deadlineMs = options.deadlineMs ?? 30_000;
     this.regionAware = options.regionAware !== false;
@@ -244,6 +274,58 @@ export class FlashKvClient {
     this.maxInflightBatches = Math.max(1, options.maxInflightBatches ?? 2);
     this.maxBatchOps = Math.min(1024, Math.max(1, options.maxBatchOps ?? 256));
     this.batchTransport = options.batchTransport ?? 'stream';
+  }
+
+  private stubFor(address: string): Stub {
+    let st = this.stubs.get(address);
+    if (st === undefined) this.stubs.set(address, (st = this.makeStub(address)));
+    return st;
+  }
+
+  /** The address unrouted calls go to now. */
+  get endpoint(): string {
+    return this.home;
+  }
+
+  /** `address` did not answer: if it is home, the next known address becomes home. */
+  private unreachableAt(address: string): void {
+    for (const [id, a] of this.leaderHints) if (a === address) this.leaderHints.delete(id);
+    if (address !== this.home || this.addresses.length < 2) return;
+    const i = this.addresses.indexOf(address);
+    this.home = this.addresses[(i + 1) % this.addresses.length]!;
+    this.stub = this.stubFor(this.home);
+    const stream = this.batchStream;
+    this.batchStream = undefined;
+    stream?.cancel();
+  }
+
+  /**
+   * Learns from a failed routed call: a NOT_LEADER naming the leader's address is remembered for
+   * the region; an unreachable node is left. True when the call is worth retrying.
+   */
+  private learn(e: unknown, regionId: number | undefined, address: string): boolean {
+    if (isKvError(e)) {
+      if (!REGION_RETRYABLE.has(e.code)) return false;
+      const hint = e.details['leaderAddress'];
+      if (e.code === 'NOT_LEADER' && regionId !== undefined) {
+        if (typeof hint === 'string' && hint !== '') {
+          this.leaderHints.set(regionId, hint);
+          if (!this.addresses.includes(hint)) this.addresses.push(hint);
+        } else this.leaderHints.delete(regionId);
+      }
+      return true;
+    }
+    if (unreachable(e)) {
+      this.unreachableAt(address);
+      return this.addresses.length > 1 || address !== this.home;
+    }
+    return false;
+  }
+
+  /** Where a request for a cached region goes: a NOT_LEADER hint, else the leader the directory named, else home. */
+  private addressOf(r: CachedRegion | undefined): string {
+    if (r === undefined) return this.home;
+    return this.leaderHints.get(r.info.id) ?? r.leader ?? this.home;
   }
 
   /** Hands a batch's answers to its callers. */
@@ -342,7 +424,11 @@ export class FlashKvClient {
         this.refreshing = undefined;
         this.stats.refreshes++;
         rs.sort((a, b) => compareBytes(a.startKey, b.startKey));
-        this.directory = rs.map((info) => ({ info, context: { regionId: String(info.id), version: String(info.epoch.version), confVer: String(info.epoch.confVer) } }));
+        this.directory = rs.map((info) => {
+          const leader = info.peers.find((p) => p.id === info.leaderPeerId)?.address;
+          for (const p of info.peers) if (p.address !== '' && !this.addresses.includes(p.address)) this.addresses.push(p.address);
+          return { info, context: { regionId: String(info.id), version: String(info.epoch.version), confVer: String(info.epoch.confVer) }, leader: leader === '' ? undefined : leader };
+        });
         return this.directory;
       },
       (e: unknown) => {
@@ -375,16 +461,16 @@ export class FlashKvClient {
   }
 
   /** Indexes of `keys` grouped by cached region; a key no cached region holds goes unrouted (context undefined). */
-  private async group(keys: readonly Uint8Array[]): Promise<Array<{ context: RegionWire | undefined; indexes: number[] }>> {
+  private async group(keys: readonly Uint8Array[]): Promise<Array<{ region: CachedRegion | undefined; indexes: number[] }>> {
     const dir = await this.regionDirectory();
-    const by = new Map<RegionWire | undefined, number[]>();
+    const by = new Map<CachedRegion | undefined, number[]>();
     keys.forEach((k, i) => {
-      const ctx = FlashKvClient.locate(dir, k)?.context;
-      let g = by.get(ctx);
-      if (g === undefined) by.set(ctx, (g = []));
+      const r = FlashKvClient.locate(dir, k);
+      let g = by.get(r);
+      if (g === undefined) by.set(r, (g = []));
       g.push(i);
     });
-    return [...by].map(([context, indexes]) => ({ context, indexes }));
+    return [...by].map(([region, indexes]) => ({ region, indexes }));
   }
 
   private async backoff(attempt: number, code: string): Promise<void> {
@@ -398,45 +484,50 @@ export class FlashKvClient {
    * directory is refreshed and the failed part's keys are routed again (they may now span two
    * regions after a split), with backoff, up to maxRegionAttempts.
    */
-  private async routed<T>(keys: readonly Uint8Array[], indexes: readonly number[], part: (context: RegionWire | undefined, indexes: number[]) => Promise<T>, attempt = 0): Promise<T[]> {
-    if (!this.regionAware) return [await part(undefined, [...indexes])];
+  private async routed<T>(keys: readonly Uint8Array[], indexes: readonly number[], part: (context: RegionWire | undefined, indexes: number[], address: string) => Promise<T>, attempt = 0): Promise<T[]> {
+    if (!this.regionAware) return [await part(undefined, [...indexes], this.home)];
+    const retry = async (e: unknown, region: CachedRegion | undefined, address: string, mine: readonly number[]): Promise<T[]> => {
+      if (!this.learn(e, region?.info.id, address) || attempt + 1 >= this.maxAttempts) throw e;
+      this.invalidateRegions();
+      await this.backoff(attempt, isKvError(e) ? e.code : 'UNAVAILABLE');
+      return this.routed(keys, mine, part, attempt + 1);
+    };
+    if (this.directory === undefined && attempt > 0) {
+      // A retry: route it by a fresh directory (a NOT_LEADER hint or the leader's address may
+      // send it elsewhere than home); if none can be had, it goes unrouted as a first try does.
+      await this.regionDirectory().catch(() => undefined);
+    }
     if (this.directory === undefined) {
       // No directory yet: fetch it in the background and send this request unrouted (the server
       // routes it by itself), so a one-shot client (a CLI command) pays no extra round trip.
       this.regionDirectory().catch(() => undefined);
+      const address = this.home;
       try {
-        return [await part(undefined, [...indexes])];
+        return [await part(undefined, [...indexes], address)];
       } catch (e) {
-        if (!isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
-        this.invalidateRegions();
-        await this.backoff(attempt, e.code);
-        return this.routed(keys, indexes, part, attempt + 1);
+        return retry(e, undefined, address, indexes);
       }
     }
     if (indexes.length === 1) {
       // One key (a point get, a 1-key txn): no grouping, no Promise.all.
-      const dir = this.directory;
       const only = indexes as number[];
+      const region = FlashKvClient.locate(this.directory, keys[only[0]!]!);
+      const address = this.addressOf(region);
       try {
-        return [await part(FlashKvClient.locate(dir, keys[only[0]!]!)?.context, only)];
+        return [await part(region?.context, only, address)];
       } catch (e) {
-        if (!isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
-        this.invalidateRegions();
-        await this.backoff(attempt, e.code);
-        return this.routed(keys, indexes, part, attempt + 1);
+        return retry(e, region, address, only);
       }
     }
     const groups = await this.group(indexes.map((i) => keys[i]!));
     const results = await Promise.all(
       groups.map(async (g) => {
         const mine = g.indexes.map((j) => indexes[j]!);
+        const address = this.addressOf(g.region);
         try {
-          return [await part(g.context, mine)];
+          return [await part(g.region?.context, mine, address)];
         } catch (e) {
-          if (!isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
-          this.invalidateRegions();
-          await this.backoff(attempt, e.code);
-          return this.routed(keys, mine, part, attempt + 1);
+          return retry(e, g.region, address, mine);
         }
       }),
     );
@@ -446,12 +537,13 @@ export class FlashKvClient {
   /** Retries a whole unrouted call on region errors (scan, lock resolution, status checks). */
   private async retrying<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
+      const address = this.home;
       try {
         return await fn();
       } catch (e) {
-        if (!this.regionAware || !isKvError(e) || !REGION_RETRYABLE.has(e.code) || attempt + 1 >= this.maxAttempts) throw e;
+        if (!this.regionAware || attempt + 1 >= this.maxAttempts || !this.learn(e, undefined, address)) throw e;
         this.invalidateRegions();
-        await this.backoff(attempt, e.code);
+        await this.backoff(attempt, isKvError(e) ? e.code : 'UNAVAILABLE');
       }
     }
   }
@@ -460,32 +552,35 @@ export class FlashKvClient {
     const stream = this.batchStream;
     this.batchStream = undefined;
     stream?.end();
-    this.stub.close();
+    for (const st of this.stubs.values()) st.close();
   }
 
-  private call(method: string, req: Raw): Promise<Raw> {
-    if (this.batching) {
+  /** One call to `address` (default: home); batched when batching and it goes home. */
+  private call(method: string, req: Raw, address?: string): Promise<Raw> {
+    const home = address === undefined || address === this.home;
+    if (this.batching && home) {
       const kind = BATCHABLE[method];
       if (kind !== undefined) return this.enqueue(kind, req);
     }
+    const stub = home ? this.stub : this.stubFor(address);
     return new Promise((resolve, reject) => {
-      this.stub[method]!(req, this.md, { deadline: Date.now() + this.deadlineMs }, (err: unknown, res: Raw) => (err ? reject(fromServiceError(err)) : resolve(res)));
+      stub[method]!(req, this.md, { deadline: Date.now() + this.deadlineMs }, (err: unknown, res: Raw) => (err ? reject(fromServiceError(err)) : resolve(res)));
     });
   }
 
   async getTs(): Promise<bigint> {
-    const r = await this.call('Tso', { count: 1 });
+    const r = await this.retrying(() => this.call('Tso', { count: 1 }));
     return big((r['ts'] as unknown[])[0]);
   }
 
   async getTsBatch(count: number): Promise<bigint[]> {
-    const r = await this.call('Tso', { count });
+    const r = await this.retrying(() => this.call('Tso', { count }));
     return (r['ts'] as unknown[]).map(big);
   }
 
   async get(key: Uint8Array, ts: bigint): Promise<Uint8Array | undefined> {
     const t = ts.toString();
-    const [r] = await this.routed([key], [0], (context) => this.call('Get', context === undefined ? { key, ts: t } : { key, ts: t, context }));
+    const [r] = await this.routed([key], [0], (context, _i, address) => this.call('Get', context === undefined ? { key, ts: t } : { key, ts: t, context }, address));
     return r!['found'] === true ? (r!['value'] as Uint8Array) : undefined;
   }
 
@@ -493,9 +588,9 @@ export class FlashKvClient {
   async batchGet(keys: readonly Uint8Array[], ts: bigint): Promise<KvPairBytes[]> {
     const t = ts.toString();
     const found = new Map<number, KvPairBytes>();
-    await this.routed(keys, keys.map((_, i) => i), async (context, indexes) => {
+    await this.routed(keys, keys.map((_, i) => i), async (context, indexes, address) => {
       const part = indexes.map((i) => keys[i]!);
-      const r = await this.call('BatchGet', context === undefined ? { keys: part, ts: t } : { keys: part, ts: t, context });
+      const r = await this.call('BatchGet', context === undefined ? { keys: part, ts: t } : { keys: part, ts: t, context }, address);
       // Storage answers in request order, only the keys with a value: match them up in order.
       let j = 0;
       for (const p of r['pairs'] as KvPairBytes[]) {
@@ -521,13 +616,13 @@ export class FlashKvClient {
     const base = { primary: req.primary, startTs: req.startTs.toString(), lockTtl: req.lockTtl.toString(), minCommitTs: (req.minCommitTs ?? 0n).toString() };
     const keys = req.mutations.map((m) => m.key);
     let parts = 0;
-    const results = await this.routed(keys, keys.map((_, i) => i), async (context, indexes) => {
+    const results = await this.routed(keys, keys.map((_, i) => i), async (context, indexes, address) => {
       parts++;
       // A retried part (after a split) is never 1PC unless it is still the whole txn.
       const onePc = req.tryOnePc === true && indexes.length === keys.length && (parts === 1 || !this.regionAware);
       const msg: Raw = { ...base, mutations: indexes.map((i) => wire[i]), tryOnePc: onePc };
       if (context !== undefined) msg['context'] = context;
-      return this.call('Prewrite', msg);
+      return this.call('Prewrite', msg, address);
     });
     let minCommitTs = 0n;
     let onePcCommitTs = 0n;
@@ -542,19 +637,19 @@ export class FlashKvClient {
   async commit(req: { keys: readonly Uint8Array[]; startTs: bigint; commitTs: bigint }): Promise<void> {
     const startTs = req.startTs.toString();
     const commitTs = req.commitTs.toString();
-    await this.routed(req.keys, req.keys.map((_, i) => i), (context, indexes) => {
+    await this.routed(req.keys, req.keys.map((_, i) => i), (context, indexes, address) => {
       const msg: Raw = { keys: indexes.map((i) => req.keys[i]), startTs, commitTs };
       if (context !== undefined) msg['context'] = context;
-      return this.call('Commit', msg);
+      return this.call('Commit', msg, address);
     });
   }
 
   async rollback(req: { keys: readonly Uint8Array[]; startTs: bigint }): Promise<void> {
     const startTs = req.startTs.toString();
-    await this.routed(req.keys, req.keys.map((_, i) => i), (context, indexes) => {
+    await this.routed(req.keys, req.keys.map((_, i) => i), (context, indexes, address) => {
       const msg: Raw = { keys: indexes.map((i) => req.keys[i]), startTs };
       if (context !== undefined) msg['context'] = context;
-      return this.call('Rollback', msg);
+      return this.call('Rollback', msg, address);
     });
   }
 
@@ -578,7 +673,7 @@ export class FlashKvClient {
   }
 
   async regions(): Promise<RegionInfo[]> {
-    const r = await this.call('Regions', {});
+    const r = await this.retrying(() => this.call('Regions', {}));
     return (r['regions'] as Raw[]).map(regionOf);
   }
 
