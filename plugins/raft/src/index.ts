@@ -4,3 +4,4 @@ export * from './core/index.js';
 export * from './store/index.js';
 export { raft, RAFT_PLUGIN_NAME, type RaftPluginOptions } from './plugin.js';
 export * from './net/index.js';
+export * from './placement/index.js';

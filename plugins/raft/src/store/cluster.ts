@@ -20,6 +20,8 @@ import { RaftConsensus, type RaftReadOptions } from './raft-consensus.js';
 import { Store, bootstrapStore, type StoreRaftOptions } from './store.js';
 import { intervalTickSource, StoreTicker, type TickSource } from './ticker.js';
 import { InProcessTransport } from './transport.js';
+import { startMetaGroup, type MetaGroup, type MetaPlacementOptions } from '../placement/meta-group.js';
+import type { RaftPlacement } from '../placement/raft-placement.js';
 
 /** xorshift32 for election jitter: seeded, so a cluster started with a seed replays its elections. */
 export class SeededRng implements Rng {
@@ -45,7 +47,13 @@ export interface RaftClusterOptions {
    * store: each gets one peer per store, ids from `allocId`. Default: one region over everything.
    */
   readonly initialRegions?: readonly Pick<Region, 'id' | 'startKey' | 'endKey' | 'epoch' | 'flashback'>[];
-  readonly allocId: () => Promise<number>;
+  /** Ids for splits. Required unless `metaPlacement` is given (then the meta group's `allocId`). */
+  readonly allocId?: () => Promise<number>;
+  /**
+   * Placement on raft (issue 8 item 5): a meta raft group with a voter on every store holds the
+   * TSO mark, region directory, safe point, pauses and jobs; `cluster.placement` serves them.
+   */
+  readonly metaPlacement?: MetaPlacementOptions;
   /**
    * The region directory Storage, the flashback orchestrator and CDC route by (PLACEMENT). Raft
    * applies splits and flashback state from each region's log; every admin command's result is
@@ -75,6 +83,8 @@ export class RaftCluster {
 
   private applyWaiters: { readonly regionId: number; readonly index: bigint; ticks: number; readonly resolve: () => void }[] = [];
   private stopped = false;
+  /** Placement on raft, when started with `metaPlacement`. */
+  readonly placement: RaftPlacement | undefined;
 
   private constructor(
     readonly stores: readonly Store[],
@@ -84,7 +94,9 @@ export class RaftCluster {
     maxAttempts: number,
     events: EventCatalogue | undefined,
     directory: RaftClusterOptions['directory'],
+    readonly meta?: MetaGroup,
   ) {
+    this.placement = meta?.placement;
     const perStore = stores.map((s) => new RaftConsensus({ store: s, allocId }));
     const observe = events === undefined ? undefined : (regionId: number, index: bigint) => this.waitObserved(regionId, index);
     this.consensus = new ClusterConsensus(perStore, () => this.nextTick(), maxAttempts, observe, directory);
@@ -95,7 +107,7 @@ export class RaftCluster {
         this.checkApplyWaiters(true);
       },
     };
-    this.ticker = new StoreTicker([...stores, notify], tickSource);
+    this.ticker = new StoreTicker([...stores, ...(meta?.peers ?? []), notify], tickSource);
   }
 
   /**
@@ -141,15 +153,19 @@ export class RaftCluster {
     if (n === 0) throw new TypeError('a raft cluster needs at least one engine');
     const fresh = options.engines.map((e) => e.get('raft', storeIdentKey()) === undefined);
     if (fresh.some((f) => f) && !fresh.every((f) => f)) throw new KvError('INVALID_ARGUMENT', 'either every engine of the cluster is new or none is');
+    const metaIds = options.metaPlacement ? startMetaGroup.idCounter(options.initialRegions) : undefined;
+    const allocId = metaIds ?? options.allocId;
+    if (allocId === undefined) throw new TypeError('RaftCluster: allocId is required without metaPlacement');
     if (fresh[0]) {
       const templates = options.initialRegions ?? [{ id: 1, startKey: new Uint8Array(0), endKey: new Uint8Array(0), epoch: { version: 1, confVer: 1 }, flashback: { inFlashback: false, flashbackStartTs: 0n } }];
       const regions: Region[] = [];
       for (const tpl of templates) {
         const peers = [];
-        for (let s = 1; s <= n; s++) peers.push({ id: await options.allocId(), storeId: s, role: 'voter' as const });
+        for (let s = 1; s <= n; s++) peers.push({ id: await allocId(), storeId: s, role: 'voter' as const });
         regions.push(freezeRegion({ ...tpl, peers }));
       }
       for (let s = 1; s <= n; s++) await bootstrapStore(options.engines[s - 1]!, s, regions);
+      if (options.metaPlacement) await startMetaGroup.bootstrap(options.engines, regions, await allocId());
     }
     const transport = new InProcessTransport({ autoDeliver: true });
     const seed = options.seed ?? globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -165,8 +181,10 @@ export class RaftCluster {
         ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
       });
     });
-    for (const s of stores) transport.register(s);
-    const c = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), options.allocId, options.maxAttempts ?? 50, options.events, options.directory);
+    const meta = options.metaPlacement ? startMetaGroup(stores, transport, (storeId) => new SeededRng(seed + storeId * 7919 + 104729), options.metaPlacement, options.raft, options.events, () => c.nextTick()) : undefined;
+    for (const s of stores) transport.register(meta ? meta.receiverFor(s) : s);
+    const alloc = meta ? () => meta.placement.allocId() : allocId;
+    const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, options.events, options.directory ?? meta?.placement, meta);
     c.ticker.start();
     return c;
   }
@@ -186,6 +204,7 @@ export class RaftCluster {
     this.stopped = true;
     await this.ticker.stop();
     for (const s of this.stores) s.stop();
+    for (const p of this.meta?.peers ?? []) p.stop();
     this.releaseTickWaiters();
     this.checkApplyWaiters(false);
   }
