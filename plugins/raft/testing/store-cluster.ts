@@ -143,6 +143,23 @@ export class StoreCluster {
     m.engine = await m.disk.crash();
   }
 
+  /**
+   * A new, empty store joining the running cluster (no region peers: they come by membership
+   * changes, initialized by snapshot). Its id is the next after the highest so far.
+   */
+  async addStore(): Promise<ClusterMember> {
+    const storeId = Math.max(...this.members.keys()) + 1;
+    const disk = new DiskLog();
+    const engine = disk.wrap(new ReferenceEngine());
+    await bootstrapStore(engine, storeId, []);
+    return this.start(storeId, engine, disk);
+  }
+
+  /** A fresh id for a new peer (the ids splits use come from the same counter). */
+  allocId(): number {
+    return this.nextId++;
+  }
+
   /** Reopens a crashed store from what its engine kept. */
   restart(storeId: number): ClusterMember {
     const old = this.member(storeId);
