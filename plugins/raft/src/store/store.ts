@@ -620,29 +620,72 @@ export class Store implements RaftReceiver {
   }
 
   private async drive(peer: RegionPeer): Promise<void> {
+    if (peer.destroyed) return;
     // A leader's Ready whose disk write is still running: its completion drives this peer again.
-    if (peer.persisting || peer.destroyed) return;
+    // Meanwhile the leader's new appends and heartbeats go out at once (see `sendWhilePersisting`).
+    if (peer.persisting) {
+      this.sendWhilePersisting(peer);
+      return;
+    }
     while (!peer.destroyed && peer.node.hasReady()) {
       const rd = peer.node.ready();
-      // A leader's appends may go out while its own disk write runs (Raft thesis 10.2.1): the
-      // leader counts itself for commit only after this persist, since responses are stepped on
-      // the same serial chain after it. Everything else (acks, votes) waits for the persist.
+      // A leader's appends may go out while its own disk write runs (Raft thesis 10.2.1). The
+      // core counts the leader's own copy at once, so the commit index such a message carries is
+      // cut to what this store has durably written (`leaderMessage`): a follower never learns of
+      // a commit that only the leader's unsynced copy completes. Everything else (acks, votes)
+      // waits for the persist.
       const hs = rd.hardState;
       const early = peer.isLeader() && (!hs || (hs.term === peer.storage.hard.term && hs.vote === peer.storage.hard.vote));
-      if (early) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') this.sendMessage(peer, m);
+      if (early) for (const m of rd.messages) if (m.type === 'app' || m.type === 'heartbeat') this.sendMessage(peer, this.leaderMessage(peer, m));
       if (early && this.options.asyncLeaderPersist && !rd.snapshot) {
-        // Entries a quorum (this leader's earlier, finished writes included) already holds on
-        // disk are applied now, before this Ready's own log write: their clients need not wait
-        // for a sync that only covers newer entries. Only entries at or below what this store
-        // has durably written qualify (a one-voter group commits its new entries at once).
-        // The commit index goes to disk with the apply state, so applied never exceeds it there.
-        const created = process.env['RS_NOEARLY'] === undefined && this.appliesEarly(peer, rd) ? await this.apply(peer, rd.committedEntries, rd.hardState) : [];
+        // Committed entries this store already holds on disk (written by earlier Readies) are
+        // applied now, before this Ready's own log write: their clients need not wait for a sync
+        // that only covers newer entries. A committed entry at or below the leader's durable last
+        // index is on disk on a quorum (followers acknowledge only after their sync). The rest
+        // (a one-voter group commits its new entries at once) applies after the write. The
+        // commit index goes to disk with the apply state, so applied never exceeds it there.
+        const durable = this.durableCommitted(peer, rd);
+        const created = durable.length > 0 ? await this.apply(peer, durable, { ...peer.storage.hard, commit: Math.max(peer.storage.hard.commit, durable[durable.length - 1]!.index) }) : [];
         this.persistInBackground(peer, rd, created);
         return;
       }
       await this.persist(peer, rd);
       await this.finishReady(peer, rd, early);
     }
+  }
+
+  /**
+   * While a leader's log write runs, appends for entries proposed meanwhile (and heartbeats) are
+   * sent now rather than after the write, so followers sync them in parallel with the leader.
+   * Their commit index is cut to this store's durable log (`leaderMessage`). Other messages wait
+   * for the Ready they belong to. Only for a leader still in the term it persisted.
+   */
+  private sendWhilePersisting(peer: RegionPeer): void {
+    const r = peer.node.raft;
+    if (r.msgs.length === 0 || !peer.isLeader() || r.term !== peer.storage.hard.term) return;
+    const keep: Message[] = [];
+    for (const m of r.msgs) {
+      if (m.type === 'app' || m.type === 'heartbeat') this.sendMessage(peer, this.leaderMessage(peer, m));
+      else keep.push(m);
+    }
+    r.msgs = keep;
+  }
+
+  /** A leader's message sent before its log write finished: commit at most the durable last index. */
+  private leaderMessage(peer: RegionPeer, m: Message): Message {
+    const durable = peer.storage.lastIndex();
+    return m.commit !== undefined && m.commit > durable ? { ...m, commit: durable } : m;
+  }
+
+  /** A leader Ready's committed entries that this store has already durably written. */
+  private durableCommitted(peer: RegionPeer, rd: Ready): readonly Entry[] {
+    const ce = rd.committedEntries;
+    if (ce.length === 0) return ce;
+    let limit = peer.storage.lastIndex();
+    if (rd.entries.length > 0) limit = Math.min(limit, rd.entries[0]!.index - 1);
+    let n = ce.length;
+    while (n > 0 && ce[n - 1]!.index > limit) n--;
+    return n === ce.length ? ce : ce.slice(0, n);
   }
 
   /**
@@ -700,14 +743,6 @@ export class Store implements RaftReceiver {
       if (wasLeader) np.node.campaign();
       await this.drive(np);
     }
-  }
-
-  /** Whether a leader Ready's committed entries are all durable here already (written by earlier Readies). */
-  private appliesEarly(peer: RegionPeer, rd: Ready): boolean {
-    const ce = rd.committedEntries;
-    if (ce.length === 0) return false;
-    const last = ce[ce.length - 1]!;
-    return last.index <= peer.storage.lastIndex() && (rd.entries.length === 0 || last.index < rd.entries[0]!.index);
   }
 
   private sendMessage(peer: RegionPeer, m: Message): void {
@@ -958,7 +993,10 @@ export class Store implements RaftReceiver {
     const s = peer.storage;
     if (peer.applied - s.apply.truncatedIndex < this.gcThreshold) return;
     const from = s.apply.truncatedIndex + 1;
-    const to = peer.applied;
+    // Not past what the core counts as applied: entries applied ahead of a Ready are still
+    // handed out by the next one.
+    const to = Math.min(peer.applied, peer.node.raft.raftLog.applied);
+    if (to < from) return;
     const next = s.compactTo(to);
     const batch = new WriteBatch().deleteRange('raft', logKey(peer.region.id, from), logKey(peer.region.id, to + 1)).put('raft', applyStateKey(peer.region.id), encodeApplyState(next));
     await this.options.engine.write(batch);
