@@ -13,8 +13,14 @@
  * versions and emits raw keys and short values into one buffer, and the page of results is built
  * from those buffers with one copy per batch (`KvPage`); pairs are views into the page.
  *
- * Reverse: user keys are found walking the write CF backwards, one seek per key, and each is
- * resolved like a point get; reverse scans are rarer and this keeps them obviously right.
+ * Reverse, with `mvccScanEntries`: the write CF is read backwards into a staging batch of up to
+ * 256 entries; the lowest user key of a cut batch may be missing its newer versions, so its
+ * entries are left for the next batch (the iterator is put back on them). The staged entries
+ * are copied in forward order into the kernel's batch, which then holds only whole user keys,
+ * and the kernel's pairs are taken from the last one down. A user key with more versions than a
+ * batch holds is resolved like a point get. Without `mvccScanEntries` (`scanBackward`, the
+ * per-key path and the reference the batched one is tested against): user keys are found
+ * walking the write CF backwards, one seek per key, and each is resolved like a point get.
  *
  * The first blocking lock met throws KEY_IS_LOCKED (TiKV instead reports it per key and goes
  * on; a client resolves and rescans either way).
@@ -146,7 +152,7 @@ export function scanRangePage(reader: MvccReader, options: ScanOptions, hotPath?
   const hp = hotPath ?? (defaultHotPath ??= createJsHotPath());
   const page = into ?? new KvPage();
   page.reset();
-  if (options?.reverse === true || hp.mvccScanEntries === undefined) {
+  if (hp.mvccScanEntries === undefined) {
     for (const p of scanRange(reader, options, hp)) page.push(p.key, p.value);
     return page;
   }
@@ -158,6 +164,7 @@ export function scanRangePage(reader: MvccReader, options: ScanOptions, hotPath?
   const writeIt = snapshot.iterator('write', range);
   const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
   try {
+    if (options.reverse === true) return scanBackwardEntries(reader, writeIt, lockIt, options, limit, hp, page);
     return scanForwardEntries(reader, writeIt, lockIt, options, limit, hp, page);
   } finally {
     writeIt.close();
@@ -175,8 +182,11 @@ export function scanRange(reader: MvccReader, options: ScanOptions, hotPath?: Ho
   const writeIt = snapshot.iterator('write', range);
   const lockIt = options.isolation === 'RC' ? undefined : snapshot.iterator('lock', range);
   try {
-    if (options.reverse === true) return scanBackward(reader, writeIt, lockIt, options, limit);
     const hp = hotPath ?? (defaultHotPath ??= createJsHotPath());
+    if (options.reverse === true) {
+      if (hp.mvccScanEntries !== undefined) return scanBackwardEntries(reader, writeIt, lockIt, options, limit, hp).pairs();
+      return scanBackward(reader, writeIt, lockIt, options, limit);
+    }
     if (hp.mvccScanEntries !== undefined) return scanForwardEntries(reader, writeIt, lockIt, options, limit, hp).pairs();
     return scanForward(reader, writeIt, lockIt, options, limit, hp);
   } finally {
@@ -493,4 +503,165 @@ function appendWithLongs(reader: MvccReader, page: KvPage, r: ScanEntriesResult,
       page.push(key, r.data.subarray(ro[2 * p + 1]!, ro[2 * p + 2]!));
     }
   }
+}
+
+let sharedStage: EntryBatch | undefined;
+let sharedBackBatch: EntryBatch | undefined;
+
+/** Entry `i` of `b` (key and value) has the user key (key without ts) of `d[from, from + len)`. */
+function entryHasUserKey(b: EntryBatch, i: number, d: Uint8Array, from: number, len: number): boolean {
+  const f = b.offsets[2 * i]!;
+  if (b.offsets[2 * i + 1]! - f - TS_LEN !== len) return false;
+  const bd = b.data;
+  for (let j = 0; j < len; j++) if (bd[f + j] !== d[from + j]) return false;
+  return true;
+}
+
+/**
+ * Reads up to `max` entries backwards from the iterator's current entry into `out` (descending
+ * key order), leaving the iterator on the entry below the last one read (or not valid).
+ */
+function readEntriesBackward(it: EngineIterator, out: EntryBatch, max: number): number {
+  const offsets = out.offsets;
+  let data = out.data;
+  let at = 0;
+  let n = 0;
+  offsets[0] = 0;
+  for (let ok = it.valid(); ok; ) {
+    const k = it.key();
+    const v = it.value();
+    const need = at + k.length + v.length;
+    if (need > data.length) data = out.grow(need, at);
+    data.set(k, at);
+    at += k.length;
+    offsets[2 * n + 1] = at;
+    data.set(v, at);
+    at = need;
+    n++;
+    offsets[2 * n] = at;
+    ok = it.prev() && n < max;
+  }
+  out.count = n;
+  return n;
+}
+
+/** Copies entries [0, n) of `from` (descending) into `to` in ascending order. */
+function reverseInto(from: EntryBatch, n: number, to: EntryBatch): void {
+  const fo = from.offsets;
+  const bytes = fo[2 * n]!;
+  const data = to.grow(bytes, 0);
+  const o = to.offsets;
+  const fd = from.data;
+  let at = 0;
+  o[0] = 0;
+  for (let j = 0; j < n; j++) {
+    const i = n - 1 - j;
+    const f = fo[2 * i]!;
+    const e = fo[2 * i + 2]!;
+    data.set(fd.subarray(f, e), at);
+    o[2 * j + 1] = at + (fo[2 * i + 1]! - f);
+    at += e - f;
+    o[2 * j + 2] = at;
+  }
+  to.count = n;
+}
+
+/**
+ * Reverse scan into a KvPage through `hotPath.mvccScanEntries` (see the header). Same results
+ * and lock checks as scanBackward: before the pairs of a batch are taken, every lock at or after
+ * the lowest user key the scan passes is checked, highest first, so the first blocking lock met
+ * is the one the per-key path meets.
+ */
+export function scanBackwardEntries(
+  reader: MvccReader,
+  writeIt: EngineIterator,
+  lockIt: EngineIterator | undefined,
+  options: ScanOptions,
+  limit: number,
+  hotPath: HotPath,
+  page: KvPage = new KvPage(),
+): KvPage {
+  const stage = (sharedStage ??= new EntryBatch(HOT_BATCH_MAX));
+  const batch = (sharedBackBatch ??= new EntryBatch(HOT_BATCH_MAX));
+  const keyOnly = options.keyOnly === true;
+  const ts = options.ts;
+  const flags = keyOnly ? SCAN_KEY_ONLY : 0;
+  let lockKey: Uint8Array | undefined;
+  if (lockIt !== undefined && lockIt.last()) lockKey = lockIt.key();
+  /** Checks every lock at or after the user key `d[from, from + len)`, highest first. */
+  const checkLocksFrom = (d: Uint8Array, from: number, len: number): void => {
+    while (lockKey !== undefined && compareAt(d, from, len, lockKey) <= 0) {
+      checkLockAt(lockIt!, options);
+      lockKey = lockIt!.prev() ? lockIt!.key() : undefined;
+    }
+  };
+  writeIt.last();
+  for (;;) {
+    let n = readEntriesBackward(writeIt, stage, HOT_BATCH_MAX);
+    if (n === 0) break;
+    const so = stage.offsets;
+    const sd = stage.data;
+    if (n === HOT_BATCH_MAX && writeIt.valid()) {
+      // The lowest user key read may have newer versions still below: leave it for the next batch.
+      const lf = so[2 * (n - 1)]!;
+      const ll = so[2 * (n - 1) + 1]! - lf - TS_LEN;
+      const wk = writeIt.key();
+      if (wk.length - TS_LEN === ll && equalAt(sd, lf, wk, ll)) {
+        let d = n - 1;
+        while (d > 0 && entryHasUserKey(stage, d - 1, sd, lf, ll)) d--;
+        if (d === 0) {
+          // One user key fills the batch: resolve it like a point get.
+          const userKey = sd.slice(lf, lf + ll);
+          checkLocksFrom(userKey, 0, ll);
+          const value = reader.getValueAt(userKey.subarray(1) as EncodedKey, ts, keyOnly);
+          if (value !== undefined) {
+            page.push(rawOf(userKey), value);
+            if (page.count >= limit) return page;
+          }
+          // userKey without a ts sorts before all its versions: this lands on the previous user key.
+          writeIt.seekForPrev(userKey);
+          continue;
+        }
+        // Back onto the first (highest) entry of that key, where the next batch starts.
+        writeIt.seekForPrev(sd.subarray(so[2 * d]!, so[2 * d + 1]!));
+        n = d;
+      }
+    }
+    reverseInto(stage, n, batch);
+    const r = hotPath.mvccScanEntries!(batch, ts, flags);
+    const groups = r.groups;
+    if (groups < 0) {
+      const bad = -groups - 1;
+      throw new CorruptedError(`write CF entry ${bad} of a scan batch is malformed`, { key: batch.key(bad).slice() });
+    }
+    const bo = batch.offsets;
+    const bd = batch.data;
+    // Pairs are taken from the last down; with a limit, the lowest group passed is the last pair's.
+    const want = limit - page.count;
+    const take = r.pairs < want ? r.pairs : want;
+    const lowGroup = take === want && take > 0 ? r.pairGroup[r.pairs - take]! : 0;
+    if (lockKey !== undefined) {
+      const gf = bo[2 * r.groupStart[lowGroup]!]!;
+      checkLocksFrom(bd, gf, bo[2 * r.groupStart[lowGroup]! + 1]! - gf - TS_LEN);
+    }
+    const ro = r.offsets;
+    let nextLong = r.longs - 1;
+    for (let p = r.pairs - 1; p >= r.pairs - take; p--) {
+      const key = r.data.subarray(ro[2 * p]!, ro[2 * p + 1]!);
+      while (nextLong >= 0 && r.longPair[nextLong]! > p) nextLong--;
+      if (!keyOnly && nextLong >= 0 && r.longPair[nextLong] === p) {
+        const entry = r.visible[r.pairGroup[p]!]!;
+        const dataKey = batch.key(entry);
+        page.push(key, reader.loadData(encodedOf(dataKey, dataKey.length - TS_LEN), decodeWrite(batch.value(entry))));
+      } else {
+        page.push(key, r.data.subarray(ro[2 * p + 1]!, ro[2 * p + 2]!));
+      }
+    }
+    if (page.count >= limit) return page;
+  }
+  // Keys below the first write that only hold locks are still inside the scanned range.
+  if (lockKey !== undefined) {
+    for (; lockIt!.valid(); lockIt!.prev()) checkLockAt(lockIt!, options);
+  }
+  return page;
 }
