@@ -2,16 +2,17 @@
 // meta raft group with a voter on every store; losing the meta leader loses none of them, and the
 // TSO never hands out a ts twice or out of order.
 import test, { type ExecutionContext } from 'ava';
-import { ManualClock, KvError, physicalOf, type StorageEngine } from '@flashkv/core';
+import { CONSENSUS, ENGINE, Kernel, ManualClock, KvError, PLACEMENT, definePlugin, physicalOf, type StorageEngine } from '@flashkv/core';
 import { ReferenceEngine, Rng, testSeed } from '@flashkv/core/testing';
 import {
   InProcessTransport,
   ManualTickSource,
   MetaPeer,
   RaftCluster,
+  RaftPlacement,
+  raft,
   SeededRng,
   bootstrapMeta,
-  type RaftPlacement,
 } from '../src/index.js';
 
 const enc = new TextEncoder();
@@ -234,4 +235,37 @@ test('a meta peer that missed compacted entries catches up from a snapshot of th
   if (lead === undefined) return t.fail('no new meta leader');
   const next = await run(lead.getTs(1));
   t.true(next[0]! > last[0]!, `store ${lead.storeId} serves above store 1's last ts`);
+});
+
+test('raft({ placementOnRaft }) provides PLACEMENT from the meta group: no local placement, splits reach its directory, ts from its leader', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  const engines = [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()];
+  const ticks = new ManualTickSource();
+  const kernel = await Kernel.start({
+    plugins: [
+      definePlugin({ name: 'test-engine', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
+      raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 }, placementOnRaft: { tsoWindowMs: 50 } }),
+    ],
+  });
+  try {
+    const placement = kernel.resolve(PLACEMENT);
+    t.true(placement instanceof RaftPlacement);
+    const consensus = kernel.resolve(CONSENSUS);
+    const a = await drive(ticks, placement.getTs());
+    const r = placement.regionForKey(enc.encode('a'));
+    const split = await drive(ticks, consensus.admin({ regionId: r.id, epoch: r.epoch }, { type: 'split', splitKey: enc.encode('m') }));
+    if (split.type !== 'split') return t.fail();
+    t.deepEqual(
+      placement.regions().map((x) => x.id),
+      [split.left.id, split.right.id],
+    );
+    t.deepEqual(placement.getRegion(split.right.id).epoch, split.right.epoch);
+    const b = await drive(ticks, placement.getTs(3));
+    t.true(b[0]! > a && b[1]! > b[0]! && b[2]! > b[1]!);
+    // The split's ids came from the meta group's allocator: the next id is above them.
+    t.true((await drive(ticks, placement.allocId())) > Math.max(split.left.id, ...split.left.peers.map((p) => p.id)));
+  } finally {
+    await kernel.stop();
+  }
 });

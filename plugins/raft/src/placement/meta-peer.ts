@@ -444,6 +444,15 @@ export class MetaPeer implements RaftReceiver {
     });
   }
 
+  /** Hands leadership to the meta peer on `toStore` (leader only; the core does the catch-up and timeout-now). */
+  transferLeader(toStore: number): Promise<void> {
+    return this.run(async () => {
+      if (!this.isLeader()) throw this.notLeader();
+      this.node.transferLeader(toStore);
+      await this.drive();
+    });
+  }
+
   campaign(): Promise<void> {
     return this.run(async () => {
       this.node.campaign();
