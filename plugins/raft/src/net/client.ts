@@ -30,12 +30,20 @@ export class RaftClientError extends Error {
   }
 }
 
-/** One client connection to one node, requests multiplexed by id. */
+/**
+ * One client connection to one node, requests multiplexed by id. Requests issued in the same
+ * turn of the event loop (many callers awaiting together) leave in one socket write.
+ */
 class NodeConn {
   private socket: Socket | undefined;
   private ready: Promise<void> | undefined;
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve(r: Response): void; reject(e: unknown): void; timer: ReturnType<typeof setTimeout> }>();
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private flushQueued = false;
+  /** RaftClients sharing this connection (see `acquire`). */
+  refs = 0;
 
   constructor(
     readonly storeId: number,
@@ -101,13 +109,60 @@ class NodeConn {
         reject(new RaftClientError('TIMEOUT', `store ${this.storeId} did not answer within ${timeoutMs} ms`, false));
       }, timeoutMs);
       this.waiting.set(id, { resolve, reject, timer });
-      s.write(frame(encodeRequest(id, req)));
+      this.enqueue(s, frame(encodeRequest(id, req)));
+    });
+  }
+
+  private enqueue(s: Socket, bytes: Uint8Array): void {
+    this.pending.push(bytes);
+    this.pendingBytes += bytes.length;
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    // After the callers resumed in this turn (promise jobs included) have queued theirs.
+    process.nextTick(() => {
+      this.flushQueued = false;
+      const parts = this.pending;
+      const size = this.pendingBytes;
+      this.pending = [];
+      this.pendingBytes = 0;
+      if (s.destroyed) return;
+      if (parts.length === 1) s.write(parts[0]!);
+      else s.write(Buffer.concat(parts, size));
     });
   }
 
   close(): void {
     this.socket?.destroy();
   }
+}
+
+/**
+ * Connections shared by every RaftClient of this process that talks to the same node with the
+ * same token (like a gRPC channel): concurrent callers' requests and the node's answers travel
+ * together, one socket write and one read per turn instead of one per request.
+ */
+const sharedConns = new Map<string, NodeConn>();
+
+function acquire(storeId: number, address: NetAddress, token: string, shared: boolean): NodeConn {
+  if (!shared) {
+    const c = new NodeConn(storeId, address, token);
+    c.refs = 1;
+    return c;
+  }
+  const key = `${storeId}@${address.host}:${address.port}/${token}`;
+  let c = sharedConns.get(key);
+  if (!c) {
+    c = new NodeConn(storeId, address, token);
+    sharedConns.set(key, c);
+  }
+  c.refs++;
+  return c;
+}
+
+function release(c: NodeConn): void {
+  if (--c.refs > 0) return;
+  for (const [k, v] of sharedConns) if (v === c) sharedConns.delete(k);
+  c.close();
 }
 
 export interface RaftClientOptions {
@@ -118,6 +173,11 @@ export interface RaftClientOptions {
   readonly timeoutMs?: number;
   /** Give up after this long trying to find a leader. Default 10000 ms. */
   readonly deadlineMs?: number;
+  /**
+   * Share one connection per node with the other RaftClients of this process (requests of
+   * concurrent callers batched on the wire). Default true; false gives this client its own.
+   */
+  readonly sharedConnections?: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -143,7 +203,7 @@ export class RaftClient {
     if (!c) {
       const addr = this.options.nodes.get(storeId);
       if (!addr) throw new RaftClientError('INVALID_ARGUMENT', `unknown store ${storeId}`, true);
-      c = new NodeConn(storeId, addr, this.options.token);
+      c = acquire(storeId, addr, this.options.token, this.options.sharedConnections ?? true);
       this.conns.set(storeId, c);
     }
     return c;
@@ -231,7 +291,7 @@ export class RaftClient {
   }
 
   close(): void {
-    for (const c of this.conns.values()) c.close();
+    for (const c of this.conns.values()) release(c);
     this.conns.clear();
   }
 }

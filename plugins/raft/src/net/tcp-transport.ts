@@ -345,10 +345,26 @@ export class TcpTransport implements Transport {
     let from = 0;
     const timer = setTimeout(() => reject(), this.helloTimeout);
     timer.unref?.();
+    // Answers settled in the same turn (a batch of writes applying together) leave in one write.
+    let out: Uint8Array[] = [];
+    let outBytes = 0;
+    const flushOut = (): void => {
+      const parts = out;
+      const size = outBytes;
+      out = [];
+      outBytes = 0;
+      if (s.destroyed) return;
+      if (parts.length === 1) s.write(parts[0]!);
+      else s.write(Buffer.concat(parts, size));
+    };
     const conn: ClientConnection = {
       remote: `${s.remoteAddress}:${s.remotePort}`,
       send: (body) => {
-        if (!s.destroyed) s.write(frame(body));
+        if (s.destroyed) return;
+        const f = frame(body);
+        out.push(f);
+        outBytes += f.length;
+        if (out.length === 1) process.nextTick(flushOut);
       },
     };
     const reject = (): void => {
