@@ -69,6 +69,37 @@ function zkey(key: Uint8Array): Uint8Array {
   return out;
 }
 
+type Queued = { cmd: Command; ifTerm: number | undefined; resolve(v: WriteResult): void; reject(e: unknown): void };
+
+/** Largest merged command: beyond it a new one starts. */
+const MERGE_BYTES = 256 * 1024;
+
+/** Consecutive plain writes of one epoch merged into one write command, in queue order. */
+function mergeWrites(batch: readonly Queued[]): { cmd: Command; ifTerm: number | undefined; members: Queued[] }[] {
+  const out: { cmd: Command; ifTerm: number | undefined; members: Queued[] }[] = [];
+  let open: { cmd: Command & { kind: 'write' }; modifies: BatchOp[]; bytes: number; members: Queued[] } | undefined;
+  for (const b of batch) {
+    const c = b.cmd;
+    const size = c.kind === 'write' ? c.modifies.reduce((n, m) => n + (m.op === 'put' ? m.key.length + m.value.length : 64), 0) : 0;
+    const mergeable = c.kind === 'write' && b.ifTerm === undefined && c.flags.size === 0;
+    if (mergeable && open && open.cmd.version === c.version && open.cmd.confVer === c.confVer && open.cmd.regionId === c.regionId && open.bytes + size <= MERGE_BYTES) {
+      open.modifies.push(...c.modifies);
+      open.bytes += size;
+      open.members.push(b);
+      continue;
+    }
+    if (mergeable) {
+      const modifies = [...c.modifies];
+      open = { cmd: { ...c, modifies }, modifies, bytes: size, members: [b] };
+      out.push({ cmd: open.cmd, ifTerm: undefined, members: open.members });
+    } else {
+      open = undefined;
+      out.push({ cmd: c, ifTerm: b.ifTerm, members: [b] });
+    }
+  }
+  return out;
+}
+
 /**
  * One store as a process: the multi-raft store on its own engine, a TCP transport to the other
  * stores, a ticker, and a small client protocol on the same port (put, get, an atomic
@@ -77,7 +108,7 @@ function zkey(key: Uint8Array): Uint8Array {
  */
 export class RaftNode {
   private readonly ticker: StoreTicker;
-  private readonly queue: { cmd: Command; ifTerm: number | undefined; resolve(v: WriteResult): void; reject(e: unknown): void }[] = [];
+  private readonly queue: Queued[] = [];
   private proposing = false;
   private queueFull: (() => void) | undefined;
   private transferLock: Promise<void> = Promise.resolve();
@@ -193,11 +224,15 @@ export class RaftNode {
         const batch = this.queue.splice(0, this.queue.length);
         this.counters.batches++;
         this.counters.writes += batch.length;
+        // Plain writes of the same epoch become one command (one log entry: one log key to
+        // write, decode and apply, like TiKV's batched raft commands); each settles with its
+        // outcome. Conditional writes (a term to hold) stay on their own.
+        const groups = mergeWrites(batch);
         let results;
         try {
           results = await this.store.proposeMany(
-            batch.map((b) => b.cmd),
-            batch.map((b) => b.ifTerm),
+            groups.map((g) => g.cmd),
+            groups.map((g) => g.ifTerm),
           );
         } catch (e) {
           for (const b of batch) b.reject(e);
@@ -205,10 +240,17 @@ export class RaftNode {
         }
         const pending: Promise<unknown>[] = [];
         results.forEach((r, i) => {
-          const b = batch[i]!;
-          if ('error' in r) b.reject(r.error);
+          const members = groups[i]!.members;
+          if ('error' in r) for (const b of members) b.reject(r.error);
           else {
-            r.applied.then((v) => b.resolve(v as WriteResult), b.reject);
+            r.applied.then(
+              (v) => {
+                for (const b of members) b.resolve(v as WriteResult);
+              },
+              (e) => {
+                for (const b of members) b.reject(e);
+              },
+            );
             pending.push(r.applied);
           }
         });
