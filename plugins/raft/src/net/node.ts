@@ -8,10 +8,12 @@ import {
   OP_APPLIED_COUNT,
   OP_GET,
   OP_ISOLATE,
+  OP_META,
   OP_MPUT,
   OP_PUT,
   OP_STATUS,
   OP_TRANSFER,
+  OP_TSO,
   decodeRequest,
   encodeError,
   encodeOk,
@@ -22,6 +24,11 @@ import {
 } from './protocol.js';
 import { TcpTransport, type ClientConnection, type NetAddress, type TcpTransportStats } from './tcp-transport.js';
 import { FrameError } from './wire.js';
+import { MetaDemux } from '../placement/meta-group.js';
+import { MetaPeer, bootstrapMeta, hasMetaGroup } from '../placement/meta-peer.js';
+import { NodeMetaRouter, serveMetaRequest } from '../placement/meta-node.js';
+import { RaftPlacement } from '../placement/raft-placement.js';
+import { RaftClient } from './client.js';
 
 export interface NodeStatus {
   readonly storeId: number;
@@ -34,6 +41,9 @@ export interface NodeStatus {
   readonly proposeBatches: number;
   readonly proposedWrites: number;
   readonly transport: TcpTransportStats;
+  /** The meta (placement) group's leader as this node knows it (0: none known or no meta group). */
+  readonly metaLeaderStore: number;
+  readonly metaIsLeader: boolean;
 }
 
 /** Default number of waiting writes that starts a second batch while one is still in flight. */
@@ -122,8 +132,10 @@ export class RaftNode {
     readonly transport: TcpTransport,
     private readonly options: RaftNodeOptions,
     events: EventCatalogue | undefined,
+    /** This store's peer of the meta (placement) group; absent on a data dir made before it existed. */
+    readonly meta?: MetaPeer,
   ) {
-    this.ticker = new StoreTicker([store], intervalTickSource(options.tickMs ?? 100));
+    this.ticker = new StoreTicker(meta ? [store, meta] : [store], intervalTickSource(options.tickMs ?? 100));
     if (events) {
       events.applied$.subscribe((ev) => {
         for (const m of ev.modifies) if (m.op === 'put') {
@@ -147,6 +159,7 @@ export class RaftNode {
         flashback: { inFlashback: false, flashbackStartTs: 0n },
       });
       await bootstrapStore(options.engine, options.storeId, [region]);
+      await bootstrapMeta(options.engine, storeIds, [region], Math.max(REGION_ID, ...storeIds) + 1);
     }
     let node: RaftNode | undefined;
     const transport = new TcpTransport({
@@ -167,8 +180,11 @@ export class RaftNode {
       ...(events ? { events } : {}),
       ...(options.raft ? { raft: options.raft } : {}),
     });
-    transport.attach(store);
-    node = new RaftNode(store, transport, options, events);
+    const meta = hasMetaGroup(options.engine)
+      ? MetaPeer.open({ engine: options.engine, storeId: options.storeId, transport, rng: new SeededRng(seed + options.storeId * 7919 + 104729), ...(options.raft ? { raft: options.raft } : {}) })
+      : undefined;
+    transport.attach(meta ? new MetaDemux(store, meta) : store);
+    node = new RaftNode(store, transport, options, events, meta);
     await transport.start();
     node.ticker.start();
     return node;
@@ -191,14 +207,38 @@ export class RaftNode {
       proposeBatches: this.counters.batches,
       proposedWrites: this.counters.writes,
       transport: { ...this.transport.stats },
+      metaLeaderStore: this.meta?.leaderStoreId() ?? 0,
+      metaIsLeader: this.meta?.isLeader() ?? false,
     };
   }
+
+  private placementView: RaftPlacement | undefined;
+
+  /**
+   * PLACEMENT for a process hosting this node: the meta group's TSO, directory, safe point,
+   * pauses and jobs, with calls sent to the meta leader (this node or another, over the client
+   * protocol) and reads from this node's applied copy.
+   */
+  placement(): RaftPlacement {
+    if (this.meta === undefined) throw new KvError('INVALID_ARGUMENT', 'this node runs no meta (placement) group: its data dir predates it');
+    if (this.placementView === undefined) {
+      const nodes = new Map(this.options.peers);
+      nodes.set(this.options.storeId, this.address());
+      this.placementClient = new RaftClient({ nodes, token: this.options.token, sharedConnections: false });
+      this.placementView = new RaftPlacement(new NodeMetaRouter(this.meta, this.placementClient));
+    }
+    return this.placementView;
+  }
+
+  private placementClient: RaftClient | undefined;
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.ticker.stop();
+    this.placementClient?.close();
     await this.transport.close();
     this.store.stop();
+    this.meta?.stop();
   }
 
   // ---- writes: group commit ----
@@ -324,6 +364,9 @@ export class RaftNode {
         return this.transfer(req.from, req.to, req.amount, req.record);
       case OP_STATUS:
         return new TextEncoder().encode(JSON.stringify(this.status()));
+      case OP_TSO:
+      case OP_META:
+        return serveMetaRequest(this.meta, req);
       case OP_ISOLATE:
         if (!this.options.testHooks) throw new KvError('INVALID_ARGUMENT', 'test hooks are off');
         this.transport.isolate(req.stores);

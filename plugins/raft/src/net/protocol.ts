@@ -18,6 +18,10 @@ export const OP_STATUS = 5;
 export const OP_ISOLATE = 6;
 /** Test hook: how many times a put to the key was applied on this node since it started. */
 export const OP_APPLIED_COUNT = 7;
+/** `count` timestamps from the meta (placement) group's leader: payload `count` x u64. */
+export const OP_TSO = 8;
+/** A placement command (meta-codec bytes) proposed on the meta leader: payload the encoded outcome. */
+export const OP_META = 9;
 
 export type Request =
   | { readonly op: typeof OP_PUT; readonly key: Uint8Array; readonly value: Uint8Array }
@@ -26,7 +30,9 @@ export type Request =
   | { readonly op: typeof OP_MPUT; readonly pairs: readonly (readonly [Uint8Array, Uint8Array])[] }
   | { readonly op: typeof OP_STATUS }
   | { readonly op: typeof OP_ISOLATE; readonly stores: readonly number[] }
-  | { readonly op: typeof OP_APPLIED_COUNT; readonly key: Uint8Array };
+  | { readonly op: typeof OP_APPLIED_COUNT; readonly key: Uint8Array }
+  | { readonly op: typeof OP_TSO; readonly count: number }
+  | { readonly op: typeof OP_META; readonly command: Uint8Array };
 
 export function encodeRequest(id: number, req: Request): Uint8Array {
   const w = new Writer(64).u8(FRAME_REQUEST).u32(id).u8(req.op);
@@ -50,6 +56,12 @@ export function encodeRequest(id: number, req: Request): Uint8Array {
     case OP_ISOLATE:
       w.u32(req.stores.length);
       for (const s of req.stores) w.u64(s);
+      break;
+    case OP_TSO:
+      w.u32(req.count);
+      break;
+    case OP_META:
+      w.bytes(req.command);
       break;
   }
   return w.done();
@@ -88,6 +100,12 @@ export function decodeRequest(body: Uint8Array): { id: number; req: Request } {
         req = { op, stores };
         break;
       }
+      case OP_TSO:
+        req = { op, count: r.u32() };
+        break;
+      case OP_META:
+        req = { op, command: r.bytes() };
+        break;
       default:
         throw new FrameError(`unknown request op ${op}`);
     }

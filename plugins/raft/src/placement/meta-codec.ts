@@ -42,7 +42,12 @@ function fromHex(s: string): Uint8Array {
 }
 
 export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
-  const json = JSON.stringify(cmd, (_k, v: unknown) => {
+  return encodeMetaValue(cmd);
+}
+
+/** Any JSON-shaped value whose leaves may be bigints or byte strings, in the command layout (outcomes cross the wire this way). */
+export function encodeMetaValue(value: unknown): Uint8Array {
+  const json = JSON.stringify(value ?? null, (_k, v: unknown) => {
     if (typeof v === 'bigint') return { $b: v.toString() };
     if (v instanceof Uint8Array) return { $u: toHex(v) };
     return v;
@@ -54,11 +59,10 @@ export function encodeMetaCommand(cmd: MetaCommand): Uint8Array {
   return out;
 }
 
-export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
+export function decodeMetaValue(bytes: Uint8Array): unknown {
   if (bytes.length < 1 || bytes[0] !== META_COMMAND_FORMAT) throw new CorruptedError(`meta command format ${bytes[0] ?? 'missing'} is not supported`, {});
-  let cmd: MetaCommand;
   try {
-    cmd = JSON.parse(decoder.decode(bytes.subarray(1)), (_k, v: unknown) => {
+    return JSON.parse(decoder.decode(bytes.subarray(1)), (_k, v: unknown) => {
       if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
         const o = v as Record<string, unknown>;
         const keys = Object.keys(o);
@@ -66,11 +70,15 @@ export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
         if (keys.length === 1 && keys[0] === '$u' && typeof o.$u === 'string') return fromHex(o.$u);
       }
       return v;
-    }) as MetaCommand;
+    });
   } catch (e) {
     if (e instanceof CorruptedError) throw e;
     throw new CorruptedError(`meta command is not valid JSON: ${e instanceof Error ? e.message : String(e)}`, {});
   }
+}
+
+export function decodeMetaCommand(bytes: Uint8Array): MetaCommand {
+  const cmd = decodeMetaValue(bytes) as MetaCommand;
   if (cmd === null || typeof cmd !== 'object' || typeof (cmd as { op?: unknown }).op !== 'string') throw new CorruptedError('meta command has no op', {});
   if (cmd.op === 'recordSplit') return { ...cmd, left: freezeRegion(cmd.left), right: freezeRegion(cmd.right) };
   if (cmd.op === 'recordRegion') return { ...cmd, region: freezeRegion(cmd.region) };
