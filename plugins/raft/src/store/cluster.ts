@@ -20,6 +20,8 @@ import { RaftConsensus, type RaftReadOptions } from './raft-consensus.js';
 import { Store, bootstrapStore, type StoreRaftOptions } from './store.js';
 import { intervalTickSource, StoreTicker, type TickSource } from './ticker.js';
 import { InProcessTransport } from './transport.js';
+import type { ChangePeerResult, PeerChange } from './membership.js';
+import { SplitChecker, type SplitCheckOptions } from './split-check.js';
 import { startMetaGroup, type MetaGroup, type MetaPlacementOptions } from '../placement/meta-group.js';
 import type { RaftPlacement } from '../placement/raft-placement.js';
 
@@ -69,6 +71,12 @@ export interface RaftClusterOptions {
   readonly logGcThreshold?: number;
   /** Attempts a routed request makes (NOT_LEADER, a region not yet here) before it gives up. Default 50. */
   readonly maxAttempts?: number;
+  /**
+   * Size-based split: when given, a split checker looks at the regions' leaders every
+   * `checkEveryTicks` ticks and splits a region whose data passed `splitSize` bytes (default
+   * 96 MiB) at its middle key, through `consensus.admin` (so the directory records it).
+   */
+  readonly splitCheck?: SplitCheckOptions;
 }
 
 /**
@@ -85,6 +93,10 @@ export class RaftCluster {
   private stopped = false;
   /** Placement on raft, when started with `metaPlacement`. */
   readonly placement: RaftPlacement | undefined;
+  /** Opens a further store on this cluster's transport and options (addStore), and allocates ids. */
+  private joiner: { open(engine: StorageEngine, storeId: number): Store; allocId(): Promise<number> } | undefined;
+  /** The size-based split checker, when started with `splitCheck`. */
+  splitChecker: SplitChecker | undefined;
 
   private constructor(
     readonly stores: readonly Store[],
@@ -105,6 +117,7 @@ export class RaftCluster {
       tick: async () => {
         this.releaseTickWaiters();
         this.checkApplyWaiters(true);
+        this.splitChecker?.tick();
       },
     };
     this.ticker = new StoreTicker([...stores, ...(meta?.peers ?? []), notify], tickSource);
@@ -169,24 +182,121 @@ export class RaftCluster {
     }
     const transport = new InProcessTransport({ autoDeliver: true });
     const seed = options.seed ?? globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
-    const stores = options.engines.map((engine, i) => {
-      const got = decodeStoreIdent(engine.get('raft', storeIdentKey())!);
-      if (got !== i + 1) throw new KvError('INVALID_ARGUMENT', `engine ${i} belongs to store ${got}, expected ${i + 1}`);
-      return Store.open({
+    const open = (engine: StorageEngine, storeId: number): Store =>
+      Store.open({
         engine,
         transport,
-        rng: new SeededRng(seed + i * 7919),
-        ...(i === 0 && options.events ? { events: options.events } : {}),
+        rng: new SeededRng(seed + (storeId - 1) * 7919),
+        ...(storeId === 1 && options.events ? { events: options.events } : {}),
         ...(options.raft ? { raft: options.raft } : {}),
         ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
       });
+    const stores = options.engines.map((engine, i) => {
+      const got = decodeStoreIdent(engine.get('raft', storeIdentKey())!);
+      if (got !== i + 1) throw new KvError('INVALID_ARGUMENT', `engine ${i} belongs to store ${got}, expected ${i + 1}`);
+      return open(engine, i + 1);
     });
     const meta = options.metaPlacement ? startMetaGroup(stores, transport, (storeId) => new SeededRng(seed + storeId * 7919 + 104729), options.metaPlacement, options.raft, options.events, () => c.nextTick()) : undefined;
     for (const s of stores) transport.register(meta ? meta.receiverFor(s) : s);
     const alloc = meta ? () => meta.placement.allocId() : allocId;
     const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, options.events, options.directory ?? meta?.placement, meta);
+    c.joiner = { open, allocId: alloc };
+    if (options.splitCheck) {
+      c.splitChecker = new SplitChecker(
+        () => c.stores,
+        async (region, splitKey) => {
+          const r = await c.consensus.admin({ regionId: region.id, epoch: region.epoch }, { type: 'split', splitKey });
+          return r.type === 'split' ? [r.left, r.right] : [];
+        },
+        options.splitCheck,
+      );
+    }
     c.ticker.start();
     return c;
+  }
+
+  /**
+   * A new store joining the running cluster (id: the next after the last), on an empty engine
+   * (bootstrapped here with no regions) or one that already belongs to that store id. It holds no
+   * region until a membership change adds a peer on it (see `moveReplica`). Not with placement on
+   * raft (the meta group's membership is fixed at bootstrap).
+   */
+  async addStore(engine: StorageEngine): Promise<Store> {
+    if (this.meta) throw new KvError('INVALID_ARGUMENT', 'adding a store to a cluster with placement on raft is not supported');
+    if (this.stopped) throw new KvError('ENGINE_CLOSED', 'the cluster is stopped');
+    const storeId = this.stores.length + 1;
+    const ident = engine.get('raft', storeIdentKey());
+    if (ident === undefined) await bootstrapStore(engine, storeId, []);
+    else if (decodeStoreIdent(ident) !== storeId) throw new KvError('INVALID_ARGUMENT', `engine belongs to store ${decodeStoreIdent(ident)}, expected ${storeId}`);
+    const store = this.joiner!.open(engine, storeId);
+    (this.stores as Store[]).push(store);
+    this.transport.register(store);
+    this.consensus.addMember(new RaftConsensus({ store, allocId: this.joiner!.allocId }));
+    this.ticker.add(store, 1);
+    return store;
+  }
+
+  /** Stops one store (a crash, as far as the others can tell); its engine keeps what it wrote. */
+  stopStore(storeId: number): void {
+    const store = this.stores[storeId - 1];
+    if (!store) throw new KvError('INVALID_ARGUMENT', `no store ${storeId}`);
+    store.stop();
+    this.transport.unregister(storeId);
+    this.ticker.remove(store);
+  }
+
+  /** The running store whose peer leads `regionId`, if one does now. */
+  leaderStore(regionId: number): Store | undefined {
+    return this.stores.find((s) => !s.stopped && s.peers.get(regionId)?.isLeader() === true);
+  }
+
+  private async waitFor(pred: () => boolean, maxTicks: number, what: string): Promise<void> {
+    for (let i = 0; i < maxTicks; i++) {
+      if (pred()) return;
+      await this.nextTick();
+    }
+    if (!pred()) throw new KvError('SERVER_BUSY', `${what} did not happen within ${maxTicks} ticks`, { timedOut: true });
+  }
+
+  /**
+   * Moves a region's replica from one store to another, one single-server change at a time (TiKV's
+   * replica move): a learner on `toStore` (its data comes as a snapshot from the leader), wait
+   * until it has applied what the leader had, promote it, move leadership off `fromStore` if it
+   * is there, remove the old peer, and destroy it on `fromStore` if it has not applied its own
+   * removal (a leader stops talking to a removed peer, which may then never learn the change
+   * committed). Resolves with the region as the last change left it.
+   */
+  async moveReplica(regionId: number, fromStore: number, toStore: number, options: { readonly maxTicks?: number } = {}): Promise<Region> {
+    const maxTicks = options.maxTicks ?? 1000;
+    let region = this.consensus.getRegion(regionId);
+    const old = region.peers.find((p) => p.storeId === fromStore);
+    if (!old) throw new KvError('INVALID_ARGUMENT', `store ${fromStore} holds no peer of region ${regionId}`, { regionId, fromStore });
+    if (toStore < 1 || toStore > this.stores.length) throw new KvError('INVALID_ARGUMENT', `no store ${toStore}`, { toStore });
+    const ctx = (r: Region) => ({ regionId, epoch: r.epoch });
+    const peerId = await this.joiner!.allocId();
+    region = (await this.consensus.changePeer(ctx(region), { type: 'addLearner', peerId, storeId: toStore })).region;
+    const target = this.stores[toStore - 1]!;
+    await this.waitFor(
+      () => {
+        const p = target.peers.get(regionId);
+        const lead = this.leaderStore(regionId)?.peers.get(regionId);
+        return p !== undefined && p.initialized && lead !== undefined && p.applied >= lead.applied;
+      },
+      maxTicks,
+      `the learner of region ${regionId} on store ${toStore} catching up`,
+    );
+    region = (await this.consensus.changePeer(ctx(region), { type: 'promoteLearner', peerId })).region;
+    for (let attempt = 0; this.leaderStore(regionId)?.storeId === fromStore || this.leaderStore(regionId) === undefined; attempt++) {
+      if (attempt >= 10) throw new KvError('SERVER_BUSY', `leadership of region ${regionId} did not leave store ${fromStore}`, { regionId });
+      if (this.leaderStore(regionId)?.storeId === fromStore) {
+        await this.consensus.admin(ctx(region), { type: 'transferLeader', toPeer: peerId }).catch(() => undefined);
+      }
+      for (let i = 0; i < 30 && (this.leaderStore(regionId) === undefined || this.leaderStore(regionId)?.storeId === fromStore); i++) await this.nextTick();
+    }
+    region = (await this.consensus.changePeer(ctx(region), { type: 'removePeer', peerId: old.id })).region;
+    const src = this.stores[fromStore - 1]!;
+    if (!src.stopped && src.peers.get(regionId)?.peerId === old.id) await src.destroyPeer(regionId, old.id);
+    return region;
   }
 
   private nextTick(): Promise<void> {
@@ -234,6 +344,31 @@ export class ClusterConsensus implements Consensus {
     return this.members[storeId - 1]!;
   }
 
+  /** A store added to the running cluster: its id must be the next one. */
+  addMember(member: RaftConsensus): void {
+    if (member.store.storeId !== this.members.length + 1) throw new TypeError(`store ${member.store.storeId} is not the next store id (${this.members.length + 1})`);
+    (this.members as RaftConsensus[]).push(member);
+  }
+
+  /**
+   * A membership change of a region, routed to its leader (SERVER_BUSY, one change still being
+   * applied, is retried after a tick); the changed region is recorded in the directory.
+   */
+  async changePeer(ctx: RequestContext, change: PeerChange): Promise<ChangePeerResult> {
+    const result = await this.route(ctx.regionId, async (c) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await c.changePeer(ctx, change);
+        } catch (e) {
+          if (!(e instanceof KvError && e.code === 'SERVER_BUSY') || attempt >= this.maxAttempts) throw e;
+          await this.waitTick();
+        }
+      }
+    });
+    await this.directory?.recordRegion?.(result.region);
+    return result;
+  }
+
   regionForKey(encodedKey: Uint8Array): Region {
     let best: Region | undefined;
     for (const m of this.members) {
@@ -264,8 +399,15 @@ export class ClusterConsensus implements Consensus {
     let storeId = this.leaders.get(regionId) ?? 1;
     let last: unknown;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+      const member = this.byStore(storeId);
+      if (member.store.stopped) {
+        // A stopped store certainly took nothing: the next one.
+        last = new KvError('ENGINE_CLOSED', `store ${storeId} is stopped`, { storeId });
+        storeId = (storeId % this.members.length) + 1;
+        continue;
+      }
       try {
-        const out = await fn(this.byStore(storeId));
+        const out = await fn(member);
         this.leaders.set(regionId, storeId);
         return out;
       } catch (e) {

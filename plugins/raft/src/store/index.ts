@@ -7,3 +7,4 @@ export { ManualTickSource, StoreTicker, intervalTickSource, type TickSource, typ
 export { ClusterConsensus, RaftCluster, SeededRng, type RaftClusterOptions } from './cluster.js';
 export { dumpStore } from './dump.js';
 export { applyPeerChange, checkPeerChange, decodeChangePeer, encodeChangePeer, toConfChange, type ChangePeerCommand, type ChangePeerResult, type PeerChange } from './membership.js';
+export { DEFAULT_SPLIT_SIZE, SplitChecker, estimateSplit, splitKeyOf, type SplitCheckOptions, type SplitEstimate } from './split-check.js';

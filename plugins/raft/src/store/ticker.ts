@@ -51,10 +51,25 @@ export class StoreTicker {
   /** Errors from ticking (a stopped store); the ticker keeps going for the others. */
   readonly errors: unknown[] = [];
 
+  private stores: readonly Tickable[];
+
   constructor(
-    private readonly stores: readonly Tickable[],
+    stores: readonly Tickable[],
     private readonly source: TickSource,
-  ) {}
+  ) {
+    this.stores = stores.slice();
+  }
+
+  /** Ticks `t` too from the next tick on (a store added to a running cluster), before the last `before` entries. */
+  add(t: Tickable, before = 0): void {
+    const at = this.stores.length - before;
+    this.stores = [...this.stores.slice(0, at), t, ...this.stores.slice(at)];
+  }
+
+  /** Stops ticking `t` (a store stopped in a running cluster). */
+  remove(t: Tickable): void {
+    this.stores = this.stores.filter((x) => x !== t);
+  }
 
   start(): void {
     if (this.stopSource) return;
