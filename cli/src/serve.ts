@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { defaultTxnPlugins, Kernel, localPlacement, storage, txnClient, type Plugin, type StorageEngine } from '@flashkv/core';
+import { defaultTxnPlugins, Kernel, localPlacement, storage, txnClient, type Consensus, type Plugin, type StorageEngine } from '@flashkv/core';
 import { MemoryEngine, memoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
 import { cdc } from '@flashkv/cdc';
-import { SERVER, server } from '@flashkv/server';
+import { SERVER, server, type ClusterTopology } from '@flashkv/server';
 
 export interface ServeOptions {
   readonly memory?: boolean;
@@ -55,6 +55,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     return e;
   };
   let consensusPlugins: Plugin[];
+  // Every store of an in-process cluster answers at this node's address; the leader is whichever store's peer leads.
+  const topology = n === undefined ? undefined : (consensus: Consensus | undefined, self: () => string | undefined): ClusterTopology | undefined => inProcessTopology(consensus, n, self);
   if (n === undefined) consensusPlugins = defaultTxnPlugins();
   else {
     const { raft } = await import('@flashkv/raft');
@@ -66,6 +68,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   try {
     kernel = await Kernel.start({ plugins: [engine, ...consensusPlugins, flashback(), cdc({ tickMs: 200 }), server({
           listen: options.listen,
+          ...(topology !== undefined ? { topology } : {}),
           ...(token !== undefined ? { token } : {}),
           ...(options.metrics !== undefined ? { metricsListen: options.metrics } : {}),
           ...(options.tls !== undefined ? { tls: options.tls } : {}),
@@ -108,4 +111,25 @@ export async function serve(options: ServeOptions): Promise<void> {
 
 async function closeAll(engines: readonly StorageEngine[]): Promise<void> {
   for (const e of engines) await e.close();
+}
+
+/** What the raft plugin's in-process consensus exposes of its stores (ClusterConsensus.members). */
+interface InProcessMembers {
+  readonly members?: ReadonlyArray<{ readonly store: { readonly storeId: number; readonly peers: ReadonlyMap<number, { readonly peerId: number; isLeader(): boolean }> } }>;
+}
+
+/** Store addresses (all this node's) and region leaders of `serve --cluster n`. */
+function inProcessTopology(consensus: Consensus | undefined, n: number, self: () => string | undefined): ClusterTopology | undefined {
+  const members = (consensus as InProcessMembers | undefined)?.members;
+  if (members === undefined) return undefined;
+  return {
+    storeAddress: (storeId) => (storeId >= 1 && storeId <= n ? self() : undefined),
+    leaderOf: (regionId) => {
+      for (const m of members) {
+        const p = m.store.peers.get(regionId);
+        if (p?.isLeader() === true) return { peerId: p.peerId, storeId: m.store.storeId };
+      }
+      return undefined;
+    },
+  };
 }

@@ -14,13 +14,23 @@ test('serve --cluster 3: three raft stores on engine-lsm; writes, flashback and 
   let env = { FLASHKV_ENDPOINT: node.endpoint, FLASHKV_TOKEN: TOKEN };
 
   t.is((await mustRun(['txn', 'put k:1 one', 'put k:2 two'], env)).code, 0);
+  // The region list names every peer's store address (all this one node's) and marks the leader.
+  const regions = await mustRun(['regions', '--json'], env);
+  const [region] = JSON.parse(regions.stdout) as Array<{ peers: string; leader: string }>;
+  t.is(region!.leader, node.endpoint);
+  t.is(region!.peers.split(',').filter((p) => p.includes(`(${node.endpoint})`)).length, 3);
+  t.is(region!.peers.split('*').length, 2, 'exactly one peer is marked leader');
+  // An admin split goes through raft; both halves are served.
+  const split = await mustRun(['split', 'k:2'], env);
+  t.is(split.code, 0, split.stderr);
+  t.regex(split.stdout, /^split at "k:2": region \d+ \[-inf, [0-9a-f]+\) and region 1 \[[0-9a-f]+, \+inf\), epoch version 2\n$/);
   const tso = (await mustRun(['tso'], env)).stdout.trim();
   t.regex(tso, /^\d+$/);
   const bad = await mustRun(['txn', 'put k:1 BAD', 'delete k:2', 'put k:3 three'], env);
   t.is(bad.code, 0, bad.stderr);
   const fb = await mustRun(['flashback', '--to-tso', tso], env);
   t.is(fb.code, 0, fb.stderr);
-  t.regex(fb.stdout, /done: version \d+, 1 regions, 3 keys rewritten/);
+  t.regex(fb.stdout, /done: version \d+, 2 regions, 3 keys rewritten/);
   const back = await mustRun(['scan', '--json'], env);
   t.deepEqual(JSON.parse(back.stdout), [{ key: 'k:1', value: 'one' }, { key: 'k:2', value: 'two' }]);
 

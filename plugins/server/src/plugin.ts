@@ -25,7 +25,7 @@ export interface ServerPluginOptions {
    * Store addresses and region leaders for the region list and NOT_LEADER hints, made from the
    * build's consensus (e.g. `raftTopology`); absent: peers carry no address.
    */
-  readonly topology?: (consensus: Consensus | undefined) => ClusterTopology | undefined;
+  readonly topology?: (consensus: Consensus | undefined, selfAddress: () => string | undefined) => ClusterTopology | undefined;
 }
 
 /** The running server, for the process that composed the build (e.g. to print the bound port). */
@@ -53,7 +53,7 @@ export function server(options: ServerPluginOptions): Plugin {
       const flashback = ctx.tryResolve(FLASHBACK);
       const cdc = ctx.tryResolve(CDC);
       const consensus = ctx.tryResolve(CONSENSUS);
-      const topology = options.topology?.(consensus);
+      const topology = options.topology?.(consensus, () => instance?.address);
       instance = new FlashKvServer({
         storage: ctx.resolve(STORAGE),
         placement: ctx.resolve(PLACEMENT),

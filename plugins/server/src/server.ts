@@ -333,13 +333,21 @@ export class FlashKvServer {
   private regionMessage(g: Region): Record<string, unknown> {
     const topo = this.options.topology;
     const leader = topo?.leaderOf(g.id);
+    // Peers as the consensus has them (raft's membership; placement's copy may only know the bootstrap peer).
+    let peers = g.peers;
+    try {
+      const view = this.options.consensus?.getRegion(g.id);
+      if (view !== undefined && view.peers.length > 0) peers = view.peers;
+    } catch {
+      // a region this node's consensus does not hold: placement's peers stand
+    }
     return {
       id: String(g.id),
       startKey: g.startKey,
       endKey: g.endKey,
       confVer: String(g.epoch.confVer),
       version: String(g.epoch.version),
-      peers: g.peers.map((p) => ({ id: String(p.id), storeId: String(p.storeId), role: p.role, address: topo?.storeAddress(p.storeId) ?? '' })),
+      peers: peers.map((p) => ({ id: String(p.id), storeId: String(p.storeId), role: p.role, address: topo?.storeAddress(p.storeId) ?? '' })),
       inFlashback: g.flashback.inFlashback,
       flashbackStartTs: g.flashback.flashbackStartTs.toString(),
       leaderPeerId: String(leader?.peerId ?? 0),
