@@ -39,12 +39,18 @@ test.serial('meta group over 3 processes: TSO from the meta leader, NOT_LEADER h
   try {
     const admin = c.client({ timeoutMs: 3000, deadlineMs: 15000 });
     clients.push(admin);
-    const leader = await metaLeader(c, admin);
-    const follower = [...c.nodes.keys()].find((id) => id !== leader)!;
-    // A follower refuses with the leader's store id.
+    // A follower that knows the leader refuses with the leader's store id.
+    let leader = await metaLeader(c, admin);
+    let follower = [...c.nodes.keys()].find((id) => id !== leader)!;
+    for (let i = 0; i < 200 && (await admin.status(follower)).metaLeaderStore !== leader; i++) {
+      await sleep(25);
+      leader = await metaLeader(c, admin);
+      follower = [...c.nodes.keys()].find((id) => id !== leader)!;
+    }
     const err = await t.throwsAsync(admin.direct(follower, { op: OP_TSO, count: 1 }));
     t.true(err instanceof RaftClientError && err.code === 'NOT_LEADER', String(err));
-    t.is((err as RaftClientError).leaderStore, leader);
+    t.is((err as RaftClientError).leaderStore, (await admin.status(follower)).metaLeaderStore);
+    t.not((err as RaftClientError).leaderStore, 0);
     // The routed client follows it.
     const first = await getTsFromCluster(admin, 3);
     t.true(first[0]! < first[1]! && first[1]! < first[2]!);
