@@ -18,7 +18,7 @@ import type { NetAddress } from './net/tcp-transport.js';
 
 const USAGE = `usage: node-main --store-id N --listen host:port --peers id=host:port,... --dir DIR
   [--engine lsm|memory] [--token T | env FLASHKV_CLUSTER_TOKEN] [--tick-ms 100]
-  [--election-tick 10] [--heartbeat-tick 1] [--seed N] [--pipeline-at 8] [--test-hooks]`;
+  [--election-tick 10] [--heartbeat-tick 1] [--seed N] [--pipeline-at 8] [--lazy-commit-ms 2] [--test-hooks]`;
 
 function parseAddr(s: string): NetAddress {
   const i = s.lastIndexOf(':');
@@ -78,6 +78,7 @@ async function main(): Promise<void> {
   const tickMs = num('tick-ms');
   const seed = num('seed');
   const pipelineAt = num('pipeline-at');
+  const lazyCommitMs = num('lazy-commit-ms');
   const node = await RaftNode.start({
     storeId,
     listen,
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
     ...(tickMs !== undefined ? { tickMs } : {}),
     ...(seed !== undefined ? { seed } : {}),
     ...(pipelineAt !== undefined ? { pipelineAt } : {}),
+    ...(lazyCommitMs !== undefined ? { lazyCommitMs } : {}),
     testHooks: args.has('test-hooks'),
   });
   const a = node.address();

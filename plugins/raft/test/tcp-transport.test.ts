@@ -180,6 +180,31 @@ test('messages arrive in order, batched: many sends in one turn travel in few fr
   }
 });
 
+test('lazyCommitMs: a commit-only append waits for the next append to the same store and shares its frame; alone it still goes out after the delay', async (t) => {
+  const { a, b, close } = await pair({ lazyCommitMs: 200 });
+  try {
+    // Connect first, so the counts below are about flushing, not the connection coming up.
+    a.t.send({ regionId: 1, fromStore: 1, toStore: 2, message: { type: 'heartbeat', from: 11, to: 12, term: 3 } });
+    await until(() => b.sink.got.length === 1);
+    const frames0 = a.t.stats.framesSent;
+    const commitOnly: RaftEnvelope = { regionId: 1, fromStore: 1, toStore: 2, message: { type: 'app', from: 11, to: 12, term: 3, index: 4, logTerm: 3, commit: 4, entries: [] } };
+    const next: RaftEnvelope = { regionId: 1, fromStore: 1, toStore: 2, message: { type: 'app', from: 11, to: 12, term: 3, index: 4, logTerm: 3, commit: 4, entries: [{ term: 3, index: 5, type: 'normal', data: new Uint8Array([7]) }] } };
+    a.t.send(commitOnly);
+    await new Promise((r) => setTimeout(r, 20));
+    t.is(b.sink.got.length, 1, 'the commit-only append is held');
+    a.t.send(next);
+    await until(() => b.sink.got.length === 3);
+    t.deepEqual(b.sink.got.slice(1), [commitOnly, next], 'in order');
+    t.is(a.t.stats.framesSent - frames0, 1, 'one frame for both');
+    const started = Date.now();
+    a.t.send({ ...commitOnly, message: { ...commitOnly.message, commit: 5, index: 5 } });
+    await until(() => b.sink.got.length === 4, 5000, 'the lone commit-only append');
+    t.true(Date.now() - started >= 150, `sent after the delay (${Date.now() - started} ms)`);
+  } finally {
+    await close();
+  }
+});
+
 test('a batch larger than the maximum frame is split into several frames; a single message above it is dropped and reported', async (t) => {
   const { a, b, close } = await pair({ maxFrameBytes: 4096 });
   try {

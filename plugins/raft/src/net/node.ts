@@ -49,6 +49,9 @@ export interface NodeStatus {
 /** Default number of waiting writes that starts a second batch while one is still in flight. */
 const PIPELINE_AT = 8;
 
+/** Default ms a commit-only append waits for the next batch's append to share its frame. */
+const LAZY_COMMIT_MS = 2;
+
 /** The one region a node cluster runs (peer id = store id). */
 const REGION_ID = 1;
 const DATA_PREFIX = 0x7a;
@@ -68,6 +71,8 @@ export interface RaftNodeOptions {
   readonly maxFrameBytes?: number;
   /** Waiting writes that start another batch while one is in flight. Default 8; 1 pipelines every batch. */
   readonly pipelineAt?: number;
+  /** How long a commit-only append may wait to share a frame with other traffic (TcpTransport lazyCommitMs). Default 2. */
+  readonly lazyCommitMs?: number;
   /** Serve the ISOLATE and APPLIED_COUNT test requests. Default false. */
   readonly testHooks?: boolean;
 }
@@ -168,6 +173,7 @@ export class RaftNode {
       peers: options.peers,
       token: options.token,
       ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),
+      lazyCommitMs: options.lazyCommitMs ?? LAZY_COMMIT_MS,
       onRequest: (body, conn) => node!.onRequest(body, conn),
     });
     const events = options.testHooks ? new EventCatalogue() : undefined;

@@ -53,6 +53,13 @@ export interface TcpTransportOptions {
   readonly maxQueuedPerPeer?: number;
   /** A connection must say hello within this long. Default 5000 ms. */
   readonly helloTimeoutMs?: number;
+  /**
+   * An append that carries no entries (a leader telling a caught-up follower its new commit
+   * index) may wait this long for other traffic to the same store, so both share one frame; the
+   * next batch's append usually comes first. Nothing that waits for an answer is delayed.
+   * Default 0 (sent in the same turn as everything else).
+   */
+  readonly lazyCommitMs?: number;
   /** Client REQUEST frames, if this node serves clients on the same port. */
   readonly onRequest?: (body: Uint8Array, conn: ClientConnection) => void;
 }
@@ -89,6 +96,8 @@ class OutboundPeer {
   backoff: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   flushScheduled = false;
+  /** A flush that waits `lazyCommitMs` because only commit-only appends are queued. */
+  lazyTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly storeId: number,
@@ -195,6 +204,7 @@ export class TcpTransport implements Transport {
     this.closed = true;
     for (const p of this.out.values()) {
       if (p.timer) clearTimeout(p.timer);
+      if (p.lazyTimer) clearTimeout(p.lazyTimer);
       p.socket?.destroy();
       p.queue = [];
     }
@@ -222,6 +232,16 @@ export class TcpTransport implements Transport {
     p.queue.push(env);
     if (p.state === 'idle') this.connect(p);
     else if (p.state === 'up' && !p.flushScheduled) {
+      const lazy = this.options.lazyCommitMs ?? 0;
+      if (lazy > 0 && env.message.type === 'app' && (env.message.entries === undefined || env.message.entries.length === 0)) {
+        if (p.lazyTimer === undefined) {
+          p.lazyTimer = setTimeout(() => {
+            p.lazyTimer = undefined;
+            this.flush(p);
+          }, lazy);
+        }
+        return;
+      }
       p.flushScheduled = true;
       setImmediate(() => this.flush(p));
     }
@@ -292,6 +312,10 @@ export class TcpTransport implements Transport {
 
   private flush(p: OutboundPeer): void {
     p.flushScheduled = false;
+    if (p.lazyTimer !== undefined) {
+      clearTimeout(p.lazyTimer);
+      p.lazyTimer = undefined;
+    }
     const s = p.socket;
     if (p.state !== 'up' || !s || p.queue.length === 0) return;
     const batch = p.queue;
