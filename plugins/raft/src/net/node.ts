@@ -75,6 +75,8 @@ export interface RaftNodeOptions {
   readonly lazyCommitMs?: number;
   /** Serve the ISOLATE and APPLIED_COUNT test requests. Default false. */
   readonly testHooks?: boolean;
+  /** Where the store reports applies (`applied$`): a kernel's catalogue when the node hosts one (CDC, storage). */
+  readonly events?: EventCatalogue;
 }
 
 function zkey(key: Uint8Array): Uint8Array {
@@ -176,7 +178,7 @@ export class RaftNode {
       lazyCommitMs: options.lazyCommitMs ?? LAZY_COMMIT_MS,
       onRequest: (body, conn) => node!.onRequest(body, conn),
     });
-    const events = options.testHooks ? new EventCatalogue() : undefined;
+    const events = options.events ?? (options.testHooks ? new EventCatalogue() : undefined);
     const seed = options.seed ?? globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
     const store = Store.open({
       engine: options.engine,
@@ -190,7 +192,8 @@ export class RaftNode {
       ? MetaPeer.open({ engine: options.engine, storeId: options.storeId, transport, rng: new SeededRng(seed + options.storeId * 7919 + 104729), ...(options.raft ? { raft: options.raft } : {}) })
       : undefined;
     transport.attach(meta ? new MetaDemux(store, meta) : store);
-    node = new RaftNode(store, transport, options, events, meta);
+    // The applied-put counts are a test hook: a kernel's catalogue alone does not pay for them.
+    node = new RaftNode(store, transport, options, options.testHooks ? events : undefined, meta);
     await transport.start();
     node.ticker.start();
     return node;
