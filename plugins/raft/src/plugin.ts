@@ -2,6 +2,7 @@ import { CLOCK, CONSENSUS, ENGINE, PLACEMENT, definePlugin, type Plugin, type St
 import { RaftCluster } from './store/cluster.js';
 import type { StoreRaftOptions } from './store/store.js';
 import type { TickSource } from './store/ticker.js';
+import type { SplitCheckOptions } from './store/split-check.js';
 
 export const RAFT_PLUGIN_NAME = '@flashkv/raft';
 
@@ -15,6 +16,8 @@ export interface RaftPluginOptions {
   readonly tickSource?: TickSource;
   readonly seed?: number;
   readonly logGcThreshold?: number;
+  /** Size-based split (RaftCluster's `splitCheck`): off unless given. */
+  readonly splitCheck?: SplitCheckOptions;
   /**
    * Placement on raft (issue 8 item 5): the plugin also provides PLACEMENT, served by a meta raft
    * group with a voter on every store (TSO, directory, safe point, pauses, jobs survive losing
@@ -56,6 +59,7 @@ export function raft(options: RaftPluginOptions = {}): Plugin {
         ...(options.tickSource ? { tickSource: options.tickSource } : {}),
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
+        ...(options.splitCheck ? { splitCheck: options.splitCheck } : {}),
       });
       ctx.provide(CONSENSUS, cluster.consensus);
       if (cluster.placement) ctx.provide(PLACEMENT, cluster.placement);
