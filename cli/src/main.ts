@@ -80,6 +80,41 @@ function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`;
 }
 
+function hostPort(flag: string, v: string): { host: string; port: number } {
+  const m = /^(.+):(\d{1,5})$/.exec(v);
+  if (m === null || Number(m[2]) > 65535) throw new UsageError(`${flag}: expected host:port, got "${v}"`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** `id=host:port,...` as a map; every id a positive integer, once. */
+function idList(flag: string, v: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const item of v.split(',')) {
+    const m = /^(\d{1,6})=(.+:\d{1,5})$/.exec(item.trim());
+    if (m === null || Number(m[1]) < 1) throw new UsageError(`${flag}: expected id=host:port,... with ids from 1, got "${item}"`);
+    if (out.has(Number(m[1]))) throw new UsageError(`${flag}: store ${m[1]} is listed twice`);
+    out.set(Number(m[1]), m[2]!);
+  }
+  return out;
+}
+
+/** The node options of `serve --store-id ...`, or undefined when none of them is given. */
+function nodeOptions(o: { storeId?: string; raftListen?: string; peers?: string; grpcPeers?: string; clusterToken?: string; token?: string }) {
+  if (o.storeId === undefined && o.raftListen === undefined && o.peers === undefined && o.grpcPeers === undefined) return undefined;
+  if (o.storeId === undefined || o.raftListen === undefined || o.peers === undefined || o.grpcPeers === undefined) throw new UsageError('a cluster node needs --store-id, --raft-listen, --peers and --grpc-peers together');
+  if (!/^\d{1,6}$/.test(o.storeId) || Number(o.storeId) < 1) throw new UsageError(`--store-id must be a positive integer, got "${o.storeId}"`);
+  const storeId = Number(o.storeId);
+  const raftListen = hostPort('--raft-listen', o.raftListen);
+  const peers = new Map([...idList('--peers', o.peers)].map(([id, a]) => [id, hostPort('--peers', a)] as const));
+  const grpcPeers = idList('--grpc-peers', o.grpcPeers);
+  if (!peers.has(storeId)) throw new UsageError(`--peers must list this store (${storeId}) too`);
+  if ([...peers.keys()].sort().join() !== [...grpcPeers.keys()].sort().join()) throw new UsageError('--peers and --grpc-peers must list the same store ids');
+  const clusterToken = o.clusterToken ?? o.token;
+  if (clusterToken === undefined || clusterToken === '') throw new UsageError('a cluster node needs --token (the same on every node) or --cluster-token');
+  if (o.token === undefined || o.token === '') throw new UsageError('a cluster node needs --token, the same on every node (clients may talk to any of them)');
+  return { storeId, raftListen, peers, grpcPeers, clusterToken };
+}
+
 function uint(what: string, v: string): bigint {
   if (!/^[0-9]{1,20}$/.test(v)) throw new UsageError(`${what} must be a non-negative integer, got "${v}"`);
   return BigInt(v);
@@ -100,12 +135,17 @@ export function program(): Command {
     .addOption(new Option('--token <token>', 'token clients must send (generated and printed when absent)').env('FLASHKV_TOKEN'))
     .option('--metrics <host:port>', 'serve Prometheus metrics at http://host:port/metrics (same token)')
     .option('--cluster <n>', 'run n raft stores in this process (a replicated cluster; data in <data>/store-<id>)')
+    .option('--store-id <id>', 'run as store <id> of a multi-process cluster (with --raft-listen, --peers, --grpc-peers)')
+    .option('--raft-listen <host:port>', "this store's raft (TCP transport) address")
+    .option('--peers <list>', 'raft addresses of every store: id=host:port,... (the same list on every node)')
+    .option('--grpc-peers <list>', 'gRPC (--listen) addresses of every store: id=host:port,... (for leader hints to clients)')
+    .addOption(new Option('--cluster-token <token>', 'shared secret of the raft connections between stores (default: --token)').env('FLASHKV_CLUSTER_TOKEN'))
     .option('--tls-cert <file>', 'serve gRPC over TLS with this certificate (PEM); needs --tls-key')
     .option('--tls-key <file>', 'private key (PEM) of --tls-cert')
     .option('--tls-client-ca <file>', 'require client certificates signed by this CA (PEM); with it the token is optional for clients that present one')
     .addOption(new Option('--log-level <level>', 'structured (pino) logs on stderr').choices(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).env('FLASHKV_LOG_LEVEL'))
-    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180', 'flashkv serve --cluster 3 --data ./cluster-data', 'flashkv serve --memory --tls-cert server.crt --tls-key server.key --log-level info']))
-    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string; cluster?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; logLevel?: string }) => {
+    .addHelpText('after', examples(['flashkv serve --memory', 'flashkv serve --data ./data --listen 127.0.0.1:20160 --token s3cret --metrics 127.0.0.1:20180', 'flashkv serve --cluster 3 --data ./cluster-data', 'flashkv serve --store-id 1 --listen 127.0.0.1:20161 --raft-listen 127.0.0.1:7001 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --grpc-peers 1=127.0.0.1:20161,2=127.0.0.1:20162,3=127.0.0.1:20163 --data ./node-1 --token s3cret', 'flashkv serve --memory --tls-cert server.crt --tls-key server.key --log-level info']))
+    .action(action(async (o: { memory?: boolean; data: string; listen: string; token?: string; metrics?: string; cluster?: string; tlsCert?: string; tlsKey?: string; tlsClientCa?: string; logLevel?: string; storeId?: string; raftListen?: string; peers?: string; grpcPeers?: string; clusterToken?: string }) => {
       if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
       if (o.tlsClientCa !== undefined && o.tlsCert === undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
       const tls =
@@ -121,8 +161,10 @@ export function program(): Command {
         if (!/^[0-9]{1,2}$/.test(o.cluster) || Number(o.cluster) < 1 || Number(o.cluster) > 9) throw new UsageError(`--cluster must be a store count from 1 to 9, got "${o.cluster}"`);
         cluster = Number(o.cluster);
       }
+      const node = nodeOptions(o);
+      if (node !== undefined && cluster !== undefined) throw new UsageError('--cluster (stores in one process) and --store-id (one store of a cluster of processes) exclude each other');
       const { serve } = await import('./serve.js');
-      await serve({ ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}), ...(cluster !== undefined ? { cluster } : {}), ...(tls !== undefined ? { tls } : {}), ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}) });
+      await serve({ ...(node !== undefined ? { node } : {}), ...(o.memory === true ? { memory: true } : {}), data: o.data, listen: o.listen, ...(o.token !== undefined ? { token: o.token } : {}), ...(o.metrics !== undefined ? { metrics: o.metrics } : {}), ...(cluster !== undefined ? { cluster } : {}), ...(tls !== undefined ? { tls } : {}), ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}) });
     }));
 
   p.command('demo')

@@ -5,6 +5,7 @@ import { MemoryEngine, memoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
 import { cdc } from '@flashkv/cdc';
 import { SERVER, server, type ClusterTopology } from '@flashkv/server';
+import type { ClusterNodeHandle, ClusterNodeOptions } from './node.js';
 
 export interface ServeOptions {
   readonly memory?: boolean;
@@ -19,6 +20,8 @@ export interface ServeOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer };
   /** pino level for the server's structured logs (stderr); default silent. */
   readonly logLevel?: string;
+  /** Run as one store of a multi-process raft cluster (`--store-id`, `--raft-listen`, `--peers`, ...). */
+  readonly node?: ClusterNodeOptions;
 }
 
 /**
@@ -56,8 +59,15 @@ export async function serve(options: ServeOptions): Promise<void> {
   };
   let consensusPlugins: Plugin[];
   // Every store of an in-process cluster answers at this node's address; the leader is whichever store's peer leads.
-  const topology = n === undefined ? undefined : (consensus: Consensus | undefined, self: () => string | undefined): ClusterTopology | undefined => inProcessTopology(consensus, n, self);
-  if (n === undefined) consensusPlugins = defaultTxnPlugins();
+  let topology = n === undefined ? undefined : (consensus: Consensus | undefined, self: () => string | undefined): ClusterTopology | undefined => inProcessTopology(consensus, n, self);
+  const nodeOpts = options.node;
+  if (nodeOpts !== undefined) {
+    // One store of a cluster of processes: raft over TCP, placement in the replicated meta group.
+    const { clusterNode, nodeTopology } = await import('./node.js');
+    const handle: ClusterNodeHandle = { node: undefined };
+    consensusPlugins = [clusterNode(nodeOpts, handle), storage(), txnClient()];
+    topology = (_c, self) => nodeTopology(handle, nodeOpts.storeId, nodeOpts.grpcPeers, self);
+  } else if (n === undefined) consensusPlugins = defaultTxnPlugins();
   else {
     const { raft } = await import('@flashkv/raft');
     consensusPlugins = [localPlacement(), raft({ stores: n, engineFor }), storage(), txnClient()];
@@ -80,7 +90,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const endpoint = kernel.resolve(SERVER).address!;
   const out = process.stdout;
-  out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`}${n === undefined ? '' : `; raft, ${n} stores in this process`})\n`);
+  out.write(`flashkv serving on ${endpoint} (engine: ${options.memory === true ? 'memory' : `lsm, data in ${options.data}`}${n === undefined ? '' : `; raft, ${n} stores in this process`}${nodeOpts === undefined ? '' : `; raft store ${nodeOpts.storeId} of ${nodeOpts.peers.size}, raft on ${nodeOpts.raftListen.host}:${nodeOpts.raftListen.port}`})\n`);
   out.write(token !== undefined ? `  token: ${token}\n` : '  auth: client certificates signed by --tls-client-ca\n');
   const srv = kernel.resolve(SERVER);
   if (srv.metricsPort !== undefined) {

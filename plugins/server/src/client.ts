@@ -535,14 +535,17 @@ export class FlashKvClient {
   }
 
   /** Retries a whole unrouted call on region errors (scan, lock resolution, status checks). */
-  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+  private async retrying<T>(fn: (address: string) => Promise<T>): Promise<T> {
+    let address = this.home;
     for (let attempt = 0; ; attempt++) {
-      const address = this.home;
       try {
-        return await fn();
+        return await fn(address);
       } catch (e) {
         if (!this.regionAware || attempt + 1 >= this.maxAttempts || !this.learn(e, undefined, address)) throw e;
         this.invalidateRegions();
+        // A NOT_LEADER naming the leader's address: the next attempt goes there; else home.
+        const hint = isKvError(e, 'NOT_LEADER') ? e.details['leaderAddress'] : undefined;
+        address = typeof hint === 'string' && hint !== '' ? hint : this.home;
         await this.backoff(attempt, isKvError(e) ? e.code : 'UNAVAILABLE');
       }
     }
@@ -602,7 +605,7 @@ export class FlashKvClient {
   }
 
   async scan(req: { start?: Uint8Array; end?: Uint8Array; limit?: number; ts: bigint; reverse?: boolean; keyOnly?: boolean }): Promise<KvPairBytes[]> {
-    const r = await this.retrying(() => this.call('Scan', { ...req, ts: req.ts.toString() }));
+    const r = await this.retrying((a) => this.call('Scan', { ...req, ts: req.ts.toString() }, a));
     return r['pairs'] as KvPairBytes[];
   }
 
@@ -654,13 +657,13 @@ export class FlashKvClient {
   }
 
   async checkTxnStatus(req: { primaryKey: Uint8Array; lockTs: bigint; callerStartTs: bigint; currentTs: bigint; rollbackIfNotExist?: boolean }): Promise<RemoteTxnStatus> {
-    const r = await this.retrying(() => this.call('CheckTxnStatus', {
+    const r = await this.retrying((a) => this.call('CheckTxnStatus', {
       primaryKey: req.primaryKey,
       lockTs: req.lockTs.toString(),
       callerStartTs: req.callerStartTs.toString(),
       currentTs: req.currentTs.toString(),
       rollbackIfNotExist: req.rollbackIfNotExist === true,
-    }));
+    }, a));
     const kind = String(r['kind']);
     if (kind === 'committed') return { kind, commitTs: big(r['commitTs']) };
     if (kind === 'locked') return { kind, ttl: big(r['ttl']), minCommitTs: big(r['minCommitTs']), lockTs: big(r['lockTs']) };
@@ -668,7 +671,7 @@ export class FlashKvClient {
   }
 
   async resolveLock(req: { startTs: bigint; commitTs: bigint; keys?: readonly Uint8Array[] }): Promise<number> {
-    const r = await this.retrying(() => this.call('ResolveLock', { startTs: req.startTs.toString(), commitTs: req.commitTs.toString(), keys: req.keys ?? [] }));
+    const r = await this.retrying((a) => this.call('ResolveLock', { startTs: req.startTs.toString(), commitTs: req.commitTs.toString(), keys: req.keys ?? [] }, a));
     return num(r['resolved']);
   }
 
@@ -679,24 +682,24 @@ export class FlashKvClient {
 
   /** Admin: splits the region holding raw `key` at `key`; resolves the two halves. */
   async split(key: Uint8Array): Promise<{ left: RegionInfo; right: RegionInfo }> {
-    const r = await this.call('Split', { key });
+    const r = await this.retrying((a) => this.call('Split', { key }, a));
     this.invalidateRegions();
     return { left: regionOf(r['left'] as Raw), right: regionOf(r['right'] as Raw) };
   }
 
   /** Admin: placement's GC safe point and who pauses GC. */
   async gcSafePoint(): Promise<GcSafePointInfo> {
-    return gcInfoOf(await this.call('GetGcSafePoint', {}));
+    return gcInfoOf(await this.retrying((a) => this.call('GetGcSafePoint', {}, a)));
   }
 
   /** Admin: moves the GC safe point forward to `ts` (refused with INVALID_ARGUMENT if it is behind the current one). */
   async updateGcSafePoint(ts: bigint): Promise<GcSafePointInfo> {
-    return gcInfoOf(await this.call('UpdateGcSafePoint', { safePoint: ts.toString() }));
+    return gcInfoOf(await this.retrying((a) => this.call('UpdateGcSafePoint', { safePoint: ts.toString() }, a)));
   }
 
   /** Admin: one GC pass over every region at `safePoint` (default placement's), capped by placement's. */
   async gc(safePoint = 0n): Promise<GcRunResult> {
-    const r = await this.call('Gc', { safePoint: safePoint.toString() });
+    const r = await this.retrying((a) => this.call('Gc', { safePoint: safePoint.toString() }, a));
     return { safePoint: big(r['safePoint']), paused: r['paused'] === true, keys: num(r['keys']), deletedVersions: num(r['deletedVersions']) };
   }
 

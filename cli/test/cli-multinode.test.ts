@@ -1,0 +1,92 @@
+import test from 'ava';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FlashKvClient } from '@flashkv/server';
+import { mustRun, mustServe, TOKEN, type Served } from './helpers.js';
+
+/** Free loopback ports (bound once to port 0 and released). */
+async function freePorts(n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(
+      await new Promise<number>((resolve, reject) => {
+        const srv = createServer();
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => {
+          const port = (srv.address() as { port: number }).port;
+          srv.close(() => resolve(port));
+        });
+      }),
+    );
+  }
+  return out;
+}
+
+const te = new TextEncoder();
+const td = new TextDecoder();
+
+test('three `flashkv serve` processes as one raft cluster: writes through any node, kill -9 of the leader, the client carries on and every acknowledged write is there', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashkv-cli-nodes-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const ports = await freePorts(6);
+  const raft = (i: number) => `127.0.0.1:${ports[i - 1]}`;
+  const grpcAt = (i: number) => `127.0.0.1:${ports[i + 2]}`;
+  const peers = [1, 2, 3].map((i) => `${i}=${raft(i)}`).join(',');
+  const grpcPeers = [1, 2, 3].map((i) => `${i}=${grpcAt(i)}`).join(',');
+  const nodes = new Map<number, Served>();
+  const started = await Promise.all(
+    [1, 2, 3].map((i) => mustServe(['--store-id', String(i), '--raft-listen', raft(i), '--peers', peers, '--grpc-peers', grpcPeers, '--data', join(dir, `n${i}`), '--listen', grpcAt(i)])),
+  );
+  started.forEach((s, i) => nodes.set(i + 1, s));
+  t.teardown(async () => {
+    for (const s of nodes.values()) await s.stop('SIGKILL');
+  });
+  for (const [i, s] of nodes) {
+    t.is(s.endpoint, grpcAt(i));
+    t.regex(s.output(), new RegExp(`raft store ${i} of 3, raft on ${raft(i).replace(/\./g, '\\.')}`));
+  }
+
+  // A CLI write through each node: two of them are followers and pass the client on to the leader.
+  for (const i of [1, 2, 3]) {
+    const put = await mustRun(['put', `cli:${i}`, `v${i}`], { FLASHKV_ENDPOINT: grpcAt(i), FLASHKV_TOKEN: TOKEN });
+    t.is(put.code, 0, put.stderr);
+  }
+  const regions = await mustRun(['regions', '--json'], { FLASHKV_ENDPOINT: grpcAt(1), FLASHKV_TOKEN: TOKEN });
+  const [region] = JSON.parse(regions.stdout) as Array<{ leader: string; peers: string }>;
+  t.true([1, 2, 3].some((i) => region!.leader === grpcAt(i)), `leader address ${region!.leader}`);
+  for (const i of [1, 2, 3]) t.true(region!.peers.includes(`@store${i}(${grpcAt(i)})`));
+
+  const c = new FlashKvClient({ endpoint: [1, 2, 3].map(grpcAt).join(','), token: TOKEN, deadlineMs: 5000, maxRegionAttempts: 80 });
+  t.teardown(() => c.close());
+  const acked = new Map<string, string>();
+  const write = async (n: number) => {
+    const tx = await c.begin();
+    tx.put(te.encode(`k:${n}`), te.encode(`v:${n}`));
+    tx.put(te.encode(`m:${n}`), te.encode(`w:${n}`));
+    await tx.commit();
+    acked.set(`k:${n}`, `v:${n}`);
+    acked.set(`m:${n}`, `w:${n}`);
+  };
+  for (let n = 0; n < 20; n++) await write(n);
+
+  // kill -9 the leader's process; writes go on through the other two after a new election.
+  const rs = await c.regions();
+  const leaderAddress = rs[0]!.peers.find((p) => p.id === rs[0]!.leaderPeerId)?.address;
+  const victim = [...nodes].find(([, s]) => s.endpoint === leaderAddress);
+  t.truthy(victim, `no node at the leader address ${leaderAddress}`);
+  await victim![1].stop('SIGKILL');
+  nodes.delete(victim![0]);
+  const t0 = Date.now();
+  for (let n = 20; n < 40; n++) await write(n);
+  t.log(`20 txns after the kill in ${Date.now() - t0} ms (retries: ${JSON.stringify(c.stats.retries)})`);
+
+  const ts = await c.getTs();
+  for (const [k, v] of acked) t.is(td.decode((await c.get(te.encode(k), ts)) ?? new Uint8Array()), v, k);
+  const all = await c.scan({ ts });
+  t.is(all.length, acked.size + 3);
+  const survivor = [...nodes.keys()][0]!;
+  const cli = await mustRun(['get', 'cli:1'], { FLASHKV_ENDPOINT: grpcAt(survivor), FLASHKV_TOKEN: TOKEN });
+  t.is(cli.stdout, 'v1\n');
+});
