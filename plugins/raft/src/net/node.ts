@@ -185,6 +185,7 @@ export class RaftNode {
       transport,
       rng: new SeededRng(seed + options.storeId * 7919),
       asyncLeaderPersist: true,
+      settleOnDurableQuorum: true,
       ...(events ? { events } : {}),
       ...(options.raft ? { raft: options.raft } : {}),
     });

@@ -84,6 +84,13 @@ export interface StoreOptions {
    * `persistInBackground`). Default false: every Ready is persisted in turn on the chain.
    */
   readonly asyncLeaderPersist?: boolean;
+  /**
+   * With `asyncLeaderPersist`: a leader settles proposals of plain writes as soon as they are
+   * committed on disk on a quorum of voters (its own log write may still be running: two
+   * followers' syncs are a quorum of three), before their apply write has landed; reads still
+   * wait for the landed apply (read index). Default false: proposals settle after their apply.
+   */
+  readonly settleOnDurableQuorum?: boolean;
 }
 
 type Waiter<T> = { resolve(v: T): void; reject(e: unknown): void };
@@ -111,6 +118,10 @@ export class RegionPeer {
   /** Where the senders of messages live: an uninitialized peer has no peer list to route replies by. */
   readonly peerStores = new Map<number, number>();
   applied: number;
+  /** Highest index handed to an apply write (>= applied; ahead while that write is in flight). */
+  staged: number;
+  /** Highest log index handed to a log write (durable or in flight). */
+  logQueued: number;
   /** False for a peer created by a message, until a snapshot gives it a range and data. */
   initialized = true;
   /** A leader Ready whose write is in flight (asyncLeaderPersist); no other Ready runs meanwhile. */
@@ -130,6 +141,8 @@ export class RegionPeer {
   ) {
     this.storage = storage;
     this.applied = storage.apply.applied;
+    this.staged = this.applied;
+    this.logQueued = storage.lastIndex();
     this.node = node(storage);
   }
 
@@ -625,6 +638,7 @@ export class Store implements RaftReceiver {
     // Meanwhile the leader's new appends and heartbeats go out at once (see `sendWhilePersisting`).
     if (peer.persisting) {
       this.sendWhilePersisting(peer);
+      this.applyDurableQuorum(peer);
       return;
     }
     while (!peer.destroyed && peer.node.hasReady()) {
@@ -647,6 +661,7 @@ export class Store implements RaftReceiver {
         const durable = this.durableCommitted(peer, rd);
         const created = durable.length > 0 ? await this.apply(peer, durable, { ...peer.storage.hard, commit: Math.max(peer.storage.hard.commit, durable[durable.length - 1]!.index) }) : [];
         this.persistInBackground(peer, rd, created);
+        this.applyDurableQuorum(peer);
         return;
       }
       await this.persist(peer, rd);
@@ -669,6 +684,42 @@ export class Store implements RaftReceiver {
       else keep.push(m);
     }
     r.msgs = keep;
+  }
+
+  /**
+   * `settleOnDurableQuorum`: a leader whose own log write is in flight applies, without waiting
+   * for it, the committed plain writes that a quorum of voters already holds on disk (followers
+   * acknowledge only after their sync; this store counts up to its durable last index), and
+   * settles their proposals at once. Only entries whose log write this store has already queued
+   * qualify, so its WAL holds them before their apply (and the commit index written with it).
+   * Stops at the first entry that is not a plain write (admin commands and membership changes
+   * apply in their Ready). The apply write itself lands after the log write in flight.
+   */
+  private applyDurableQuorum(peer: RegionPeer): void {
+    if (!this.options.settleOnDurableQuorum) return;
+    const r = peer.node.raft;
+    if (!peer.isLeader() || r.term !== peer.storage.hard.term || !peer.initialized || peer.removed) return;
+    const t = r.tracker;
+    const matches: number[] = [];
+    for (const id of t.voters) matches.push(id === peer.peerId ? peer.storage.lastIndex() : (t.progress.get(id)?.match ?? 0));
+    matches.sort((a, b) => b - a);
+    const limit = Math.min(r.raftLog.committed, peer.logQueued, matches[t.quorum() - 1] ?? 0);
+    if (limit <= peer.staged) return;
+    const ents = r.raftLog.slice(peer.staged + 1, limit + 1) ?? [];
+    let n = 0;
+    // Command layout (codec.ts): u8 format, u8 kind (1 write); an empty entry is a leader's no-op.
+    while (n < ents.length && ents[n]!.type === 'normal' && (ents[n]!.data.length === 0 || ents[n]!.data[1] === 1)) n++;
+    if (n === 0) return;
+    const todo = n === ents.length ? ents : ents.slice(0, n);
+    const last = todo[todo.length - 1]!.index;
+    const hard = peer.storage.hard;
+    this.apply(peer, todo, { term: hard.term, vote: hard.vote, commit: Math.max(hard.commit, last) }, true).then(
+      () => this.serveReads(peer),
+      (e) => {
+        if (!this.closed) this.stop();
+        this.backgroundErrors.push(e);
+      },
+    );
   }
 
   /** A leader's message sent before its log write finished: commit at most the durable last index. */
@@ -761,10 +812,12 @@ export class Store implements RaftReceiver {
     }
     peer.storage.stageAppend(rd.entries, batch);
     if (rd.hardState) batch.put('raft', hardStateKey(peer.region.id), encodeHardState(rd.hardState));
+    if (rd.entries.length > 0) peer.logQueued = rd.entries[rd.entries.length - 1]!.index;
     if (batch.count > 0) await this.options.engine.write(batch, { sync });
     if (rd.snapshot && snapRegion) {
       peer.storage.resetTo(rd.snapshot.metadata.index, rd.snapshot.metadata.term);
       peer.applied = rd.snapshot.metadata.index;
+      peer.staged = peer.applied;
       this.snapshotsApplied++;
       peer.initialized = true;
       // Our own proposals the snapshot covers: whether they made it in is not knowable here.
@@ -801,12 +854,14 @@ export class Store implements RaftReceiver {
    * changes and the new applied index go to the engine in one batch. Proposals settle and
    * `applied` events fire only after that batch landed.
    */
-  private async apply(peer: RegionPeer, entries: readonly Entry[], hard?: Ready['hardState']): Promise<RegionPeer[]> {
-    const todo = entries.filter((e) => e.index > peer.applied);
+  private async apply(peer: RegionPeer, entries: readonly Entry[], hard?: Ready['hardState'], settleEarly = false): Promise<RegionPeer[]> {
+    const todo = entries.filter((e) => e.index > peer.staged);
     if (todo.length === 0) return [];
     const batch = new WriteBatch();
     if (hard) batch.put('raft', hardStateKey(peer.region.id), encodeHardState(hard));
     const after: (() => void)[] = [];
+    // Proposal outcomes: with `settleEarly` given before the write lands, else in order with the rest.
+    const settle: (() => void)[] = settleEarly ? [] : after;
     const created: { region: Region; peerId: number }[] = [];
     const written = { bytes: 0 };
     let sync = false;
@@ -829,13 +884,13 @@ export class Store implements RaftReceiver {
       }
       if (pending) {
         // An entry of another term at this index means our proposal was overwritten: it never applies.
-        if (pending.term !== e.term) after.push(() => pending.reject(new KvError('NOT_LEADER', `proposal at index ${e.index} was overwritten by a later leader`, { regionId: peer.region.id, stale: true, leader: peer.leaderHint() })));
+        if (pending.term !== e.term) settle.push(() => pending.reject(new KvError('NOT_LEADER', `proposal at index ${e.index} was overwritten by a later leader`, { regionId: peer.region.id, stale: true, leader: peer.leaderHint() })));
         else if (outcome && 'ok' in outcome) {
           const v = outcome.ok;
-          after.push(() => pending.resolve(v));
+          settle.push(() => pending.resolve(v));
         } else if (outcome) {
           const err = outcome.err;
-          after.push(() => pending.reject(err));
+          settle.push(() => pending.reject(err));
         }
       }
     }
@@ -862,8 +917,11 @@ export class Store implements RaftReceiver {
         batch.put('raft', hardStateKey(c.region.id), encodeHardState({ term: existing.storage.hard.term, vote: existing.storage.hard.vote, commit: RAFT_INIT_INDEX }));
       }
     }
+    peer.staged = last;
+    if (settleEarly) for (const f of settle) f();
     await this.options.engine.write(batch, { sync });
-    peer.applied = last;
+    peer.applied = Math.max(peer.applied, last);
+    // A truncation (maybeCompact) cannot have run meanwhile: it waits for staged applies to land.
     peer.storage.apply = apply;
     peer.writtenSinceCheck += written.bytes;
     if (region !== peer.region) {
@@ -992,6 +1050,8 @@ export class Store implements RaftReceiver {
   private async maybeCompact(peer: RegionPeer): Promise<void> {
     const s = peer.storage;
     if (peer.applied - s.apply.truncatedIndex < this.gcThreshold) return;
+    // Not while an apply write is in flight: its apply state was taken before this truncation.
+    if (peer.staged > peer.applied) return;
     const from = s.apply.truncatedIndex + 1;
     // Not past what the core counts as applied: entries applied ahead of a Ready are still
     // handed out by the next one.
