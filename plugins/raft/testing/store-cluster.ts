@@ -11,6 +11,8 @@ export interface StoreClusterOptions {
   readonly dropRate?: number;
   /** Passed to every store (a leader's log write runs while the store keeps stepping). */
   readonly asyncLeaderPersist?: boolean;
+  /** Passed to every store (with asyncLeaderPersist: settle once a quorum holds an entry on disk). */
+  readonly settleOnDurableQuorum?: boolean;
 }
 
 /** One store of the cluster with what a test looks at. */
@@ -114,6 +116,7 @@ export class StoreCluster {
       rng: this.rng.fork(),
       events,
       ...(this.options.asyncLeaderPersist ? { asyncLeaderPersist: true } : {}),
+      ...(this.options.settleOnDurableQuorum ? { settleOnDurableQuorum: true } : {}),
       ...(this.options.raft ? { raft: this.options.raft } : {}),
       ...(this.options.logGcThreshold !== undefined ? { logGcThreshold: this.options.logGcThreshold } : {}),
     });
