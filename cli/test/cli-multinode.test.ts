@@ -70,10 +70,14 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
     acked.set(`m:${n}`, `w:${n}`);
   };
   for (let n = 0; n < 20; n++) await write(n);
+  // Two regions (split through raft from the client): after the kill each elects its own leader,
+  // possibly on different nodes, and a scan of both is served piece by piece.
+  await c.split(te.encode('m:'));
+  t.is((await c.regions()).length, 2);
 
   // kill -9 the leader's process; writes go on through the other two after a new election.
   const rs = await c.regions();
-  const leaderAddress = rs[0]!.peers.find((p) => p.id === rs[0]!.leaderPeerId)?.address;
+  const leaderAddress = rs[1]!.peers.find((p) => p.id === rs[1]!.leaderPeerId)?.address;
   const victim = [...nodes].find(([, s]) => s.endpoint === leaderAddress);
   t.truthy(victim, `no node at the leader address ${leaderAddress}`);
   await victim![1].stop('SIGKILL');
@@ -86,6 +90,10 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
   for (const [k, v] of acked) t.is(td.decode((await c.get(te.encode(k), ts)) ?? new Uint8Array()), v, k);
   const all = await c.scan({ ts });
   t.is(all.length, acked.size + 3);
+  const reversed = await c.scan({ ts, reverse: true, keyOnly: true });
+  t.deepEqual(reversed.map((p) => td.decode(p.key)), all.map((p) => td.decode(p.key)).reverse());
+  const after = await c.regions();
+  t.log(`leaders after the kill: ${after.map((r) => `region ${r.id} at ${r.peers.find((p) => p.id === r.leaderPeerId)?.address ?? '?'}`).join(', ')}`);
   const survivor = [...nodes.keys()][0]!;
   const cli = await mustRun(['get', 'cli:1'], { FLASHKV_ENDPOINT: grpcAt(survivor), FLASHKV_TOKEN: TOKEN });
   t.is(cli.stdout, 'v1\n');

@@ -460,6 +460,15 @@ export class FlashKvClient {
     return r;
   }
 
+  /** The region holding the last key before raw `end` (undefined: the last region). */
+  private static locateBefore(dir: readonly CachedRegion[], end: Uint8Array | undefined): CachedRegion | undefined {
+    if (end === undefined) return dir[dir.length - 1];
+    const enc = codec.encodeBytes(end);
+    // The last region whose start is < enc.
+    for (let i = dir.length - 1; i >= 0; i--) if (compareBytes(dir[i]!.info.startKey, enc) < 0) return dir[i];
+    return undefined;
+  }
+
   /** Indexes of `keys` grouped by cached region; a key no cached region holds goes unrouted (context undefined). */
   private async group(keys: readonly Uint8Array[]): Promise<Array<{ region: CachedRegion | undefined; indexes: number[] }>> {
     const dir = await this.regionDirectory();
@@ -604,9 +613,63 @@ export class FlashKvClient {
     return [...found].sort((a, b) => a[0] - b[0]).map(([, p]) => p);
   }
 
+  /**
+   * A scan. Region-aware, it goes one region at a time (in key order, or backwards when
+   * `reverse`), each piece to its region's leader, so regions led by different nodes are all
+   * served; a piece that fails with a region error is looked up again and retried.
+   */
   async scan(req: { start?: Uint8Array; end?: Uint8Array; limit?: number; ts: bigint; reverse?: boolean; keyOnly?: boolean }): Promise<KvPairBytes[]> {
-    const r = await this.retrying((a) => this.call('Scan', { ...req, ts: req.ts.toString() }, a));
-    return r['pairs'] as KvPairBytes[];
+    const whole = async () => {
+      const r = await this.retrying((a) => this.call('Scan', { ...req, ts: req.ts.toString() }, a));
+      return r['pairs'] as KvPairBytes[];
+    };
+    if (!this.regionAware) return whole();
+    try {
+      await this.regionDirectory();
+    } catch {
+      return whole();
+    }
+    const limit = req.limit ?? 0;
+    const out: KvPairBytes[] = [];
+    const reverse = req.reverse === true;
+    // The unscanned part of the range, as raw keys (undefined: unbounded).
+    let lo = req.start !== undefined && req.start.length > 0 ? req.start : undefined;
+    let hi = req.end !== undefined && req.end.length > 0 ? req.end : undefined;
+    for (let attempt = 0; ; ) {
+      if (lo !== undefined && hi !== undefined && compareBytes(codec.encodeBytes(lo), codec.encodeBytes(hi)) >= 0) return out;
+      const dir = await this.regionDirectory().catch(() => undefined);
+      if (dir === undefined) return [...out, ...(await whole())];
+      const region = reverse ? FlashKvClient.locateBefore(dir, hi) : FlashKvClient.locate(dir, lo ?? new Uint8Array(0));
+      if (region === undefined) return [...out, ...(await whole())];
+      const rStart = region.info.startKey.length === 0 ? undefined : codec.decodeBytes(region.info.startKey).raw;
+      const rEnd = region.info.endKey.length === 0 ? undefined : codec.decodeBytes(region.info.endKey).raw;
+      // This region's part of [lo, hi).
+      const pStart = reverse ? maxKey(lo, rStart) : lo;
+      const pEnd = reverse ? hi : minKey(hi, rEnd);
+      const address = this.addressOf(region);
+      let pairs: KvPairBytes[];
+      try {
+        const msg: Raw = { ts: req.ts.toString(), reverse, keyOnly: req.keyOnly === true, limit: limit > 0 ? limit - out.length : 0 };
+        if (pStart !== undefined) msg['start'] = pStart;
+        if (pEnd !== undefined) msg['end'] = pEnd;
+        pairs = (await this.call('Scan', msg, address))['pairs'] as KvPairBytes[];
+      } catch (e) {
+        if (!this.learn(e, region.info.id, address) || attempt + 1 >= this.maxAttempts) throw e;
+        this.invalidateRegions();
+        await this.backoff(attempt++, isKvError(e) ? e.code : 'UNAVAILABLE');
+        continue;
+      }
+      attempt = 0;
+      out.push(...pairs);
+      if (limit > 0 && out.length >= limit) return out.slice(0, limit);
+      if (reverse) {
+        if (rStart === undefined || (lo !== undefined && compareBytes(codec.encodeBytes(rStart), codec.encodeBytes(lo)) <= 0)) return out;
+        hi = rStart;
+      } else {
+        if (rEnd === undefined || (hi !== undefined && compareBytes(codec.encodeBytes(hi), codec.encodeBytes(rEnd)) <= 0)) return out;
+        lo = rEnd;
+      }
+    }
   }
 
   /**
@@ -831,6 +894,20 @@ async function* iterate(stream: grpc.ClientReadableStream<Raw>, signal: AbortSig
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/** The larger of two raw keys as bounds (undefined: unbounded below). */
+function maxKey(a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Array | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(codec.encodeBytes(a), codec.encodeBytes(b)) >= 0 ? a : b;
+}
+
+/** The smaller of two raw keys as upper bounds (undefined: unbounded above). */
+function minKey(a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Array | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return compareBytes(codec.encodeBytes(a), codec.encodeBytes(b)) <= 0 ? a : b;
+}
 
 /**
  * Buffers writes and commits them with prewrite (trying 1PC) then commit at a fresh TSO, as

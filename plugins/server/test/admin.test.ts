@@ -65,6 +65,14 @@ test('admin over gRPC against a server process: split at a key, GC safe point ge
   const ts = await c.getTs();
   for (const k of ['a', 'm', 'z']) t.is(s(await c.get(b(k), ts)), `v-${k}`);
   t.is((await c.scan({ ts })).length, 3);
+  // Scans go region by region now: bounds, limits and reverse order hold across the boundary.
+  const keys = async (req: Parameters<FlashKvClient['scan']>[0]) => (await c.scan(req)).map((p) => s(p.key));
+  t.deepEqual(await keys({ ts, reverse: true }), ['z', 'm', 'a']);
+  t.deepEqual(await keys({ ts, limit: 2 }), ['a', 'm']);
+  t.deepEqual(await keys({ ts, start: b('b'), reverse: true, limit: 1 }), ['z']);
+  t.deepEqual(await keys({ ts, start: b('b'), end: b('n') }), ['m']);
+  t.deepEqual(await keys({ ts, end: b('m'), reverse: true }), ['a']);
+  t.deepEqual(await keys({ ts, start: b('m'), end: b('m') }), []);
   // Splitting again at a boundary, or at the empty key, is a clear INVALID_ARGUMENT.
   const again = await mustFailWith(c.split(b('m')), grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT');
   t.regex(again.message, /already a region boundary/);
