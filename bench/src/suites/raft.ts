@@ -9,6 +9,8 @@ import { median, type SuiteContext } from '../harness.js';
 /*
  * Raft across processes (issue 8 goals): 3 node processes on loopback on engine-lsm (every
  * acknowledged put is fsynced on a majority), 16 concurrent clients, 16-byte keys, 100-byte values.
+ * Ours: 16 RaftClients, which share one connection per node as RaftClients of a process do by
+ * default (requests of callers resumed in the same turn leave in one write).
  * Anchor: etcd 3.x, 3 members on loopback (its WAL fsynced the same way), driven through its HTTP
  * gateway `/v3/kv/put` by 16 concurrent keep-alive HTTP clients. The two alternate in slices of
  * RAFT_BENCH_SECONDS (default 5) for RAFT_BENCH_ROUNDS rounds (default 3) so load on the shared
@@ -236,7 +238,7 @@ export default {
         loads.push(loadavg()[0]!);
         const a = await drive(seconds * 1000, (c, i) => clients[1 + c]!.put(keyBytes(r * 100 + c, i), VALUE_BYTES).then(() => undefined));
         mine.push(a);
-        console.log(`  round ${r + 1} flashkv-raft ${Math.round(a.opsPerSec)} puts/s p50 ${a.p50.toFixed(1)} ms p99 ${a.p99.toFixed(1)} ms errors ${a.errors}`);
+        console.log(`  round ${r + 1} flashkv-raft ${Math.round(a.opsPerSec)} puts/s p50 ${a.p50.toFixed(1)} ms p99 ${a.p99.toFixed(1)} ms errors ${a.errors} (load ${loads[r]!.toFixed(1)})`);
         if (etcd) {
           const b = await drive(seconds * 1000, (c, i) => etcd.put(etcdLeader, keyBytes(r * 100 + c, i), VALUE_BYTES));
           theirs.push(b);
