@@ -94,7 +94,29 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
   t.deepEqual(reversed.map((p) => td.decode(p.key)), all.map((p) => td.decode(p.key)).reverse());
   const after = await c.regions();
   t.log(`leaders after the kill: ${after.map((r) => `region ${r.id} at ${r.peers.find((p) => p.id === r.leaderPeerId)?.address ?? '?'}`).join(', ')}`);
+  // The killed node restarts on its data dir and rejoins; a client of it alone reads every acknowledged write.
+  const [vid] = victim!;
+  nodes.set(vid, await mustServe(['--store-id', String(vid), '--raft-listen', raft(vid), '--peers', peers, '--grpc-peers', grpcPeers, '--data', join(dir, `n${vid}`), '--listen', grpcAt(vid)]));
+  const back = new FlashKvClient({ endpoint: grpcAt(vid), token: TOKEN, deadlineMs: 5000, maxRegionAttempts: 80 });
+  t.teardown(() => back.close());
+  const ts2 = await back.getTs();
+  t.true(ts2 > ts);
+  t.is((await back.scan({ ts: ts2 })).length, acked.size + 3);
+  const got = await back.batchGet([...acked.keys()].map((k) => te.encode(k)), ts2);
+  t.deepEqual(got.map((p) => td.decode(p.value)), [...acked.values()]);
   const survivor = [...nodes.keys()][0]!;
   const cli = await mustRun(['get', 'cli:1'], { FLASHKV_ENDPOINT: grpcAt(survivor), FLASHKV_TOKEN: TOKEN });
   t.is(cli.stdout, 'v1\n');
+});
+
+test('serve as a cluster node: incomplete or malformed node options are usage errors', async (t) => {
+  const partial = await mustRun(['serve', '--store-id', '1', '--memory', '--token', 'x']);
+  t.is(partial.code, 2);
+  t.is(partial.stderr, 'flashkv: a cluster node needs --store-id, --raft-listen, --peers and --grpc-peers together\n');
+  const base = ['serve', '--memory', '--token', 'x', '--store-id', '4', '--raft-listen', '127.0.0.1:7001', '--grpc-peers', '1=127.0.0.1:1'];
+  const missing = await mustRun([...base, '--peers', '1=127.0.0.1:7001']);
+  t.is(missing.stderr, 'flashkv: --peers must list this store (4) too\n');
+  const bad = await mustRun([...base, '--peers', '1=nowhere']);
+  t.is(bad.code, 2);
+  t.is(bad.stderr, 'flashkv: --peers: expected id=host:port,... with ids from 1, got "1=nowhere"\n');
 });

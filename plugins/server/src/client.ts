@@ -316,8 +316,9 @@ export class FlashKvClient {
       return true;
     }
     if (unreachable(e)) {
+      // Another address if there is one; with one, the same again after a backoff (a restarting node).
       this.unreachableAt(address);
-      return this.addresses.length > 1 || address !== this.home;
+      return true;
     }
     return false;
   }
