@@ -10,7 +10,8 @@ import { median, type SuiteContext } from '../harness.js';
  * Raft across processes (issue 8 goals): 3 node processes on loopback on engine-lsm (every
  * acknowledged put is fsynced on a majority), 16 concurrent clients, 16-byte keys, 100-byte values.
  * Ours: 16 RaftClients, which share one connection per node as RaftClients of a process do by
- * default (requests of callers resumed in the same turn leave in one write).
+ * default (requests of callers resumed in the same turn leave in one write);
+ * RAFT_BENCH_OWN_CONNECTIONS=1 gives each its own connection, as each etcd client has.
  * Anchor: etcd 3.x, 3 members on loopback (its WAL fsynced the same way), driven through its HTTP
  * gateway `/v3/kv/put` by 16 concurrent keep-alive HTTP clients. The two alternate in slices of
  * RAFT_BENCH_SECONDS (default 5) for RAFT_BENCH_ROUNDS rounds (default 3) so load on the shared
@@ -224,7 +225,10 @@ export default {
       await etcd?.start();
       const admin = ours.client();
       clients.push(admin);
-      for (let c = 0; c < CLIENTS; c++) clients.push(ours.client({ timeoutMs: 5000, deadlineMs: 20000 }));
+      // RAFT_BENCH_OWN_CONNECTIONS=1: one connection per client, as the etcd clients have.
+      const own = process.env['RAFT_BENCH_OWN_CONNECTIONS'] === '1';
+      if (own) console.log('  flashkv-raft clients: one connection each (RAFT_BENCH_OWN_CONNECTIONS=1)');
+      for (let c = 0; c < CLIENTS; c++) clients.push(ours.client({ timeoutMs: 5000, deadlineMs: 20000, ...(own ? { sharedConnections: false } : {}) }));
       await ours.leader(admin);
       const etcdLeader = etcd ? (await etcd.leader())! : 0;
       // Warm up both (connections, JIT, first elections done).

@@ -103,7 +103,7 @@ export class ProcCluster {
     return p !== undefined && p.exitCode === null && p.signalCode === null;
   }
 
-  client(options: { timeoutMs?: number; deadlineMs?: number } = {}): RaftClient {
+  client(options: { timeoutMs?: number; deadlineMs?: number; sharedConnections?: boolean } = {}): RaftClient {
     return new RaftClient({ nodes: this.nodes, token: this.token, ...options });
   }
 
