@@ -813,6 +813,7 @@ export class Store implements RaftReceiver {
     peer.storage.stageAppend(rd.entries, batch);
     if (rd.hardState) batch.put('raft', hardStateKey(peer.region.id), encodeHardState(rd.hardState));
     if (rd.entries.length > 0) peer.logQueued = rd.entries[rd.entries.length - 1]!.index;
+    else if (rd.snapshot) peer.logQueued = rd.snapshot.metadata.index;
     if (batch.count > 0) await this.options.engine.write(batch, { sync });
     if (rd.snapshot && snapRegion) {
       peer.storage.resetTo(rd.snapshot.metadata.index, rd.snapshot.metadata.term);
