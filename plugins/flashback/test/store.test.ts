@@ -479,3 +479,67 @@ test('storage input checks: startKey >= endKey is INVALID_ARGUMENT before anythi
   await mustFail(env.storage.prepareFlashbackToVersion({ startKey: bytes('b'), endKey: bytes('a'), version: 5n, startTs: 20n }), 'INVALID_ARGUMENT');
   t.false(env.placement.getRegion(1).flashback.inFlashback);
 });
+
+/** Loads `n` keys r00000.. with a Put at 1/2 (value `old(i)`) and one at 6/7 straight into the write CF. */
+async function loadTwoVersions(env: Awaited<ReturnType<typeof setup>>, n: number, old: (i: number) => string): Promise<void> {
+  const newer = codec.encodeWrite(codec.newWrite('Put', 6n, bytes('new')));
+  for (let i = 0; i < n; i += 1000) {
+    const b = new WriteBatch();
+    for (let j = i; j < Math.min(n, i + 1000); j++) {
+      const k = enc(`r${String(j).padStart(5, '0')}`);
+      b.put('write', tsCfKey(k, 2n), codec.encodeWrite(codec.newWrite('Put', 1n, bytes(old(j)))));
+      b.put('write', tsCfKey(k, 7n), newer);
+    }
+    await env.engine.write(b);
+  }
+}
+
+test('a.5.2 read-ahead: several batches read from one snapshot are still one 1PC write each, in key order, <= 256 keys and <= 32 KiB; batches cut by the size limit resume at their first key left', async (t) => {
+  for (const engine of ['reference', 'memory'] as const) {
+    const env = await setup({ engine });
+    // 9000 keys: more than one read phase of 16 batches; values of 240 bytes for one key in 2
+    // make batches stop at 32 KiB before 256 keys.
+    const old = (i: number) => (i % 2 === 0 ? `L${i}`.padEnd(240, 'x') : `o${i}`);
+    await loadTwoVersions(env, 9000, old);
+    await mustPrepareFlashback(env, 5, 20);
+    env.applied.length = 0;
+    const [r] = await mustFinishFlashbackResults(env, 5, 20, 21);
+    t.is(r!.keysRewritten, 8999, engine);
+    const batches = flashbackWrites(env).filter((w) => w.flags.has('onePc'));
+    t.is(batches.length, r!.batches, engine);
+    let prev: Uint8Array | undefined;
+    let sizeCut = 0;
+    let total = 0;
+    for (const w of batches) {
+      const keys = w.modifies.filter((m) => m.cf === 'write');
+      const size = w.modifies.reduce((n, m) => n + (m.op === 'put' ? m.key.length + m.value.length : 0), 0);
+      t.true(keys.length <= 256 && size <= 32 * 1024, `${engine}: ${keys.length} keys, ${size} bytes`);
+      if (keys.length < 256) sizeCut++;
+      for (const m of keys) {
+        if (m.op === 'deleteRange') continue;
+        if (prev !== undefined) t.true(Buffer.compare(prev, m.key) < 0, `${engine}: keys in order across batches`);
+        prev = m.key;
+      }
+      total += keys.length;
+    }
+    t.is(total, 8999, engine);
+    t.true(sizeCut > 16, `${engine}: ${sizeCut} batches were cut by size`);
+    for (let i = 0; i < 9000; i += 97) await mustGet(env, `r${String(i).padStart(5, '0')}`, 30, old(i));
+    t.false(env.placement.getRegion(1).flashback.inFlashback);
+  }
+});
+
+test('a.5.2 read-ahead: a key newer than C found after some full batches: those batches are written, the batch holding the key is not, and the error is reported', async (t) => {
+  const env = await setup({ engine: 'memory' });
+  await loadTwoVersions(env, 2000, (i) => `o${i}`);
+  // r01000 gets a version newer than C: the fourth batch (keys 768..1023, K* r00000 excluded) holds it.
+  await env.engine.write(new WriteBatch().put('write', tsCfKey(enc('r01000'), 51n), codec.encodeWrite(codec.newWrite('Put', 50n, bytes('late')))));
+  await mustPrepareFlashback(env, 5, 20);
+  env.applied.length = 0;
+  await mustFinishFlashbackErr(env, 'CORRUPTED', 5, 20, 30);
+  const batches = flashbackWrites(env).filter((w) => w.flags.has('onePc'));
+  t.is(batches.length, 3);
+  t.deepEqual((await mustWrites(env, 'r00769')).slice(0, 1), ['Put@7/6']);
+  t.deepEqual((await mustWrites(env, 'r00768')).slice(0, 1), ['Put@30/20']);
+  t.deepEqual((await mustWrites(env, 'r01000'))[0], 'Put@51/50');
+});
