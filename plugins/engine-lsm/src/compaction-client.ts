@@ -1,7 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { CorruptedError, KvError } from '@flashkv/core';
-import type { CompactionJob, CompactionResult, FlushJob } from './compaction.js';
-import type { FileMeta } from './manifest.js';
+import type { CompactionJob, CompactionResult, FlushJob, FlushResult } from './compaction.js';
 
 /** The engine's handle on its worker thread (one flush and one compaction at a time). */
 export class CompactionWorker {
@@ -41,9 +40,9 @@ export class CompactionWorker {
   }
 
   /** Writes a packed memtable as an SST; the buffer is transferred (unusable afterwards). */
-  flush(flush: FlushJob): Promise<FileMeta | null> {
+  flush(flush: FlushJob): Promise<FlushResult | null> {
     const id = this.nextId++;
-    return new Promise<FileMeta | null>((resolve, reject) => {
+    return new Promise<FlushResult | null>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       this.worker.ref();
       this.worker.postMessage({ id, flush }, [flush.data.buffer as ArrayBuffer]);

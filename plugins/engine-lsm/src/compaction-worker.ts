@@ -18,7 +18,11 @@ parentPort!.on('message', (msg: { id: number; job?: CompactionJob; flush?: Flush
   }
   const work: Promise<unknown> = msg.job !== undefined ? runCompaction(msg.job, nodeFS) : runFlushJob(msg.flush!, nodeFS);
   work.then(
-    (result) => parentPort!.postMessage({ id: msg.id, result }),
+    (result) => {
+      // A flush's warm blocks go back without a copy.
+      const warm = (result as { warm?: Uint8Array | null } | null)?.warm;
+      parentPort!.postMessage({ id: msg.id, result }, warm ? [warm.buffer as ArrayBuffer] : []);
+    },
     (e: unknown) => {
       const err = e as { message?: string; code?: string; details?: unknown };
       parentPort!.postMessage({ id: msg.id, error: { message: err?.message ?? String(e), code: err?.code, details: err?.details } });

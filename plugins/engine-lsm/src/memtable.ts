@@ -1,4 +1,5 @@
 import type { InternalIterator } from './internal-iterator.js';
+import { bloomHashAt } from './sstable/bloom.js';
 
 /**
  * One version of a key, as offsets into the buffers that hold it (normally the WAL batch
@@ -36,6 +37,46 @@ const V_OFF = 5;
 const V_LEN = 6;
 const SEQ_LO = 7;
 const TWO32 = 0x100000000;
+
+/**
+ * The memtable's own bloom filter over its keys (RocksDB's memtable whole-key filter), so a
+ * point read of a key the memtable does not hold skips the tree search (about 20 dependent
+ * memory loads) in favour of one cache line. Blocked: 512-bit blocks, the hash's high bits pick
+ * the block and MEM_BLOOM_K probes land inside it. Sized at >= 10 bits per key and rebuilt 4x
+ * larger when the entry count outgrows it.
+ */
+const MEM_BLOOM_K = 6;
+const MEM_BLOOM_FIRST_CAP = 4096;
+
+function memBloomBlocksLog2(cap: number): number {
+  let log = 0;
+  while ((1 << log) * 512 < cap * 10) log++;
+  return log;
+}
+
+/** Sets the probes of `hash` in `bits` (16 words per block, 2^log blocks). */
+function memBloomAdd(bits: Int32Array, log: number, hash: number): void {
+  const base = log === 0 ? 0 : (hash >>> (32 - log)) << 4;
+  let h = Math.imul(hash, 0x9e3779b1) >>> 0;
+  const delta = ((h >>> 17) | (h << 15)) >>> 0;
+  for (let j = 0; j < MEM_BLOOM_K; j++) {
+    const bit = h & 511;
+    bits[base + (bit >>> 5)]! |= 1 << (bit & 31);
+    h = (h + delta) >>> 0;
+  }
+}
+
+function memBloomHas(bits: Int32Array, log: number, hash: number): boolean {
+  const base = log === 0 ? 0 : (hash >>> (32 - log)) << 4;
+  let h = Math.imul(hash, 0x9e3779b1) >>> 0;
+  const delta = ((h >>> 17) | (h << 15)) >>> 0;
+  for (let j = 0; j < MEM_BLOOM_K; j++) {
+    const bit = h & 511;
+    if ((bits[base + (bit >>> 5)]! & (1 << (bit & 31))) === 0) return false;
+    h = (h + delta) >>> 0;
+  }
+  return true;
+}
 
 /**
  * Keys compare like their first four bytes as a big-endian number whenever those differ
@@ -95,6 +136,10 @@ export class Memtable {
    * kind | (seq high bits) << 8, value record id, value offset, value length, seq low 32 bits.
    */
   private ent = new Uint32Array(this.cap * STRIDE);
+  /** Bloom filter over the keys (memBloomAdd): 2^bloomLog blocks, for up to bloomCap entries. */
+  private bloomCap = MEM_BLOOM_FIRST_CAP;
+  private bloomLog = memBloomBlocksLog2(MEM_BLOOM_FIRST_CAP);
+  private bloom = new Int32Array((1 << this.bloomLog) * 16);
   /** What `get` returns (reused). */
   private readonly hit: { krec: Uint8Array; ko: number; kl: number; seq: number; kind: number; vrec: Uint8Array; vo: number; vl: number } = { krec: EMPTY, ko: 0, kl: 0, seq: 0, kind: 0, vrec: EMPTY, vo: 0, vl: 0 };
 
@@ -279,6 +324,25 @@ export class Memtable {
     this.mod++;
     this.bytes += kl + vl + 64;
     this.entries++;
+    if (this.entries > this.bloomCap) this.growBloom();
+    else memBloomAdd(this.bloom, this.bloomLog, bloomHashAt(krec, ko, kl));
+  }
+
+  /** Rebuilds the bloom filter 4x larger over every entry (ids 0..entries-1). */
+  private growBloom(): void {
+    this.bloomCap *= 4;
+    this.bloomLog = memBloomBlocksLog2(this.bloomCap);
+    const bits = (this.bloom = new Int32Array((1 << this.bloomLog) * 16));
+    const e = this.ent;
+    for (let id = 0; id < this.entries; id++) {
+      const b = id * STRIDE;
+      memBloomAdd(bits, this.bloomLog, bloomHashAt(this.recs[e[b + K_REC]!]!, e[b + K_OFF]!, e[b + K_LEN]!));
+    }
+  }
+
+  /** False when the memtable certainly holds no version of the key whose bloomHash is `hash`. */
+  mayContain(hash: number): boolean {
+    return memBloomHas(this.bloom, this.bloomLog, hash);
   }
 
   /** Entry id of the newest version of `key` at or below `seq`, or -1. */
@@ -303,8 +367,12 @@ export class Memtable {
     return id;
   }
 
-  /** The newest version of `key` at or below `seq`, or undefined (reused by the next call). */
-  get(key: Uint8Array, seq: number): MemEntry | undefined {
+  /**
+   * The newest version of `key` at or below `seq`, or undefined (reused by the next call).
+   * `hash` is bloomHash(key), computed once by a caller that asks several tables.
+   */
+  get(key: Uint8Array, seq: number, hash = bloomHashAt(key, 0, key.length)): MemEntry | undefined {
+    if (!memBloomHas(this.bloom, this.bloomLog, hash)) return undefined;
     const id = this.find(key, seq);
     if (id < 0) return undefined;
     const e = this.ent;

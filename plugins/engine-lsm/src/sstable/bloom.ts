@@ -6,22 +6,28 @@
  * Encoding: bit array | k u8.
  */
 export function bloomHash(key: Uint8Array): number {
+  return bloomHashAt(key, 0, key.length);
+}
+
+/** bloomHash of the key at buf[o, o + len), without a view of it. */
+export function bloomHashAt(buf: Uint8Array, o: number, len: number): number {
   // Murmur-style mixing; any well-mixed 32-bit hash works, but it is part of the format.
-  let h = 0x9747b28c ^ key.length;
-  let i = 0;
-  for (; i + 4 <= key.length; i += 4) {
-    let k = key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24);
+  let h = 0x9747b28c ^ len;
+  let i = o;
+  const end = o + len;
+  for (; i + 4 <= end; i += 4) {
+    let k = buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     h ^= Math.imul(k, 0x1b873593);
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-  const rest = key.length & 3;
+  const rest = len & 3;
   if (rest > 0) {
-    let k = key[i]!;
-    if (rest > 1) k ^= key[i + 1]! << 8;
-    if (rest > 2) k ^= key[i + 2]! << 16;
+    let k = buf[i]!;
+    if (rest > 1) k ^= buf[i + 1]! << 8;
+    if (rest > 2) k ^= buf[i + 2]! << 16;
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     h ^= Math.imul(k, 0x1b873593);

@@ -42,6 +42,8 @@ export class TableReader {
     index: Uint8Array,
     filter: Uint8Array,
     props: TableProperties,
+    /** End of the data blocks (the filter block's offset, as the writer lays tables out). */
+    private readonly dataEnd: number,
   ) {
     this.index = index;
     this.filter = filter;
@@ -75,10 +77,10 @@ export class TableReader {
     } catch {
       throw new CorruptedError(`${where}: properties block is not JSON`, { file: where });
     }
-    return new TableReader(file, number, cache, index, filter, props);
+    return new TableReader(file, number, cache, index, filter, props, h(0).offset);
   }
 
-  /** A data block, from the cache or read and verified. */
+  /** A data block, from the cache or read and verified; the caller may keep views of it. */
   block(h: BlockHandle): Uint8Array {
     let b = this.cache.get(this.cached, h.offset);
     if (b === undefined) {
@@ -86,6 +88,68 @@ export class TableReader {
       this.cache.set(this.cached, h.offset, b);
     }
     return b;
+  }
+
+  /**
+   * A data block for `get` only, which is synchronous and copies what it returns: on a miss
+   * the block is read into a recycled buffer and stays recyclable until someone calls `block`.
+   */
+  private blockForGet(h: BlockHandle): Uint8Array {
+    const e = this.cache.entry(this.cached, h.offset);
+    if (e !== undefined) return e.block;
+    const total = h.size + BLOCK_TRAILER_SIZE;
+    checkInFile(this.file, h);
+    const buf = this.cache.take(total);
+    const got = readFully(this.file, buf, total, h.offset);
+    if (got !== total) throw new CorruptedError(`${this.file.path}: short read of block at ${h.offset}`, { file: this.file.path, offset: h.offset });
+    const b = verifyBlock(this.file.path, buf, h);
+    this.cache.set(this.cached, h.offset, b, buf, true);
+    return b;
+  }
+
+  /**
+   * The data blocks of this table's last `budget` bytes of data, read from disk in one call and
+   * every block's checksum verified: `bytes` holds the file from offset `from` up to the end of
+   * the data blocks. For a flush to hand its new blocks to the block cache.
+   */
+  readDataTail(budget: number): { bytes: Uint8Array; from: number } {
+    const idx = new BlockIter(this.index, `${this.file.path} index`);
+    const handles: BlockHandle[] = [];
+    for (idx.first(); idx.valid(); idx.next()) handles.push(decodeHandle(idx, this.file.path));
+    let first = handles.length;
+    while (first > 0 && this.dataEnd - handles[first - 1]!.offset <= budget) first--;
+    if (first === handles.length) return { bytes: new Uint8Array(0), from: this.dataEnd };
+    const from = handles[first]!.offset;
+    const len = this.dataEnd - from;
+    const bytes = new Uint8Array(len);
+    if (readFully(this.file, bytes, len, from) !== len) throw new CorruptedError(`${this.file.path}: short read of data blocks at ${from}`, { file: this.file.path, offset: from });
+    for (let i = first; i < handles.length; i++) {
+      const h = handles[i]!;
+      if (h.offset + h.size + BLOCK_TRAILER_SIZE > this.dataEnd) throw new CorruptedError(`${this.file.path}: block at ${h.offset} runs past the data blocks`, { file: this.file.path, offset: h.offset });
+      verifyBlock(this.file.path, bytes.subarray(h.offset - from), h);
+    }
+    return { bytes, from };
+  }
+
+  /**
+   * Puts the blocks of `bytes` (file bytes from offset `from`, as readDataTail returns them,
+   * already verified) into the block cache, each copied into its own cache buffer. Blocks not
+   * wholly inside `bytes` are skipped.
+   */
+  warm(bytes: Uint8Array, from: number): number {
+    const idx = new BlockIter(this.index, `${this.file.path} index`);
+    const h = { offset: 0, size: 0 };
+    let n = 0;
+    for (idx.first(); idx.valid(); idx.next()) {
+      decodeHandleInto(idx, this.file.path, h);
+      if (h.offset < from || h.offset + h.size > from + bytes.length) continue;
+      if (this.cached.has(h.offset)) continue;
+      const buf = this.cache.take(h.size + BLOCK_TRAILER_SIZE);
+      buf.set(bytes.subarray(h.offset - from, h.offset - from + h.size));
+      this.cache.set(this.cached, h.offset, buf.subarray(0, h.size), buf, true);
+      n++;
+    }
+    return n;
   }
 
   mayContain(pk: Uint8Array, hash = bloomHash(pk)): boolean {
@@ -103,7 +167,7 @@ export class TableReader {
     idx.seekGE(pk, seq);
     if (!idx.valid()) return undefined;
     decodeHandleInto(idx, this.file.path, this.handle);
-    const block = this.block(this.handle);
+    const block = this.blockForGet(this.handle);
     let data = this.getData;
     if (data === null) data = this.getData = new BlockIter(block, this.file.path);
     else data.reset(block, this.file.path);
@@ -131,21 +195,29 @@ export class TableReader {
   }
 }
 
-function readBlock(file: ReadableFile, h: BlockHandle): Uint8Array {
-  const total = h.size + BLOCK_TRAILER_SIZE;
-  if (h.offset + total > file.size) {
+function checkInFile(file: ReadableFile, h: BlockHandle): void {
+  if (h.offset + h.size + BLOCK_TRAILER_SIZE > file.size) {
     throw new CorruptedError(`${file.path}: block at ${h.offset} (+${h.size}) runs past the end of the file`, { file: file.path, offset: h.offset });
   }
+}
+
+function readBlock(file: ReadableFile, h: BlockHandle): Uint8Array {
+  const total = h.size + BLOCK_TRAILER_SIZE;
+  checkInFile(file, h);
   const buf = new Uint8Array(total);
   const got = readFully(file, buf, total, h.offset);
   if (got !== total) throw new CorruptedError(`${file.path}: short read of block at ${h.offset}`, { file: file.path, offset: h.offset });
-  const block = buf.subarray(0, h.size);
+  return verifyBlock(file.path, buf, h);
+}
+
+/** The block at buf[0, h.size) after checking its trailer (compression type and checksum). */
+function verifyBlock(where: string, buf: Uint8Array, h: BlockHandle): Uint8Array {
   const type = buf[h.size]!;
-  if (type !== 0) throw new CorruptedError(`${file.path}: unknown block compression ${type} at ${h.offset}`, { file: file.path, offset: h.offset });
-  if (unmaskCrc(getU32(buf, h.size + 1)) !== crc32cUpdate(crc32c(block), TYPE_NONE)) {
-    throw new CorruptedError(`${file.path}: block checksum mismatch at offset ${h.offset}`, { file: file.path, offset: h.offset });
+  if (type !== 0) throw new CorruptedError(`${where}: unknown block compression ${type} at ${h.offset}`, { file: where, offset: h.offset });
+  if (unmaskCrc(getU32(buf, h.size + 1)) !== crc32cUpdate(crc32c(buf, 0, h.size), TYPE_NONE)) {
+    throw new CorruptedError(`${where}: block checksum mismatch at offset ${h.offset}`, { file: where, offset: h.offset });
   }
-  return block;
+  return buf.subarray(0, h.size);
 }
 
 function decodeHandle(idx: BlockIter, where: string): BlockHandle {
