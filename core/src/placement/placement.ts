@@ -287,7 +287,7 @@ export class LocalPlacement implements Placement {
   getTs(): Promise<bigint>;
   getTs(count: number): Promise<bigint[]>;
   getTs(count?: number): Promise<bigint | bigint[]> {
-    if (count === undefined) return this.tso.allocate(1).then((ts) => ts[0]!);
+    if (count === undefined) return this.tso.allocateOne();
     return this.tso.allocate(count);
   }
 

@@ -85,9 +85,34 @@ export class TsoAllocator {
     return this.ensureDurable(this.physical).then(() => out);
   }
 
+  /** `allocate(1)` without the array: the one-ts call every txn makes (begin, 1PC commit). */
+  allocateOne(): Promise<bigint> {
+    let ts: bigint;
+    try {
+      ts = this.reserveOne();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (this.physical < this.durable) return Promise.resolve(ts);
+    return this.ensureDurable(this.physical).then(() => ts);
+  }
+
   /** Resolves once no high-water mark write is in flight (its failure is the caller's, not ours). */
   async drain(): Promise<void> {
     while (this.pending !== undefined) await this.pending.done.catch(() => undefined);
+  }
+
+  private reserveOne(): bigint {
+    const now = this.now();
+    if (now > this.physical) {
+      this.physical = now;
+      this.nextLogical = 0;
+    }
+    if (this.nextLogical >= LOGICAL_LIMIT) {
+      this.physical += 1;
+      this.nextLogical = 0;
+    }
+    return composeTs(this.physical, this.nextLogical++);
   }
 
   private reserve(count: number): bigint[] {

@@ -169,7 +169,8 @@ export class TxnClient {
    * whose min commit ts the primary pushed past it is added to `bypass` instead of waited on.
    */
   async retry<T>(callerStartTs: bigint, bypass: Set<bigint> | undefined, op: () => Promise<T>): Promise<T> {
-    const bo = this.newBackoffer();
+    // Made at the first error: most calls succeed at once and need none.
+    let bo: Backoffer | undefined;
     for (;;) {
       try {
         return await op();
@@ -178,11 +179,11 @@ export class TxnClient {
           const lock = e.details['lock'] as Lock;
           const key = e.details['key'] as Uint8Array;
           const progress = await this.resolveLock(key, lock, callerStartTs, bypass);
-          if (!progress) await bo.backoff(e);
+          if (!progress) await (bo ??= this.newBackoffer()).backoff(e);
           continue;
         }
         if (isRetryableRegionError(e)) {
-          await bo.backoff(e);
+          await (bo ??= this.newBackoffer()).backoff(e);
           continue;
         }
         throw e;

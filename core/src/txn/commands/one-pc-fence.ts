@@ -13,11 +13,24 @@
 import { compareBytes } from '../../engine/engine.js';
 import type { EncodedKey } from '../../codec/index.js';
 
-interface Entry {
-  readonly keys: readonly EncodedKey[];
-  commitTs: bigint | undefined;
-  readonly done: Promise<void>;
-  release(): void;
+/** One in-flight 1PC commit. Its `done` promise is made only when a read has to wait for it. */
+class Entry {
+  commitTs: bigint | undefined = undefined;
+  private waiters: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  private ended = false;
+
+  constructor(readonly keys: readonly EncodedKey[]) {}
+
+  get done(): Promise<void> {
+    if (this.ended) return Promise.resolve();
+    return (this.waiters ??= new Promise<void>((r) => (this.release = r)));
+  }
+
+  end(): void {
+    this.ended = true;
+    this.release?.();
+  }
 }
 
 export interface FenceTicket {
@@ -33,18 +46,9 @@ export class OnePcFence {
   }
 
   enter(keys: readonly EncodedKey[]): FenceTicket {
-    let release!: () => void;
-    const done = new Promise<void>((r) => (release = r));
-    const entry: Entry = { keys, commitTs: undefined, done, release };
+    const entry = new Entry(keys);
     this.entries.add(entry);
-    return {
-      setCommitTs: (ts) => {
-        entry.commitTs = ts;
-      },
-      end: () => {
-        if (this.entries.delete(entry)) entry.release();
-      },
-    };
+    return new Ticket(this.entries, entry);
   }
 
   /** Undefined when nothing blocks a read of `keys` at `readTs`; else a promise to await and retry. */
@@ -76,5 +80,20 @@ export class OnePcFence {
 
   async waitRange(start: EncodedKey | undefined, end: EncodedKey | undefined, readTs: bigint): Promise<void> {
     for (let w = this.blockingRange(start, end, readTs); w !== undefined; w = this.blockingRange(start, end, readTs)) await w;
+  }
+}
+
+class Ticket implements FenceTicket {
+  constructor(
+    private readonly entries: Set<Entry>,
+    private readonly entry: Entry,
+  ) {}
+
+  setCommitTs(ts: bigint): void {
+    this.entry.commitTs = ts;
+  }
+
+  end(): void {
+    if (this.entries.delete(this.entry)) this.entry.end();
   }
 }

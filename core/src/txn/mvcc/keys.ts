@@ -20,13 +20,19 @@ export function lockCfKey(key: EncodedKey): Uint8Array {
 export function tsCfKey(key: EncodedKey, ts: bigint): Uint8Array {
   if (typeof ts !== 'bigint') throw new TypeError(`ts must be a bigint, got ${typeof ts}`);
   if (ts < 0n || ts > U64_MAX) throw new InvalidArgumentError(`ts out of u64 range: ${ts}`, { ts });
-  const out = new Uint8Array(key.length + 1 + TS_LENGTH);
+  const n = key.length;
+  const out = new Uint8Array(n + 1 + TS_LENGTH);
   out[0] = DATA_PREFIX;
-  out.set(key, 1);
-  const at = key.length + 1;
-  new DataView(out.buffer, out.byteOffset, out.byteLength).setBigUint64(at, U64_MAX - ts);
+  for (let i = 0; i < n; i++) out[i + 1] = key[i]!;
+  // ~ts byte by byte through one scratch view: no DataView and no bigint subtraction per key.
+  TS_SCRATCH_VIEW.setBigUint64(0, ts);
+  const at = n + 1;
+  for (let j = 0; j < TS_LENGTH; j++) out[at + j] = ~TS_SCRATCH[j]! & 0xff;
   return out;
 }
+
+const TS_SCRATCH = new Uint8Array(8);
+const TS_SCRATCH_VIEW = new DataView(TS_SCRATCH.buffer);
 
 /**
  * Exclusive upper bound of every version of `key`: 'z' + key + 8 x 0xFF (the key at ts 0) + 0x00.
