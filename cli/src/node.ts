@@ -78,6 +78,7 @@ export function clusterNode(options: ClusterNodeOptions, handle: ClusterNodeHand
 /** Store gRPC addresses from --grpc-peers (this node's own: its bound address) and leaders from the local store. */
 export function nodeTopology(handle: ClusterNodeHandle, storeId: number, grpcPeers: ReadonlyMap<number, string>, self: () => string | undefined): ClusterTopology {
   return {
+    localStoreId: storeId,
     storeAddress: (id) => (id === storeId ? (self() ?? grpcPeers.get(id)) : grpcPeers.get(id)),
     leaderOf: (regionId) => handle.node?.store.peers.get(regionId)?.leaderHint(),
   };

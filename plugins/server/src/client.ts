@@ -768,7 +768,7 @@ export class FlashKvClient {
   }
 
   async flashbackPreview(options: FlashbackRunOptions): Promise<Omit<FlashbackPreview, 'sample'> & { sample: FlashbackPreview['sample'] }> {
-    const r = await this.call('FlashbackPreview', targetOf(options));
+    const r = await this.retrying((a) => this.call('FlashbackPreview', targetOf(options), a));
     return {
       version: big(r['version']),
       keysToRewrite: num(r['keysToRewrite']),
@@ -792,13 +792,31 @@ export class FlashKvClient {
    * one. Aborting `signal` stops watching (rejects CANCELLED): the job itself runs on to the end
    * on the server, since a half-done flashback would leave regions in flashback state.
    */
-  flashback(options: FlashbackRunOptions, onProgress?: (p: RemoteFlashbackProgress) => void, signal?: AbortSignal): Promise<RemoteFlashbackProgress> {
+  async flashback(options: FlashbackRunOptions, onProgress?: (p: RemoteFlashbackProgress) => void, signal?: AbortSignal): Promise<RemoteFlashbackProgress> {
+    // A node of a process cluster that does not lead the range answers NOT_LEADER naming the
+    // node that does (before any progress): the job is started there instead.
+    let address = this.home;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.flashbackAt(address, options, onProgress, signal);
+      } catch (e) {
+        const hint = isKvError(e, 'NOT_LEADER') ? e.details['leaderAddress'] : undefined;
+        const busy = isKvError(e, 'SERVER_BUSY') || (isKvError(e, 'NOT_LEADER') && hint === undefined);
+        if (!this.regionAware || attempt + 1 >= this.maxAttempts || !(typeof hint === 'string' || busy)) throw e;
+        if (typeof hint === 'string' && hint !== '') address = hint;
+        await this.backoff(attempt, isKvError(e) ? e.code : 'UNAVAILABLE');
+      }
+    }
+  }
+
+  private flashbackAt(address: string, options: FlashbackRunOptions, onProgress: ((p: RemoteFlashbackProgress) => void) | undefined, signal: AbortSignal | undefined): Promise<RemoteFlashbackProgress> {
     const req = targetOf(options);
     return new Promise((resolve, reject) => {
-      const stream = this.stub['Flashback']!(req, this.md) as grpc.ClientReadableStream<Raw>;
+      const stream = (address === this.home ? this.stub : this.stubFor(address))['Flashback']!(req, this.md) as grpc.ClientReadableStream<Raw>;
+      const onAbort = () => stream.cancel();
       if (signal !== undefined) {
         if (signal.aborted) stream.cancel();
-        else signal.addEventListener('abort', () => stream.cancel(), { once: true });
+        else signal.addEventListener('abort', onAbort, { once: true });
       }
       let last: RemoteFlashbackProgress | undefined;
       let failed = false;
@@ -808,9 +826,11 @@ export class FlashKvClient {
       });
       stream.on('error', (e) => {
         failed = true;
+        signal?.removeEventListener('abort', onAbort);
         reject(fromServiceError(e));
       });
       stream.on('end', () => {
+        signal?.removeEventListener('abort', onAbort);
         if (failed) return;
         if (last === undefined || last.phase !== 'done') reject(new Error('flashback stream ended before the job was done'));
         else resolve(last);

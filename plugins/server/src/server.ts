@@ -20,6 +20,13 @@ export interface ClusterTopology {
   storeAddress(storeId: number): string | undefined;
   /** The region's leader as this node knows it. */
   leaderOf(regionId: number): { readonly peerId: number; readonly storeId: number } | undefined;
+  /**
+   * This node's store when it runs one store of a cluster of processes: a flashback is then run
+   * only where every region of its range is led (elsewhere it answers NOT_LEADER naming that
+   * node, or FAILED_PRECONDITION when the leaders differ), since a node can drive only the
+   * regions its store leads.
+   */
+  readonly localStoreId?: number;
 }
 
 export interface FlashKvServerOptions {
@@ -352,6 +359,29 @@ export class FlashKvServer {
       flashbackStartTs: g.flashback.flashbackStartTs.toString(),
       leaderPeerId: String(leader?.peerId ?? 0),
     };
+  }
+
+  /** See ClusterTopology.localStoreId: throws unless this node leads every region of the flashback's range. */
+  private checkFlashbackLeader(r: Record<string, unknown>): void {
+    const topo = this.options.topology;
+    if (topo?.localStoreId === undefined) return;
+    const s = optionalKey(r['startKey'], 'startKey');
+    const e = optionalKey(r['endKey'], 'endKey');
+    const regions = this.options.placement.regionsInRange(s === undefined ? new Uint8Array(0) : codec.encodeBytes(s), e === undefined ? new Uint8Array(0) : codec.encodeBytes(e));
+    const leaders = new Map<number, number[]>();
+    for (const g of regions) {
+      const l = topo.leaderOf(g.id)?.storeId ?? 0;
+      const ids = leaders.get(l) ?? [];
+      ids.push(g.id);
+      leaders.set(l, ids);
+    }
+    if (leaders.size === 1 && leaders.has(topo.localStoreId)) return;
+    if (leaders.size === 1 && !leaders.has(0)) {
+      const [storeId] = [...leaders.keys()];
+      throw new KvError('NOT_LEADER', `the regions of the flashback range are led by store ${storeId}; run the flashback there`, { regionId: regions[0]!.id, leader: { storeId } });
+    }
+    const who = [...leaders].map(([l, ids]) => `${l === 0 ? 'no known leader' : `store ${l}`}: regions ${ids.join(', ')}`).join('; ');
+    throw new KvError('SERVER_BUSY', `the regions of the flashback range are not led by one node (${who}); retry once leadership settles, or flash back a range led by one node`, { leaders: Object.fromEntries(leaders) });
   }
 
   private gcMessage(): Record<string, unknown> {
@@ -702,6 +732,7 @@ export class FlashKvServer {
         return { safePoint: res.safePoint.toString(), paused: res.paused, keys: String(res.keys), deletedVersions: String(res.deletedVersions) };
       }),
       FlashbackPreview: this.unary('FlashbackPreview', async (r) => {
+        this.checkFlashbackLeader(r);
         const p = await this.requireFlashback().preview(target(r));
         return {
           version: p.version.toString(),
@@ -734,9 +765,11 @@ export class FlashKvServer {
           const r = call.request as Record<string, unknown>;
           const policy = r['lockPolicy'];
           if (policy !== '' && policy !== 'rollback' && policy !== 'resolve') throw new InvalidArgumentError(`lockPolicy must be "rollback" or "resolve", got "${String(policy)}"`);
+          this.requireFlashback();
+          this.checkFlashbackLeader(r);
           run = this.requireFlashback().run({ ...target(r), ...(policy === '' ? {} : { lockPolicy: policy }) });
         } catch (e) {
-          const st = toServiceError(e);
+          const st = this.statusOf(e);
           done(st, e);
           return void call.emit('error', st);
         }
