@@ -269,3 +269,39 @@ test('raft({ placementOnRaft }) provides PLACEMENT from the meta group: no local
     await kernel.stop();
   }
 });
+
+test('concurrent getTs calls share read-index rounds: all unique, and each wave above the one before it', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  const rng = new Rng(seed);
+  const engines = [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()];
+  const ticks = new ManualTickSource();
+  const clock = new ManualClock(5_000_000);
+  const { cluster, placement } = await start(engines, ticks, clock, seed);
+  try {
+    await drive(ticks, placement.getTs());
+    const sent = cluster.transport.sent;
+    let prevMax = 0n;
+    const all = new Set<bigint>();
+    let calls = 0;
+    for (let wave = 0; wave < 10; wave++) {
+      const n = 5 + rng.int(20);
+      calls += n;
+      const got = await drive(ticks, Promise.all(Array.from({ length: n }, () => placement.getTs(1 + rng.int(3)))));
+      const flat = got.flat();
+      for (const ts of flat) {
+        t.false(all.has(ts), `ts ${ts} handed out twice`);
+        all.add(ts);
+        t.true(ts > prevMax, `wave ${wave}: ${ts} is not above the previous wave's ${prevMax}`);
+      }
+      prevMax = flat.reduce((a, b) => (b > a ? b : a), prevMax);
+      if (rng.int(2) === 0) clock.advance(rng.int(120));
+    }
+    // A round is a heartbeat to each of 2 followers and their answers: far fewer than 4 messages per call.
+    const perCall = (cluster.transport.sent - sent) / calls;
+    t.log(`${calls} getTs calls, ${(cluster.transport.sent - sent)} raft messages (${perCall.toFixed(2)} per call)`);
+    t.true(perCall < 2, `rounds were shared (${perCall.toFixed(2)} messages per call)`);
+  } finally {
+    await cluster.stop();
+  }
+});

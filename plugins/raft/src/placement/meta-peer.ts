@@ -486,8 +486,9 @@ export class MetaPeer implements RaftReceiver {
    * began) and waits until it has applied up to the read index. Afterwards the local state is at
    * least as new as anything committed before the call (a linearizable read point).
    */
-  confirmLeader(): Promise<void> {
+  confirmLeader(onStart?: () => void): Promise<void> {
     return this.run(async () => {
+      onStart?.();
       if (!this.isLeader()) throw this.notLeader();
       const key = `meta:${this.storeId}:${++this.readCounter}`;
       try {
@@ -503,6 +504,21 @@ export class MetaPeer implements RaftReceiver {
     }).then((x) => x.done);
   }
 
+  /** A confirm round not yet started: callers arriving before it starts share it (one round for many `getTs`). */
+  private joinable: Promise<void> | undefined;
+
+  private confirmShared(): Promise<void> {
+    if (this.joinable !== undefined) return this.joinable;
+    const p: Promise<void> = this.confirmLeader(() => {
+      if (this.joinable === p) this.joinable = undefined;
+    });
+    this.joinable = p;
+    p.catch(() => {
+      if (this.joinable === p) this.joinable = undefined;
+    });
+    return p;
+  }
+
   /**
    * `count` timestamps, strictly above every ts this group ever handed out, from the leader only.
    * Rejects NOT_LEADER (with a hint) on a follower or a leader that lost its term meanwhile.
@@ -511,7 +527,9 @@ export class MetaPeer implements RaftReceiver {
     if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > LOGICAL_LIMIT) {
       throw new KvError('INVALID_ARGUMENT', `getTs count must be a whole number in 1..${LOGICAL_LIMIT}, got ${String(count)}`, { count });
     }
-    await this.confirmLeader();
+    // Every caller here arrived before the round it waits on started, so the round's quorum
+    // answered after the call began: a shared round is as good as one per call.
+    await this.confirmShared();
     const term = this.node.status().term;
     if (!this.isReadyLeader()) throw this.notLeader();
     if (this.tso === undefined || this.tso.term !== term) {
