@@ -3,7 +3,7 @@
 // NOT_LEADER with the leader's store id and the client follows it. The meta leader is SIGKILLed
 // while clients keep asking; every ts any client got is unique and each client's are increasing,
 // and ts handed out after the kill are above all before it. Placement commands (a job record)
-// survive the kill too.
+// survive the kill too, and the killed node restarts and rejoins.
 import test from 'ava';
 import { testSeed } from '@flashkv/core/testing';
 import { encodeJobRecord } from '@flashkv/core';
@@ -93,6 +93,18 @@ test.serial('meta group over 3 processes: TSO from the meta leader, NOT_LEADER h
     // The job record committed before the kill is on the new leader: deleting it finds it.
     const del = await proposeToCluster(admin, { op: 'deleteJob', id: 'job-a' });
     t.is(del.result, true);
+    // The killed node restarts from its data dir and rejoins the meta group as a follower that knows the leader.
+    await c.spawn(victim);
+    const end = Date.now() + 15000;
+    let st = await admin.status(victim);
+    while (st.metaLeaderStore === 0 && Date.now() < end) {
+      await sleep(50);
+      st = await admin.status(victim);
+    }
+    t.not(st.metaLeaderStore, 0, 'the restarted node follows a meta leader');
+    t.not(st.metaLeaderStore, victim);
+    const later = await getTsFromCluster(admin, 1);
+    t.true(later[0]! > afterKill[0]!);
   } finally {
     for (const cl of clients) cl.close();
     await c.stop();
