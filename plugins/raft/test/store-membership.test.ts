@@ -12,10 +12,10 @@ const dataKey = (k: string): Uint8Array => enc.encode('z' + k);
 const put = (k: string, v: string): BatchOp => ({ op: 'put', cf: 'default', key: dataKey(k), value: enc.encode(v) });
 const ctxOf = (r: Region): RequestContext => ({ regionId: r.id, epoch: r.epoch });
 
-async function mustCluster(t: ExecutionContext, stores = 3): Promise<StoreCluster> {
+async function mustCluster(t: ExecutionContext, asyncLeaderPersist = false): Promise<StoreCluster> {
   const seed = testSeed();
   t.log(`SEED=${seed}`);
-  return StoreCluster.create({ stores, seed, raft: { electionTick: 10, heartbeatTick: 2 } });
+  return StoreCluster.create({ stores: 3, seed, raft: { electionTick: 10, heartbeatTick: 2 }, asyncLeaderPersist });
 }
 
 const retryable = (e: unknown): boolean => e instanceof KvError && (e.code === 'NOT_LEADER' || e.code === 'SERVER_BUSY') && (e.details as { unknownOutcome?: boolean } | undefined)?.unknownOutcome !== true;
@@ -133,8 +133,8 @@ test('a fourth store joins as a learner initialized by snapshot, is promoted, th
   t.is(value(fresh, 'after'), 'x');
 });
 
-test('removing a voter while writes continue loses no acknowledged write', async (t) => {
-  const c = await mustCluster(t);
+const removeUnderWrites = test.macro(async (t, asyncLeaderPersist: boolean) => {
+  const c = await mustCluster(t, asyncLeaderPersist);
   const rng = new Rng(c.options.seed ^ 0x5bd1e995);
   await c.mustLeader(1);
   const acked: string[] = [];
@@ -180,6 +180,9 @@ test('removing a voter while writes continue loses no acknowledged write', async
   await write(c, 1, [put('two', '2')]);
   t.deepEqual(leader.store.peer(1).node.status().confState.voters.includes(victim!), false);
 });
+
+test('removing a voter while writes continue loses no acknowledged write', removeUnderWrites, false);
+test('removing a voter while writes continue loses no acknowledged write (leader log writes in the background)', removeUnderWrites, true);
 
 test('a membership change survives a restart of every store: region state, confVer and raft membership are persisted', async (t) => {
   const c = await mustCluster(t);
