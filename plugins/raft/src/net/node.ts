@@ -235,7 +235,8 @@ export class RaftNode {
       const nodes = new Map(this.options.peers);
       nodes.set(this.options.storeId, this.address());
       this.placementClient = new RaftClient({ nodes, token: this.options.token, sharedConnections: false });
-      this.placementView = new RaftPlacement(new NodeMetaRouter(this.meta, this.placementClient));
+      // With a hosting kernel's catalogue, directory changes made here are reported (CDC tracks new regions).
+      this.placementView = new RaftPlacement(new NodeMetaRouter(this.meta, this.placementClient), this.options.events);
     }
     return this.placementView;
   }
