@@ -48,21 +48,24 @@ export class PrewriteCommand implements Command<PrewriteCommandResult, TxnComman
   async process(ctx: TxnCommandContext): Promise<PrewriteCommandResult> {
     const a = this.args;
     const txn = new MvccTxn(a.startTs);
+    // One object shape whatever is set (no spreads): the action reads absent fields as undefined.
     const props = {
       startTs: a.startTs,
       primary: a.primary,
       lockTtl: a.lockTtl,
-      ...(a.forUpdateTs !== undefined ? { forUpdateTs: a.forUpdateTs } : {}),
-      ...(a.minCommitTs !== undefined ? { minCommitTs: a.minCommitTs } : {}),
-      ...(a.txnSize !== undefined ? { txnSize: a.txnSize } : {}),
+      forUpdateTs: a.forUpdateTs,
+      minCommitTs: a.minCommitTs,
+      txnSize: a.txnSize,
       tryOnePc: a.tryOnePc === true,
     };
     let minCommitTs = 0n;
     await withReader(ctx, a.route, undefined, (reader) => {
-      a.mutations.forEach((m, i) => {
-        const r = prewrite(txn, reader, props, m, a.isPessimisticLock?.[i] === true);
+      const muts = a.mutations;
+      const pess = a.isPessimisticLock;
+      for (let i = 0; i < muts.length; i++) {
+        const r = prewrite(txn, reader, props, muts[i]!, pess?.[i] === true);
         minCommitTs = maxTs(minCommitTs, r.minCommitTs);
-      });
+      }
     });
     if (a.tryOnePc !== true || txn.locksForOnePc.length === 0) {
       await writeTxn(ctx, a.route, txn);

@@ -132,6 +132,8 @@ function routeOf(r: Region): RegionRoute {
 }
 
 /** Settles every part, then throws the first failure (in region order) or returns all results. */
+const MUTATION_OPS: ReadonlySet<string> = new Set(['put', 'delete', 'lock', 'insert', 'checkNotExists']);
+
 async function allParts<T>(parts: Promise<T>[]): Promise<T[]> {
   if (parts.length === 1) return [await parts[0]!];
   const settled = await Promise.allSettled(parts);
@@ -348,11 +350,11 @@ export class Storage {
     } else assertOptionalBool('prewrite: isPessimisticLock', pess);
     req.mutations.forEach((m, i) => {
       if (m === null || typeof m !== 'object') throw new TypeError(`prewrite: mutations[${i}] must be an object`);
-      if (!['put', 'delete', 'lock', 'insert', 'checkNotExists'].includes(m.op)) throw new TypeError(`prewrite: mutations[${i}].op ${JSON.stringify(m.op)} is unknown`);
+      if (!MUTATION_OPS.has(m.op)) throw new TypeError(`prewrite: mutations[${i}].op ${JSON.stringify(m.op)} is unknown`);
       assertRawKey(`prewrite: mutations[${i}].key`, m.key);
       if (m.op === 'put' || m.op === 'insert') assertValue(`prewrite: mutations[${i}].value`, m.value);
     });
-    assertDistinct('prewrite: mutations', req.mutations.map((m) => m.key));
+    if (req.mutations.length > 1) assertDistinct('prewrite: mutations', req.mutations.map((m) => m.key));
     const forUpdateTs = req.forUpdateTs ?? 0n;
     if (forUpdateTs === 0n && (pess === true || (Array.isArray(pess) && pess.includes(true)))) {
       throw new InvalidArgumentError('prewrite: isPessimisticLock needs a pessimistic txn (forUpdateTs > 0)', { startTs: req.startTs });
