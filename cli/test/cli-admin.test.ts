@@ -6,20 +6,12 @@ test('admin from the CLI: split <key>, regions, gc-safe-point (get, --set, refus
   t.teardown(() => node.stop('SIGKILL').then(() => undefined));
   const env = { FLASHKV_ENDPOINT: node.endpoint, FLASHKV_TOKEN: TOKEN };
 
-  const help = await mustRun(['split', '--help']);
-  t.is(help.code, 0);
-  t.regex(help.stdout, /Examples:\n\s+\$ flashkv split user:5000/);
-  const gcHelp = await mustRun(['gc-safe-point', '--help']);
-  t.regex(gcHelp.stdout, /--set <tso>[\s\S]*Examples:/);
-
   t.is((await mustRun(['txn', 'put a 1', 'put m 2', 'put z 3'], env)).code, 0);
   const split = await mustRun(['split', 'm', '--json'], env);
   t.is(split.code, 0, split.stderr);
   const halves = JSON.parse(split.stdout) as { left: { end: string; version: number }; right: { start: string; version: number } };
   t.is(halves.left.end, halves.right.start);
   t.is(halves.left.version, 2);
-  const regions = await mustRun(['regions', '--json'], env);
-  t.is((JSON.parse(regions.stdout) as unknown[]).length, 2);
   const again = await mustRun(['split', 'm'], env);
   t.is(again.code, 1);
   t.regex(again.stderr, /^flashkv: INVALID_ARGUMENT: key "m" is already a region boundary \(region \d+ starts there\)\n$/);
@@ -34,9 +26,6 @@ test('admin from the CLI: split <key>, regions, gc-safe-point (get, --set, refus
   const back = await mustRun(['gc-safe-point', '--set', '5'], env);
   t.is(back.code, 1);
   t.is(back.stderr, `flashkv: INVALID_ARGUMENT: GC safe point 5 is behind the current one ${tso}; the safe point never moves back\n`);
-  const bad = await mustRun(['gc-safe-point', '--set', 'soon'], env);
-  t.is(bad.code, 2);
-  t.regex(bad.stderr, /^flashkv: --set must be a non-negative integer, got "soon"\n$/);
   const json = await mustRun(['gc-safe-point', '--json'], env);
   t.deepEqual(JSON.parse(json.stdout), { safePoint: tso, paused: false, pausedBy: [] });
 

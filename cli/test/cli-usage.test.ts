@@ -27,7 +27,7 @@ test('bad input: one line on stderr and a non-zero exit', async (t) => {
 });
 
 test('--help on every command shows examples', async (t) => {
-  for (const cmd of ['serve', 'demo', 'txn', 'put', 'get', 'delete', 'scan', 'tso', 'regions', 'flashback', 'changefeed', 'bench']) {
+  for (const cmd of ['serve', 'demo', 'txn', 'put', 'get', 'delete', 'scan', 'tso', 'regions', 'flashback', 'changefeed', 'bench', 'split', 'gc-safe-point', 'gc']) {
     const h = await mustRun([cmd, '--help']);
     t.is(h.code, 0, cmd);
     t.regex(h.stdout, new RegExp(`Usage: flashkv ${cmd}`), cmd);
