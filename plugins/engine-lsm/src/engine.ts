@@ -131,6 +131,7 @@ interface Pin {
   readonly rs: ReadState;
 }
 
+const DEFAULT_MEMTABLE_BYTES = 64 * 1024 * 1024;
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
@@ -212,7 +213,7 @@ export class LsmEngine implements StorageEngine {
     this.visibleSeq = init.lastSeq;
     this.nextFile = init.nextFile;
     this.maxGroupBytes = options.maxGroupBytes ?? 1024 * 1024;
-    this.memtableBytes = options.memtableBytes ?? 64 * 1024 * 1024;
+    this.memtableBytes = options.memtableBytes ?? DEFAULT_MEMTABLE_BYTES;
     this.maxImms = options.maxImmutableMemtables ?? 2;
     this.tableOptions = options.table ?? {};
     this.prepopulate = options.prepopulateBlockCache ?? true;
@@ -267,7 +268,7 @@ export class LsmEngine implements StorageEngine {
 
     // Replay every WAL the manifest does not cover, oldest first, into one memtable, which
     // becomes immutable and is flushed in the background once the engine is open.
-    const replayed = new Memtable(logs[0] ?? next);
+    const replayed = new Memtable(logs[0] ?? next, expectedEntries(options.memtableBytes));
     let lastSeq = state.lastSeq;
     const replayState: ReadState = { mem: replayed, imms: [], version };
     for (const num of logs) {
@@ -288,7 +289,7 @@ export class LsmEngine implements StorageEngine {
     state = { ...state, nextFileNumber: next, lastSeq, logNumber: imms.length > 0 ? replayed.logNumber : walNumber };
     const manifest = await ManifestWriter.create(fs, dir, manifestNumber, state);
     const finalVersion = new Version(state, version.levels);
-    const engine = new LsmEngine(fs, dir, manifest, { mem: new Memtable(walNumber), imms, version: finalVersion, wal, lastSeq, nextFile: next }, options, cache, tables);
+    const engine = new LsmEngine(fs, dir, manifest, { mem: new Memtable(walNumber, expectedEntries(options.memtableBytes)), imms, version: finalVersion, wal, lastSeq, nextFile: next }, options, cache, tables);
     engine.deleteObsoleteFiles();
     engine.scheduleFlush();
     return engine;
@@ -476,7 +477,7 @@ export class LsmEngine implements StorageEngine {
     this.walRetiring = prev.then(() => old.sync()).finally(() => old.close());
     this.wal = wal;
     this.imms = [this.mem, ...this.imms];
-    this.mem = new Memtable(number);
+    this.mem = new Memtable(number, expectedEntries(this.memtableBytes));
     this.scheduleFlush();
   }
 
@@ -797,6 +798,11 @@ function openVersion(fs: FS, dir: string, state: ManifestState, cache: BlockCach
     }),
   );
   return new Version(state, levels);
+}
+
+/** Entries a memtable of `memtableBytes` is likely to hold (for its bloom filter's size). */
+function expectedEntries(memtableBytes = DEFAULT_MEMTABLE_BYTES): number {
+  return Math.ceil(memtableBytes / 128);
 }
 
 function prefixed(cf: ColumnFamily, key: Uint8Array): Uint8Array {

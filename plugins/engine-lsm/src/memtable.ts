@@ -137,14 +137,24 @@ export class Memtable {
    */
   private ent = new Uint32Array(this.cap * STRIDE);
   /** Bloom filter over the keys (memBloomAdd): 2^bloomLog blocks, for up to bloomCap entries. */
-  private bloomCap = MEM_BLOOM_FIRST_CAP;
-  private bloomLog = memBloomBlocksLog2(MEM_BLOOM_FIRST_CAP);
-  private bloom = new Int32Array((1 << this.bloomLog) * 16);
+  private bloomCap: number;
+  private bloomLog: number;
+  private bloom: Int32Array;
   /** What `get` returns (reused). */
   private readonly hit: { krec: Uint8Array; ko: number; kl: number; seq: number; kind: number; vrec: Uint8Array; vo: number; vl: number } = { krec: EMPTY, ko: 0, kl: 0, seq: 0, kind: 0, vrec: EMPTY, vo: 0, vl: 0 };
 
-  /** WAL file number whose records this memtable holds. */
-  constructor(readonly logNumber: number) {}
+  /**
+   * `logNumber`: WAL file number whose records this memtable holds. `expectedEntries` sizes
+   * the bloom filter up front (it still grows past that), sparing rebuilds while it fills.
+   */
+  constructor(
+    readonly logNumber: number,
+    expectedEntries = MEM_BLOOM_FIRST_CAP,
+  ) {
+    this.bloomCap = Math.max(MEM_BLOOM_FIRST_CAP, Math.min(1 << 22, expectedEntries));
+    this.bloomLog = memBloomBlocksLog2(this.bloomCap);
+    this.bloom = new Int32Array((1 << this.bloomLog) * 16);
+  }
 
   get approximateBytes(): number {
     return this.bytes;
