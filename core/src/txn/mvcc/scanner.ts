@@ -142,8 +142,8 @@ function checkLockAt(lockIt: EngineIterator, options: ScanOptions): void {
 let defaultHotPath: HotPath | undefined;
 
 /**
- * scanRange with the pairs packed in one KvPage (no KvPair per key): the batched forward path
- * when the HotPath has mvccScanEntries; otherwise (reverse, or an older HotPath) scanRange's
+ * scanRange with the pairs packed in one KvPage (no KvPair per key): the batched forward or
+ * reverse path when the HotPath has mvccScanEntries; otherwise (an older HotPath) scanRange's
  * pairs copied into a page. `into`, when given, is reset and refilled (its buffers are reused,
  * growing as needed), so a caller that reads page after page allocates nothing per page; the
  * views from its earlier `key(i)` / `value(i)` / `pairs()` then show the new contents.
