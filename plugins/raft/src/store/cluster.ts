@@ -22,6 +22,7 @@ import { intervalTickSource, StoreTicker, type TickSource } from './ticker.js';
 import { InProcessTransport } from './transport.js';
 import type { ChangePeerResult, PeerChange } from './membership.js';
 import { SplitChecker, type SplitCheckOptions } from './split-check.js';
+import { FirstApplierEvents } from './event-source.js';
 import { startMetaGroup, type MetaGroup, type MetaPlacementOptions } from '../placement/meta-group.js';
 import type { RaftPlacement } from '../placement/raft-placement.js';
 
@@ -62,7 +63,11 @@ export interface RaftClusterOptions {
    * recorded here before it is returned, so a split is routable once `admin` resolves.
    */
   readonly directory?: Pick<RegionDirectory, 'recordSplit' | 'recordRegion'>;
-  /** Receives `applied` and `regionChanged` of store 1 only, so each write is reported once. */
+  /**
+   * Receives `applied` and `regionChanged` from whichever store first applies each log index
+   * (`FirstApplierEvents`), so each write is reported once, in log order, whichever stores hold
+   * or lose the region's replicas.
+   */
   readonly events?: EventCatalogue;
   readonly raft?: StoreRaftOptions;
   /** Default: every 100 ms of wall time. */
@@ -89,7 +94,6 @@ export class RaftCluster {
   private readonly ticker: StoreTicker;
   private tickWaiters: (() => void)[] = [];
 
-  private applyWaiters: { readonly regionId: number; readonly index: bigint; ticks: number; readonly resolve: () => void }[] = [];
   private stopped = false;
   /** Placement on raft, when started with `metaPlacement`. */
   readonly placement: RaftPlacement | undefined;
@@ -104,61 +108,21 @@ export class RaftCluster {
     tickSource: TickSource,
     allocId: () => Promise<number>,
     maxAttempts: number,
-    events: EventCatalogue | undefined,
+    /** The filter every store reports `applied` and `regionChanged` through, when given events. */
+    readonly events: FirstApplierEvents | undefined,
     directory: RaftClusterOptions['directory'],
     readonly meta?: MetaGroup,
   ) {
     this.placement = meta?.placement;
     const perStore = stores.map((s) => new RaftConsensus({ store: s, allocId }));
-    const observe = events === undefined ? undefined : (regionId: number, index: bigint) => this.waitObserved(regionId, index);
-    this.consensus = new ClusterConsensus(perStore, () => this.nextTick(), maxAttempts, observe, directory);
-    events?.applied$.subscribe((e) => this.observedApply(e.regionId, e.index));
+    this.consensus = new ClusterConsensus(perStore, () => this.nextTick(), maxAttempts, directory);
     const notify = {
       tick: async () => {
         this.releaseTickWaiters();
-        this.checkApplyWaiters(true);
         this.splitChecker?.tick();
       },
     };
     this.ticker = new StoreTicker([...stores, ...(meta?.peers ?? []), notify], tickSource);
-  }
-
-  /**
-   * Store 1's applies are what the kernel's events (and so CDC) see. A write is acknowledged once
-   * store 1 has applied it too, so "the write returned" implies "its applied event is out", as
-   * with LocalConsensus: CDC's resolved ts relies on that (a lock or commit applied on the leader
-   * but not yet on store 1 would otherwise let resolved ts pass a commit still to be reported).
-   * If store 1 does not apply it within 50 ticks (stopped, or catching up by snapshot) the wait
-   * ends: store 1 is then not a live source for the events anyway.
-   */
-  private waitObserved(regionId: number, index: bigint): Promise<void> {
-    if (this.stopped || this.observedIndex(regionId) >= index) return Promise.resolve();
-    return new Promise((resolve) => this.applyWaiters.push({ regionId, index, ticks: 0, resolve }));
-  }
-
-  private observedIndex(regionId: number): bigint {
-    const p = this.stores[0]!.peers.get(regionId);
-    return p === undefined ? -1n : BigInt(p.storage.apply.applied);
-  }
-
-  private observedApply(regionId: number, index: bigint): void {
-    if (this.applyWaiters.length === 0) return;
-    this.applyWaiters = this.applyWaiters.filter((w) => {
-      if (w.regionId !== regionId || w.index > index) return true;
-      w.resolve();
-      return false;
-    });
-  }
-
-  private checkApplyWaiters(tick: boolean): void {
-    if (this.applyWaiters.length === 0) return;
-    this.applyWaiters = this.applyWaiters.filter((w) => {
-      if (this.stopped || this.observedIndex(w.regionId) >= w.index || (tick && ++w.ticks > 50)) {
-        w.resolve();
-        return false;
-      }
-      return true;
-    });
   }
 
   static async start(options: RaftClusterOptions): Promise<RaftCluster> {
@@ -181,16 +145,19 @@ export class RaftCluster {
       if (options.metaPlacement) await startMetaGroup.bootstrap(options.engines, regions, await allocId());
     }
     const transport = new InProcessTransport({ autoDeliver: true });
+    const reporter = options.events ? new FirstApplierEvents(options.events) : undefined;
     const seed = options.seed ?? globalThis.crypto.getRandomValues(new Uint32Array(1))[0]!;
-    const open = (engine: StorageEngine, storeId: number): Store =>
-      Store.open({
+    const open = (engine: StorageEngine, storeId: number): Store => {
+      const store: Store = Store.open({
         engine,
         transport,
         rng: new SeededRng(seed + (storeId - 1) * 7919),
-        ...(storeId === 1 && options.events ? { events: options.events } : {}),
+        ...(reporter ? { events: reporter.forStore((regionId) => store.peers.get(regionId)?.applied) } : {}),
         ...(options.raft ? { raft: options.raft } : {}),
         ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
       });
+      return store;
+    };
     const stores = options.engines.map((engine, i) => {
       const got = decodeStoreIdent(engine.get('raft', storeIdentKey())!);
       if (got !== i + 1) throw new KvError('INVALID_ARGUMENT', `engine ${i} belongs to store ${got}, expected ${i + 1}`);
@@ -199,7 +166,7 @@ export class RaftCluster {
     const meta = options.metaPlacement ? startMetaGroup(stores, transport, (storeId) => new SeededRng(seed + storeId * 7919 + 104729), options.metaPlacement, options.raft, options.events, () => c.nextTick()) : undefined;
     for (const s of stores) transport.register(meta ? meta.receiverFor(s) : s);
     const alloc = meta ? () => meta.placement.allocId() : allocId;
-    const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, options.events, options.directory ?? meta?.placement, meta);
+    const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, reporter, options.directory ?? meta?.placement, meta);
     c.joiner = { open, allocId: alloc };
     if (options.splitCheck) {
       c.splitChecker = new SplitChecker(
@@ -316,7 +283,6 @@ export class RaftCluster {
     for (const s of this.stores) s.stop();
     for (const p of this.meta?.peers ?? []) p.stop();
     this.releaseTickWaiters();
-    this.checkApplyWaiters(false);
   }
 }
 
@@ -335,8 +301,6 @@ export class ClusterConsensus implements Consensus {
     readonly members: readonly RaftConsensus[],
     private readonly waitTick: () => Promise<void>,
     private readonly maxAttempts: number,
-    /** Waits until the store whose applies are reported as events has applied `index`. */
-    private readonly waitObserved?: (regionId: number, index: bigint) => Promise<void>,
     private readonly directory?: RaftClusterOptions['directory'],
   ) {}
 
@@ -395,15 +359,36 @@ export class ClusterConsensus implements Consensus {
     return best;
   }
 
-  private async route<T>(regionId: number, fn: (c: RaftConsensus) => Promise<T>): Promise<T> {
+  /** The next running store after `storeId` (wrapping around), or `undefined` when none runs. */
+  private nextLive(storeId: number): number | undefined {
+    const n = this.members.length;
+    for (let i = 1; i <= n; i++) {
+      const id = ((storeId - 1 + i) % n) + 1;
+      if (!this.byStore(id).store.stopped) return id;
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends `fn` to the store believed to lead the region. A stopped store is skipped; a hint naming
+   * a stopped store is no hint (wait a tick, as while no leader is known). A store that stops
+   * while the request is in flight fails it with ENGINE_CLOSED: a read (`idempotent`) is sent
+   * again to a running store; a proposal may still commit through the next leader, so it fails
+   * with NOT_LEADER and `unknownOutcome` (the txn layer re-runs its command, which re-reads what
+   * it writes: TxnClient retries region errors).
+   */
+  private async route<T>(regionId: number, fn: (c: RaftConsensus) => Promise<T>, idempotent = false): Promise<T> {
     let storeId = this.leaders.get(regionId) ?? 1;
     let last: unknown;
     for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
       const member = this.byStore(storeId);
       if (member.store.stopped) {
-        // A stopped store certainly took nothing: the next one.
+        // A stopped store certainly took nothing: the next running one (a tick first if none runs).
         last = new KvError('ENGINE_CLOSED', `store ${storeId} is stopped`, { storeId });
-        storeId = (storeId % this.members.length) + 1;
+        this.leaders.delete(regionId);
+        const next = this.nextLive(storeId);
+        if (next === undefined) await this.waitTick();
+        storeId = next ?? storeId;
         continue;
       }
       try {
@@ -416,15 +401,23 @@ export class ClusterConsensus implements Consensus {
         const d = (e.details ?? {}) as { leader?: { storeId: number }; unknownOutcome?: boolean };
         if (e.code === 'NOT_LEADER' && d.unknownOutcome !== true) {
           const hint = d.leader?.storeId;
-          if (hint !== undefined && hint !== storeId) storeId = hint;
+          if (hint !== undefined && hint !== storeId && hint >= 1 && hint <= this.members.length && !this.byStore(hint).store.stopped) storeId = hint;
           else {
             await this.waitTick();
-            storeId = (storeId % this.members.length) + 1;
+            storeId = this.nextLive(storeId) ?? storeId;
           }
           continue;
         }
+        if (e.code === 'ENGINE_CLOSED' && member.store.stopped) {
+          this.leaders.delete(regionId);
+          if (!idempotent) {
+            throw new KvError('NOT_LEADER', `store ${storeId} stopped with the request in flight; its outcome is unknown`, { regionId, storeId, unknownOutcome: true });
+          }
+          storeId = this.nextLive(storeId) ?? storeId;
+          continue;
+        }
         if (e.code === 'REGION_NOT_FOUND' && attempt < this.members.length * 2) {
-          storeId = (storeId % this.members.length) + 1;
+          storeId = this.nextLive(storeId) ?? storeId;
           continue;
         }
         throw e;
@@ -434,13 +427,13 @@ export class ClusterConsensus implements Consensus {
   }
 
   snapshot(ctx: RequestContext, options?: RaftReadOptions): Promise<RegionSnapshot> {
-    return this.route(ctx.regionId, (c) => c.snapshot(ctx, options));
+    return this.route(ctx.regionId, (c) => c.snapshot(ctx, options), true);
   }
 
   async write(ctx: RequestContext, modifies: readonly BatchOp[], options?: { readonly sync?: boolean }): Promise<WriteResult> {
-    const result = await this.route(ctx.regionId, (c) => c.write(ctx, modifies, options));
-    if (this.waitObserved !== undefined) await this.waitObserved(result.regionId, result.index);
-    return result;
+    // No wait for another store: the leader applied the write before it resolved, so its
+    // `applied` event is out (from the leader, or from a store that applied it even earlier).
+    return this.route(ctx.regionId, (c) => c.write(ctx, modifies, options));
   }
 
   async admin(ctx: RequestContext, command: AdminCommand): Promise<AdminResult> {

@@ -73,7 +73,8 @@ export interface StoreOptions {
   readonly transport: Transport;
   /** Election jitter for every peer of this store. */
   readonly rng: Rng;
-  readonly events?: EventCatalogue;
+  /** Where `applied` and `regionChanged` go (the kernel's events, or a filter in front of them). */
+  readonly events?: Pick<EventCatalogue, 'emit'>;
   readonly raft?: StoreRaftOptions;
   /** Compact a region's log once this many applied entries are above the last truncation. Default 1000. */
   readonly logGcThreshold?: number;
