@@ -17,6 +17,20 @@ import type { SuiteContext } from '../harness.js';
  * (nextv), ours is synchronous.
  */
 
+/*
+ * Every store runs with its defaults. What that means for reads: engine-lsm keeps data blocks
+ * in a 64 MiB block cache (checksums verified on each read from disk) and puts each flushed
+ * table's blocks in it (prepopulateBlockCache); classic-level's LevelDB 1.20 has an 8 MiB block
+ * cache but maps table files with mmap (up to 1000 files) and then reads data blocks straight
+ * from the mapping without caching them, so its effective cache is the OS page cache; it does
+ * not verify checksums on reads (verify_checksums defaults to false).
+ */
+const CACHE_NOTES: Record<string, string> = {
+  'engine-lsm': 'block cache 64 MiB (default), flushed tables prepopulated, checksums verified',
+  leveldb: 'block cache 8 MiB (default); data blocks read through mmap, uncached, unverified',
+  rocksdb: 'binding defaults',
+};
+
 const KEY = 16;
 const VALUE = 100;
 const BATCH = 256;
@@ -271,7 +285,7 @@ export default {
         }
       }
       for (const impl of IMPLS) {
-        record('readrandom', impl, probeCount, spent.get(impl)!, 1, undefined, { ...params, api: impl === 'rocksdb' ? 'async get (no sync get in this binding)' : 'sync get' });
+        record('readrandom', impl, probeCount, spent.get(impl)!, 1, undefined, { ...params, api: impl === 'rocksdb' ? 'async get (no sync get in this binding)' : 'sync get', cache: CACHE_NOTES[impl] });
       }
 
       // seek + 10 x next, on one iterator per store (async nextv(11) for the level bindings).
