@@ -4,11 +4,11 @@
  * meta leader among the peers of one process (the `RaftCluster` case).
  */
 import { KvError, type Clock, type EventCatalogue, type Region, type StorageEngine } from '@flashkv/core';
-import type { Rng } from '../core/index.js';
+import type { ConfChange, ConfState, Rng } from '../core/index.js';
 import type { Store, StoreRaftOptions } from '../store/store.js';
 import type { RaftEnvelope, RaftReceiver, Transport } from '../store/transport.js';
 import type { MetaCommand } from './meta-codec.js';
-import { META_REGION_ID, MetaPeer, bootstrapMeta, type MetaOutcome } from './meta-peer.js';
+import { META_REGION_ID, MetaPeer, bootstrapMeta, bootstrapMetaJoiner, hasMetaGroup, type MetaOutcome } from './meta-peer.js';
 import type { MetaState } from './meta-state.js';
 import { RaftPlacement, type MetaRouter } from './raft-placement.js';
 
@@ -104,6 +104,23 @@ export class InProcessMetaRouter implements MetaRouter {
     return this.route((p) => p.propose(cmd), false);
   }
 
+  /** A membership change of the meta group at its leader; SERVER_BUSY (one pending) waits a tick and retries. */
+  async changeMembers(cc: ConfChange): Promise<ConfState> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.route((p) => p.proposeConfChange(cc), false);
+      } catch (e) {
+        if (!(e instanceof KvError && e.code === 'SERVER_BUSY') || attempt >= this.maxAttempts) throw e;
+        await this.waitTick();
+      }
+    }
+  }
+
+  /** The live peer that leads the meta group now, if any. */
+  leaderPeer(): MetaPeer | undefined {
+    return this.peers.find((p) => !p.stopped && p.isLeader());
+  }
+
   getTs(count: number): Promise<bigint[]> {
     // A stopped leader handed nothing out: asking the next one is safe.
     return this.route((p) => p.getTs(count), true);
@@ -137,6 +154,13 @@ export interface MetaGroup {
   readonly placement: RaftPlacement;
   /** What the transport should deliver into for `store`: the store, with the meta region's traffic split off. */
   receiverFor(store: Store): MetaDemux;
+  readonly router: InProcessMetaRouter;
+  /**
+   * Opens a meta peer for a store joining the running cluster (bootstrapped empty when its engine
+   * has none: the leader sends it a snapshot once it is added). Not yet a member: see
+   * `RaftCluster.addStore`.
+   */
+  join(store: Store, rng: Rng): Promise<MetaPeer>;
 }
 
 function start(
@@ -148,23 +172,32 @@ function start(
   events: EventCatalogue | undefined,
   waitTick: () => Promise<void>,
 ): MetaGroup {
-  const peers = stores.map((s) =>
+  const peers: MetaPeer[] = [];
+  const router = new InProcessMetaRouter(peers, waitTick);
+  const placement = new RaftPlacement(router, events);
+  const open = (s: Store, rng: Rng): MetaPeer =>
     MetaPeer.open({
       engine: s.engine,
       storeId: s.storeId,
       transport,
-      rng: rngFor(s.storeId),
+      rng,
       ...(raft ? { raft } : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       ...(options.tsoWindowMs !== undefined ? { tsoWindowMs: options.tsoWindowMs } : {}),
       ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
-    }),
-  );
-  const placement = new RaftPlacement(new InProcessMetaRouter(peers, waitTick), events);
+    });
+  for (const s of stores) peers.push(open(s, rngFor(s.storeId)));
   return {
     peers,
     placement,
+    router,
     receiverFor: (store) => new MetaDemux(store, peers.find((p) => p.storeId === store.storeId)!),
+    join: async (store, rng) => {
+      if (!hasMetaGroup(store.engine)) await bootstrapMetaJoiner(store.engine);
+      const peer = open(store, rng);
+      peers.push(peer);
+      return peer;
+    },
   };
 }
 

@@ -17,6 +17,7 @@
 import {
   KvError,
   WriteBatch,
+  freezeRegion,
   systemClock,
   composeTs,
   placementKeys as K,
@@ -24,7 +25,7 @@ import {
   type Region,
   type StorageEngine,
 } from '@flashkv/core';
-import { LogCompactedError, LogUnavailableError, RawNode, type ConfState, type Entry, type HardState, type InitialState, type Rng, type Snapshot, type Storage } from '../core/index.js';
+import { LogCompactedError, LogUnavailableError, RawNode, decodeConfChange, type ConfChange, type ConfState, type Entry, type HardState, type InitialState, type Rng, type Snapshot, type Storage } from '../core/index.js';
 import { limitSize } from '../core/storage.js';
 import { decodeApplyState, decodeEntry, decodeHardState, encodeApplyState, encodeEntry, encodeHardState, type ApplyState } from '../store/codec.js';
 import type { StoreRaftOptions } from '../store/store.js';
@@ -60,21 +61,44 @@ function logKey(index: number): Uint8Array {
 const LOG_LOWER = Uint8Array.of(LOCAL, META_NS, LOG_TAG);
 const LOG_UPPER = Uint8Array.of(LOCAL, META_NS, LOG_TAG + 1);
 
-function encodeVoters(voters: readonly number[]): Uint8Array {
-  const out = new Uint8Array(2 + 8 * voters.length);
+/** The meta group's membership: u16 count + u64 voters, then (when any) u16 count + u64 learners. */
+function encodeConf(conf: ConfState): Uint8Array {
+  const { voters, learners } = conf;
+  const out = new Uint8Array(2 + 8 * voters.length + (learners.length > 0 ? 2 + 8 * learners.length : 0));
   const dv = new DataView(out.buffer);
   dv.setUint16(0, voters.length);
   voters.forEach((v, i) => dv.setBigUint64(2 + 8 * i, BigInt(v)));
+  if (learners.length > 0) {
+    const at = 2 + 8 * voters.length;
+    dv.setUint16(at, learners.length);
+    learners.forEach((v, i) => dv.setBigUint64(at + 2 + 8 * i, BigInt(v)));
+  }
   return out;
 }
 
-function decodeVoters(b: Uint8Array): number[] {
+function decodeConf(b: Uint8Array): ConfState {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const n = dv.getUint16(0);
-  if (b.length !== 2 + 8 * n) throw new KvError('CORRUPTED', 'meta group voter list has the wrong length');
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(Number(dv.getBigUint64(2 + 8 * i)));
-  return out;
+  const list = (at: number): number[] => {
+    const n = dv.getUint16(at);
+    if (b.length < at + 2 + 8 * n) throw new KvError('CORRUPTED', 'meta group member list has the wrong length');
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(Number(dv.getBigUint64(at + 2 + 8 * i)));
+    return out;
+  };
+  const voters = list(0);
+  const at = 2 + 8 * voters.length;
+  const learners = b.length === at ? [] : list(at);
+  if (b.length !== at + (b.length === at ? 0 : 2 + 8 * learners.length)) throw new KvError('CORRUPTED', 'meta group member list has trailing bytes');
+  return { voters, learners };
+}
+
+/** The membership after one committed single-server change (as the raft core's tracker applies it). */
+function applyConfChange(conf: ConfState, cc: ConfChange): ConfState {
+  const voters = conf.voters.filter((v) => v !== cc.nodeId);
+  const learners = conf.learners.filter((v) => v !== cc.nodeId);
+  if (cc.type === 'addNode') voters.push(cc.nodeId);
+  else if (cc.type === 'addLearner') learners.push(cc.nodeId);
+  return { voters, learners };
 }
 
 /** Snapshot data: u8 1, u32 count, then per pair u32 len + key, u32 len + value (the placement namespace). */
@@ -132,7 +156,7 @@ export async function bootstrapMeta(engine: StorageEngine, voters: readonly numb
   const batch = new WriteBatch()
     .put('raft', HARD_KEY, encodeHardState({ term: INIT_TERM, vote: 0, commit: INIT_INDEX }))
     .put('raft', APPLY_KEY, encodeApplyState({ applied: INIT_INDEX, truncatedIndex: INIT_INDEX, truncatedTerm: INIT_TERM }))
-    .put('raft', CONF_KEY, encodeVoters(voters));
+    .put('raft', CONF_KEY, encodeConf({ voters, learners: [] }));
   stageInitialPlacement(batch, regions, nextId);
   await engine.write(batch, { sync: true });
 }
@@ -148,7 +172,7 @@ export class MetaStorage implements Storage {
 
   constructor(
     private readonly engine: StorageEngine,
-    readonly conf: ConfState,
+    public conf: ConfState,
     public hard: HardState,
     public apply: ApplyState,
     entries: Entry[],
@@ -175,7 +199,7 @@ export class MetaStorage implements Storage {
     } finally {
       it.close();
     }
-    return new MetaStorage(engine, { voters: decodeVoters(conf), learners: [] }, decodeHardState(hs), apply, entries);
+    return new MetaStorage(engine, decodeConf(conf), decodeHardState(hs), apply, entries);
   }
 
   initialState(): InitialState {
@@ -297,6 +321,21 @@ interface TsoTerm {
   pending: { readonly target: number; readonly done: Promise<void> } | undefined;
 }
 
+/**
+ * A meta peer for a store joining a running cluster (`RaftCluster.addStore`): no members, nothing
+ * applied, so the leader must send it a snapshot (the placement namespace) once the group adds it
+ * as a learner. Its placement state until then is a placeholder the snapshot replaces.
+ */
+export async function bootstrapMetaJoiner(engine: StorageEngine): Promise<void> {
+  if (hasMetaGroup(engine)) throw new KvError('INVALID_ARGUMENT', 'engine already holds a meta group peer');
+  const batch = new WriteBatch()
+    .put('raft', HARD_KEY, encodeHardState({ term: 0, vote: 0, commit: 0 }))
+    .put('raft', APPLY_KEY, encodeApplyState({ applied: 0, truncatedIndex: 0, truncatedTerm: 0 }))
+    .put('raft', CONF_KEY, encodeConf({ voters: [], learners: [] }));
+  stageInitialPlacement(batch, [freezeRegion({ id: 1, startKey: new Uint8Array(0), endKey: new Uint8Array(0), epoch: { version: 1, confVer: 1 }, peers: [], flashback: { inFlashback: false, flashbackStartTs: 0n } })], 1);
+  await engine.write(batch, { sync: true });
+}
+
 export class MetaPeer implements RaftReceiver {
   readonly storeId: number;
   readonly node: RawNode;
@@ -304,6 +343,7 @@ export class MetaPeer implements RaftReceiver {
   state: MetaState;
   private readonly engine: StorageEngine;
   private readonly proposals = new Map<number, Pending>();
+  private readonly confProposals = new Map<number, { readonly term: number; resolve(c: ConfState): void; reject(e: unknown): void }>();
   private readonly reads = new Map<string, { index: number | undefined; age: number; resolve(): void; reject(e: unknown): void }>();
   private readCounter = 0;
   private chain: Promise<unknown> = Promise.resolve();
@@ -403,8 +443,10 @@ export class MetaPeer implements RaftReceiver {
     const err = new KvError('ENGINE_CLOSED', `meta peer on store ${this.storeId} stopped`, { storeId: this.storeId });
     for (const p of this.proposals.values()) p.reject(err);
     for (const r of this.reads.values()) r.reject(err);
+    for (const c of this.confProposals.values()) c.reject(err);
     this.proposals.clear();
     this.reads.clear();
+    this.confProposals.clear();
   }
 
   // ---- inputs
@@ -475,6 +517,28 @@ export class MetaPeer implements RaftReceiver {
         throw e;
       }
       const applied = new Promise<MetaOutcome>((resolve, reject) => this.proposals.set(id.index, { term: id.term, resolve, reject }));
+      applied.catch(() => undefined);
+      await this.drive();
+      return { applied };
+    }).then((x) => x.applied);
+  }
+
+  /**
+   * A membership change of the meta group (single-server: add a learner, add or promote a voter,
+   * remove), proposed on this peer, which must lead. Resolves with the membership once applied
+   * here; SERVER_BUSY while another change is pending.
+   */
+  proposeConfChange(cc: ConfChange): Promise<ConfState> {
+    return this.run(async () => {
+      if (!this.isLeader()) throw this.notLeader();
+      let id;
+      try {
+        id = this.node.proposeConfChange(cc);
+      } catch (e) {
+        if (e instanceof KvError && e.code === 'NOT_LEADER') throw this.notLeader();
+        throw e;
+      }
+      const applied = new Promise<ConfState>((resolve, reject) => this.confProposals.set(id.index, { term: id.term, resolve, reject }));
       applied.catch(() => undefined);
       await this.drive();
       return { applied };
@@ -594,6 +658,7 @@ export class MetaPeer implements RaftReceiver {
       let sync = rd.mustSync;
       if (rd.snapshot) {
         this.storage.stageSnapshot(rd.snapshot, batch);
+        batch.put('raft', CONF_KEY, encodeConf(rd.snapshot.metadata.confState));
         sync = true;
       }
       this.storage.stageAppend(rd.entries, batch);
@@ -602,6 +667,7 @@ export class MetaPeer implements RaftReceiver {
       if (rd.snapshot) {
         const { index, term } = rd.snapshot.metadata;
         this.storage.resetTo(index, term);
+        this.storage.conf = rd.snapshot.metadata.confState;
         this.applied = index;
         this.appliedTerm = term;
         this.state = MetaState.load(this.engine);
@@ -654,7 +720,24 @@ export class MetaPeer implements RaftReceiver {
     if (todo.length === 0) return;
     const batch = new WriteBatch();
     const after: (() => void)[] = [];
+    let conf = this.storage.conf;
+    let sync = false;
     for (const e of todo) {
+      if (e.type === 'confChange') {
+        // Persisted with the applied index in one synced batch: a restart's raft membership
+        // (initial state) then matches what the core took in at this entry's advance.
+        conf = applyConfChange(conf, decodeConfChange(e.data));
+        batch.put('raft', CONF_KEY, encodeConf(conf));
+        sync = true;
+        const cp = this.confProposals.get(e.index);
+        if (cp) {
+          this.confProposals.delete(e.index);
+          const now = conf;
+          if (cp.term !== e.term) after.push(() => cp.reject(new KvError('NOT_LEADER', `meta conf change at index ${e.index} was overwritten by a later leader`, { regionId: META_REGION_ID, stale: true })));
+          else after.push(() => cp.resolve(now));
+        }
+        continue;
+      }
       const pending = this.proposals.get(e.index);
       if (pending) this.proposals.delete(e.index);
       let outcome: { ok: MetaOutcome } | { err: unknown } | undefined;
@@ -680,6 +763,11 @@ export class MetaPeer implements RaftReceiver {
       }
     }
     const last = todo[todo.length - 1]!;
+    for (const [index, p] of this.confProposals) {
+      if (p.term >= last.term) continue;
+      this.confProposals.delete(index);
+      after.push(() => p.reject(new KvError('NOT_LEADER', `meta conf change at index ${index} (term ${p.term}) was superseded by term ${last.term}`, { regionId: META_REGION_ID, stale: true })));
+    }
     for (const [index, p] of this.proposals) {
       if (p.term >= last.term) continue;
       this.proposals.delete(index);
@@ -688,10 +776,11 @@ export class MetaPeer implements RaftReceiver {
     const apply: ApplyState = { applied: last.index, truncatedIndex: this.storage.apply.truncatedIndex, truncatedTerm: this.storage.apply.truncatedTerm };
     batch.put('raft', APPLY_KEY, encodeApplyState(apply));
     try {
-      await this.guard(this.engine.write(batch));
+      await this.guard(this.engine.write(batch, { sync }));
     } finally {
       this.state.stagedJobs.clear();
     }
+    this.storage.conf = conf;
     this.applied = last.index;
     this.appliedTerm = last.term;
     this.storage.apply = apply;

@@ -14,7 +14,7 @@ import {
   type StorageEngine,
   type WriteResult,
 } from '@flashkv/core';
-import type { Rng } from '../core/index.js';
+import type { ConfState, Rng } from '../core/index.js';
 import { decodeStoreIdent, storeIdentKey } from './codec.js';
 import { RaftConsensus, type RaftReadOptions } from './raft-consensus.js';
 import { Store, bootstrapStore, type StoreRaftOptions } from './store.js';
@@ -98,7 +98,7 @@ export class RaftCluster {
   /** Placement on raft, when started with `metaPlacement`. */
   readonly placement: RaftPlacement | undefined;
   /** Opens a further store on this cluster's transport and options (addStore), and allocates ids. */
-  private joiner: { open(engine: StorageEngine, storeId: number): Store; allocId(): Promise<number> } | undefined;
+  private joiner: { open(engine: StorageEngine, storeId: number): Store; allocId(): Promise<number>; metaRng(storeId: number): Rng } | undefined;
   /** The size-based split checker, when started with `splitCheck`. */
   splitChecker: SplitChecker | undefined;
 
@@ -167,7 +167,7 @@ export class RaftCluster {
     for (const s of stores) transport.register(meta ? meta.receiverFor(s) : s);
     const alloc = meta ? () => meta.placement.allocId() : allocId;
     const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, reporter, options.directory ?? meta?.placement, meta);
-    c.joiner = { open, allocId: alloc };
+    c.joiner = { open, allocId: alloc, metaRng: (storeId) => new SeededRng(seed + storeId * 7919 + 104729) };
     if (options.splitCheck) {
       c.splitChecker = new SplitChecker(
         () => c.stores,
@@ -185,11 +185,12 @@ export class RaftCluster {
   /**
    * A new store joining the running cluster (id: the next after the last), on an empty engine
    * (bootstrapped here with no regions) or one that already belongs to that store id. It holds no
-   * region until a membership change adds a peer on it (see `moveReplica`). Not with placement on
-   * raft (the meta group's membership is fixed at bootstrap).
+   * region until a membership change adds a peer on it (see `moveReplica`). With placement on raft
+   * its meta peer joins the meta group, as a learner (sent a snapshot of the placement namespace)
+   * and, once caught up, as a voter, so the store can take over from one that is removed
+   * (`removeMetaMember`).
    */
-  async addStore(engine: StorageEngine): Promise<Store> {
-    if (this.meta) throw new KvError('INVALID_ARGUMENT', 'adding a store to a cluster with placement on raft is not supported');
+  async addStore(engine: StorageEngine, options: { readonly maxTicks?: number } = {}): Promise<Store> {
     if (this.stopped) throw new KvError('ENGINE_CLOSED', 'the cluster is stopped');
     const storeId = this.stores.length + 1;
     const ident = engine.get('raft', storeIdentKey());
@@ -197,10 +198,58 @@ export class RaftCluster {
     else if (decodeStoreIdent(ident) !== storeId) throw new KvError('INVALID_ARGUMENT', `engine belongs to store ${decodeStoreIdent(ident)}, expected ${storeId}`);
     const store = this.joiner!.open(engine, storeId);
     (this.stores as Store[]).push(store);
-    this.transport.register(store);
+    const metaPeer = this.meta ? await this.meta.join(store, this.joiner!.metaRng(storeId)) : undefined;
+    this.transport.register(this.meta ? this.meta.receiverFor(store) : store);
     this.consensus.addMember(new RaftConsensus({ store, allocId: this.joiner!.allocId }));
     this.ticker.add(store, 1);
+    if (metaPeer) {
+      this.ticker.add(metaPeer, 1);
+      await this.addMetaVoter(storeId, options.maxTicks ?? 1000);
+    }
     return store;
+  }
+
+  /** The meta peer of `storeId` joins the meta group: learner, catch up (by snapshot), voter. */
+  private async addMetaVoter(storeId: number, maxTicks: number): Promise<void> {
+    const meta = this.meta!;
+    const peer = meta.peers.find((p) => p.storeId === storeId)!;
+    if (peer.storage.conf.voters.includes(storeId)) return;
+    if (!peer.storage.conf.learners.includes(storeId)) await meta.router.changeMembers({ type: 'addLearner', nodeId: storeId });
+    await this.waitFor(
+      () => {
+        const lead = meta.router.leaderPeer();
+        return lead !== undefined && peer.appliedIndex >= lead.appliedIndex;
+      },
+      maxTicks,
+      `the meta peer of store ${storeId} catching up`,
+    );
+    await meta.router.changeMembers({ type: 'addNode', nodeId: storeId });
+  }
+
+  /**
+   * Removes a store's peer from the meta group (replacing a node: add the new store first, then
+   * remove the old one's member), moving the meta leadership off it first. The store's meta peer
+   * is stopped. Resolves with the meta group's membership.
+   */
+  async removeMetaMember(storeId: number): Promise<ConfState> {
+    const meta = this.meta;
+    if (!meta) throw new KvError('INVALID_ARGUMENT', 'the cluster has no meta group (placement on raft)');
+    for (let attempt = 0; meta.router.leaderPeer()?.storeId === storeId || meta.router.leaderPeer() === undefined; attempt++) {
+      if (attempt >= 10) throw new KvError('SERVER_BUSY', `meta leadership did not leave store ${storeId}`, { storeId });
+      const lead = meta.router.leaderPeer();
+      if (lead?.storeId === storeId) {
+        const to = lead.storage.conf.voters.find((v) => v !== storeId && meta.peers.some((p) => p.storeId === v && !p.stopped));
+        if (to !== undefined) await lead.transferLeader(to).catch(() => undefined);
+      }
+      for (let i = 0; i < 30 && (meta.router.leaderPeer() === undefined || meta.router.leaderPeer()?.storeId === storeId); i++) await this.nextTick();
+    }
+    const conf = await meta.router.changeMembers({ type: 'removeNode', nodeId: storeId });
+    const peer = meta.peers.find((p) => p.storeId === storeId);
+    if (peer) {
+      peer.stop();
+      this.ticker.remove(peer);
+    }
+    return conf;
   }
 
   /** Stops one store (a crash, as far as the others can tell); its engine keeps what it wrote. */
