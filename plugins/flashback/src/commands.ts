@@ -22,7 +22,6 @@ import {
   MvccTxn,
   PREPARE_FLASHBACK_COMMAND,
   type BatchOp,
-  type EngineReader,
   type Command,
   type HotPath,
   type Modify,
@@ -46,7 +45,7 @@ import {
 } from './flashback-batch.js';
 import { FlashbackPreviewCommand, PREVIEW_COMMAND, type PreviewArgs } from './preview.js';
 import { loadKeyLocks, scanKeyLocks } from './locks.js';
-import { batchKey, findFlashbackKey, FlashbackWriteScan } from './read-phase.js';
+import { batchKey, findFlashbackKey, scanFlashbackWrites } from './read-phase.js';
 
 type EncodedKey = codec.EncodedKey;
 
@@ -438,41 +437,8 @@ export class PrepareFlashbackToVersionCommand implements Command<PrepareFlashbac
   }
 }
 
-/** Batches one FlashbackWrite read phase fills from one snapshot. */
-export const READ_AHEAD_BATCHES = 16;
-
-interface ReadBatches {
-  /** inputs[0 .. filled) hold full batches in key order (the last may be shorter). */
-  readonly filled: number;
-  /** Where the next read phase starts; undefined when the range is exhausted. */
-  readonly next: Uint8Array | undefined;
-  /** What stopped the scan after `filled` batches, if anything did. */
-  readonly error?: unknown;
-}
-
-function readBatches(snapshot: EngineReader, from: Uint8Array | undefined, end: Uint8Array | undefined, version: bigint, commitTs: bigint, exclude: Uint8Array | undefined, inputs: readonly FlashbackBatchInput[]): ReadBatches {
-  const scan = new FlashbackWriteScan(snapshot, from, end, version, commitTs, exclude);
-  let filled = 0;
-  try {
-    for (const input of inputs) {
-      const more = scan.fill(input, FLASHBACK_BATCH_KEYS);
-      if (input.count > 0) filled++;
-      if (!more) return { filled, next: undefined };
-    }
-    return { filled, next: scan.resumeKey() };
-  } catch (error) {
-    // The batch being filled is dropped, as its own read phase would have failed before writing.
-    if (filled === 0) throw error;
-    return { filled, next: undefined, error };
-  } finally {
-    scan.close();
-  }
-}
-
 export class FlashbackToVersionCommand implements Command<FlashbackResult, TxnCommandContext> {
   readonly name = FLASHBACK_COMMAND;
-  /** The read-ahead batch inputs, reused from one read phase to the next. */
-  private readonly inputs: FlashbackBatchInput[] = Array.from({ length: READ_AHEAD_BATCHES }, () => newFlashbackBatchInput());
   constructor(
     readonly args: FlashbackArgs,
     private readonly run: Run,
@@ -505,30 +471,18 @@ export class FlashbackToVersionCommand implements Command<FlashbackResult, TxnCo
     }
     if (check.state === 'locked') {
       // FlashbackWrite loop (a.5.2): keys before K* have nothing newer than V, so start at K*.
-      // Each read phase fills up to READ_AHEAD_BATCHES batches from one snapshot (see
-      // FlashbackWriteScan for why that selects the same keys and values as one snapshot per
-      // batch); each batch is still its own flashbackWrite command and 1PC write, in order.
-      const inputs = this.inputs;
+      const input = newFlashbackBatchInput();
       let from: Uint8Array | undefined = check.key;
-      while (from !== undefined) {
-        const read = await withFlashbackReader(ctx, a.route, (reader) => readBatches(reader.snapshot, from, end, a.version, a.commitTs, check.key, inputs));
-        from = read.next;
-        for (let b = 0; b < read.filled; b++) {
-          const input = inputs[b]!;
-          const r = await this.run<{ modifies: number; taken: number }>('flashbackWrite', { route: a.route, input, startTs: a.startTs, commitTs: a.commitTs });
-          modifies += r.modifies;
-          keysRewritten += r.taken;
-          batches++;
-          a.onBatch?.({ regionId, step: 'flashbackWrite', keys: r.taken, modifies: r.modifies });
-          if (r.taken < input.count) {
-            // The batch hit the write-size limit: the next read phase starts at its first key left.
-            from = batchKey(input, r.taken).slice();
-            break;
-          }
-        }
-        // A scan error after some full batches: those are written (as one snapshot per batch
-        // would have), then the error stops the loop.
-        if (read.error !== undefined) throw read.error;
+      for (;;) {
+        const scan = await withFlashbackReader(ctx, a.route, (reader) => scanFlashbackWrites(reader.snapshot, from, end, a.version, a.commitTs, check.key, input, FLASHBACK_BATCH_KEYS));
+        if (input.count === 0) break;
+        const r = await this.run<{ modifies: number; taken: number }>('flashbackWrite', { route: a.route, input, startTs: a.startTs, commitTs: a.commitTs });
+        modifies += r.modifies;
+        keysRewritten += r.taken;
+        batches++;
+        a.onBatch?.({ regionId, step: 'flashbackWrite', keys: r.taken, modifies: r.modifies });
+        from = r.taken < input.count ? batchKey(input, r.taken).slice() : scan.next;
+        if (from === undefined) break;
       }
       // Commit K* last (a.5.4), a normal commit.
       const n = await this.run<number>('flashbackCommit', { route: a.route, key: check.key!, version: a.version, startTs: a.startTs, commitTs: a.commitTs });

@@ -1,5 +1,5 @@
 export * from './flashback-batch.js';
-export { ChangedKeyWalker, findFlashbackKey, FlashbackWriteScan, scanFlashbackWrites, batchKey } from './read-phase.js';
+export { ChangedKeyWalker, findFlashbackKey, scanFlashbackWrites, batchKey } from './read-phase.js';
 export * from './actions.js';
 export * from './commands.js';
 export { FlashbackPreviewCommand, PREVIEW_COMMAND, type PreviewArgs, type PreviewCounts } from './preview.js';

@@ -482,84 +482,17 @@ export function findFlashbackKey(snapshot: EngineReader, start: Uint8Array | und
   }
 }
 
-/**
- * The FlashbackWrite read phase (a.5.2) over one snapshot: from `from`, each `fill` puts the next
- * up to `batchKeys` keys with V < latest < C (K* excluded; latest == C was already rewritten by
- * this flashback) and their values as of V into a batch input, in one forward pass (see
- * WriteCfScan). Several batches may be filled from one snapshot, one after another: the writes
- * of a flashback only add records at C to keys already selected, so they change neither which
- * later keys are selected nor their values as of V. A key with latest > C breaks an invariant
- * (no write can land during a flashback; TiKV asserts) and is reported as CORRUPTED.
- */
-export class FlashbackWriteScan {
-  private readonly w: WriteCfScan;
-  private readonly descCommit: Uint8Array;
-  /** The scan stands on a selected key that did not fit into the last batch. */
-  private pending = false;
-
-  constructor(
-    snapshot: EngineReader,
-    from: Uint8Array | undefined,
-    end: Uint8Array | undefined,
-    version: bigint,
-    private readonly commitTs: bigint,
-    private readonly exclude: Uint8Array | undefined,
-  ) {
-    this.descCommit = descTs(commitTs);
-    this.w = new WriteCfScan(snapshot, from, end, version);
-  }
-
-  /**
-   * Fills `input` with the next keys, at most `batchKeys`; true when a selected key is left over
-   * (the 257th of a scan: where the next batch starts), false when the range is exhausted.
-   */
-  fill(input: FlashbackBatchInput, batchKeys: number): boolean {
-    input.count = 0;
-    const w = this.w;
-    for (;;) {
-      if (this.pending) this.pending = false;
-      else if (!w.nextChanged()) return false;
-      const c = compareSuffix(w.latest, this.descCommit);
-      if (c === 0) {
-        w.skipKey();
-        continue;
-      }
-      if (c < 0) {
-        const latestTs = w.latestTs();
-        throw new KvError('CORRUPTED', `flashback invariant broken: a version committed at ${latestTs} is newer than the flashback commit ts ${this.commitTs}`, {
-          key: w.userKey().slice(),
-          commitTs: latestTs,
-          flashbackCommitTs: this.commitTs,
-        });
-      }
-      if (this.exclude !== undefined && w.isUserKey(this.exclude)) {
-        w.skipKey();
-        continue;
-      }
-      if (input.count === batchKeys) {
-        this.pending = true;
-        return true;
-      }
-      w.appendOld(input);
-    }
-  }
-
-  /** The left-over key (a copy) after `fill` returned true; undefined at the end of the range. */
-  resumeKey(): Uint8Array | undefined {
-    return this.pending ? this.w.userKey().slice() : undefined;
-  }
-
-  close(): void {
-    this.w.close();
-  }
-}
-
 export interface WriteScanResult {
   /** The key to start the next read phase at; undefined when the range is exhausted. */
   readonly next: Uint8Array | undefined;
 }
 
-/** One FlashbackWrite read phase of one batch (see FlashbackWriteScan). */
+/**
+ * The FlashbackWrite read phase (a.5.2): from `from`, fills `input` with up to `batchKeys` keys
+ * with V < latest < C (K* excluded; latest == C was already rewritten by this flashback) and
+ * their values as of V, in one forward pass (see WriteCfScan). A key with latest > C breaks an
+ * invariant (no write can land during a flashback; TiKV asserts) and is reported as CORRUPTED.
+ */
 export function scanFlashbackWrites(
   snapshot: EngineReader,
   from: Uint8Array | undefined,
@@ -570,12 +503,35 @@ export function scanFlashbackWrites(
   input: FlashbackBatchInput,
   batchKeys: number,
 ): WriteScanResult {
-  const scan = new FlashbackWriteScan(snapshot, from, end, version, commitTs, exclude);
+  input.count = 0;
+  const descCommit = descTs(commitTs);
+  const w = new WriteCfScan(snapshot, from, end, version);
   try {
-    scan.fill(input, batchKeys);
-    return { next: scan.resumeKey() };
+    while (w.nextChanged()) {
+      const c = compareSuffix(w.latest, descCommit);
+      if (c === 0) {
+        w.skipKey();
+        continue;
+      }
+      if (c < 0) {
+        const latestTs = w.latestTs();
+        throw new KvError('CORRUPTED', `flashback invariant broken: a version committed at ${latestTs} is newer than the flashback commit ts ${commitTs}`, {
+          key: w.userKey().slice(),
+          commitTs: latestTs,
+          flashbackCommitTs: commitTs,
+        });
+      }
+      if (exclude !== undefined && w.isUserKey(exclude)) {
+        w.skipKey();
+        continue;
+      }
+      // The 257th key of a scan is not taken: it is where the next read phase resumes.
+      if (input.count === batchKeys) return { next: w.userKey().slice() };
+      w.appendOld(input);
+    }
+    return { next: undefined };
   } finally {
-    scan.close();
+    w.close();
   }
 }
 

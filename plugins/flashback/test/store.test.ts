@@ -494,10 +494,10 @@ async function loadTwoVersions(env: Awaited<ReturnType<typeof setup>>, n: number
   }
 }
 
-test('a.5.2 read-ahead: several batches read from one snapshot are still one 1PC write each, in key order, <= 256 keys and <= 32 KiB; batches cut by the size limit resume at their first key left', async (t) => {
+test('a.5.2 many batches: 9000 keys over two engines go out as 1PC writes in key order, each <= 256 keys and <= 32 KiB; batches cut by the size limit resume at their first key left', async (t) => {
   for (const engine of ['reference', 'memory'] as const) {
     const env = await setup({ engine });
-    // 9000 keys: more than one read phase of 16 batches; values of 240 bytes for one key in 2
+    // 9000 keys: dozens of batches; values of 240 bytes for one key in 2
     // make batches stop at 32 KiB before 256 keys.
     const old = (i: number) => (i % 2 === 0 ? `L${i}`.padEnd(240, 'x') : `o${i}`);
     await loadTwoVersions(env, 9000, old);
@@ -529,7 +529,7 @@ test('a.5.2 read-ahead: several batches read from one snapshot are still one 1PC
   }
 });
 
-test('a.5.2 read-ahead: a key newer than C found after some full batches: those batches are written, the batch holding the key is not, and the error is reported', async (t) => {
+test('a.5.2: a key newer than C found after some full batches: those batches are written, the batch holding the key is not, and the error is reported', async (t) => {
   const env = await setup({ engine: 'memory' });
   await loadTwoVersions(env, 2000, (i) => `o${i}`);
   // r01000 gets a version newer than C: the fourth batch (keys 768..1023, K* r00000 excluded) holds it.
