@@ -23,10 +23,35 @@ for (let n = 0; n < 256; n++) {
   }
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Shortest run worth a word view (creating the view costs about as much as ~30 bytes). */
+const WORDS_FROM = 128;
+
 /** Continues a CRC over `data[start, end)`; pass the previous result as `crc` (0 to begin). */
 export function crc32cUpdate(crc: number, data: Uint8Array, start = 0, end = data.length): number {
   let c = ~crc;
   let i = start;
+  if (LITTLE_ENDIAN && end - i >= WORDS_FROM) {
+    // Long runs: bytes up to a 4-byte boundary of the buffer, then two aligned 32-bit loads per
+    // 8 bytes instead of eight byte loads (blocks and WAL appends are kilobytes).
+    while (((data.byteOffset + i) & 3) !== 0) c = T[(c ^ data[i++]!) & 0xff]! ^ (c >>> 8);
+    const pairs = (end - i) >>> 3;
+    const w = new Int32Array(data.buffer, data.byteOffset + i, pairs * 2);
+    for (let j = 0; j < pairs * 2; j += 2) {
+      const lo = c ^ w[j]!;
+      const hi = w[j + 1]!;
+      c =
+        T[7 * 256 + (lo & 0xff)]! ^
+        T[6 * 256 + ((lo >>> 8) & 0xff)]! ^
+        T[5 * 256 + ((lo >>> 16) & 0xff)]! ^
+        T[4 * 256 + (lo >>> 24)]! ^
+        T[3 * 256 + (hi & 0xff)]! ^
+        T[2 * 256 + ((hi >>> 8) & 0xff)]! ^
+        T[1 * 256 + ((hi >>> 16) & 0xff)]! ^
+        T[hi >>> 24]!;
+    }
+    i += pairs * 8;
+  }
   while (end - i >= 8) {
     const lo = c ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
     c =

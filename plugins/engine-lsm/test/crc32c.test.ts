@@ -36,6 +36,19 @@ test('slicing-by-8 equals the bitwise definition, and updates compose', (t) => {
   }
 });
 
+test('long runs at every alignment (the word-at-a-time path) equal the bitwise definition', (t) => {
+  const seed = testSeed(11);
+  const r = rng(seed);
+  for (let i = 0; i < 60; i++) {
+    const buf = randomBytes(r, 200 + Math.floor(r() * 5000));
+    const from = Math.floor(r() * 9);
+    const view = buf.subarray(from);
+    const start = Math.floor(r() * 7);
+    const end = view.length - Math.floor(r() * 7);
+    t.is(crc32c(view, start, end), bitwise(view.subarray(start, end)), `seed ${seed} from ${from} start ${start} end ${end}`);
+  }
+});
+
 test('mask round-trips and changes the value', (t) => {
   for (const v of [0, 1, 0xe3069283, 0xffffffff]) {
     t.is(unmaskCrc(maskCrc(v)), v);
