@@ -23,6 +23,7 @@ import { InProcessTransport } from './transport.js';
 import type { ChangePeerResult, PeerChange } from './membership.js';
 import { SplitChecker, type SplitCheckOptions } from './split-check.js';
 import { FirstApplierEvents } from './event-source.js';
+import { LeaderBalancer, type LeaderBalanceOptions } from './leader-balance.js';
 import { startMetaGroup, type MetaGroup, type MetaPlacementOptions } from '../placement/meta-group.js';
 import type { RaftPlacement } from '../placement/raft-placement.js';
 
@@ -82,6 +83,8 @@ export interface RaftClusterOptions {
    * 96 MiB) at its middle key, through `consensus.admin` (so the directory records it).
    */
   readonly splitCheck?: SplitCheckOptions;
+  /** Leader balancing (`LeaderBalancer`): off unless given. */
+  readonly leaderBalance?: LeaderBalanceOptions;
 }
 
 /**
@@ -101,6 +104,8 @@ export class RaftCluster {
   private joiner: { open(engine: StorageEngine, storeId: number): Store; allocId(): Promise<number>; metaRng(storeId: number): Rng } | undefined;
   /** The size-based split checker, when started with `splitCheck`. */
   splitChecker: SplitChecker | undefined;
+  /** The leader balancer, when started with `leaderBalance`. */
+  leaderBalancer: LeaderBalancer | undefined;
 
   private constructor(
     readonly stores: readonly Store[],
@@ -120,6 +125,7 @@ export class RaftCluster {
       tick: async () => {
         this.releaseTickWaiters();
         this.splitChecker?.tick();
+        this.leaderBalancer?.tick();
       },
     };
     this.ticker = new StoreTicker([...stores, ...(meta?.peers ?? []), notify], tickSource);
@@ -176,6 +182,13 @@ export class RaftCluster {
           return r.type === 'split' ? [r.left, r.right] : [];
         },
         options.splitCheck,
+      );
+    }
+    if (options.leaderBalance) {
+      c.leaderBalancer = new LeaderBalancer(
+        () => c.stores,
+        (region, toPeer) => c.consensus.admin({ regionId: region.id, epoch: region.epoch }, { type: 'transferLeader', toPeer }),
+        options.leaderBalance,
       );
     }
     c.ticker.start();

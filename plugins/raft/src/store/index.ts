@@ -8,3 +8,5 @@ export { ClusterConsensus, RaftCluster, SeededRng, type RaftClusterOptions } fro
 export { dumpStore } from './dump.js';
 export { applyPeerChange, checkPeerChange, decodeChangePeer, encodeChangePeer, toConfChange, type ChangePeerCommand, type ChangePeerResult, type PeerChange } from './membership.js';
 export { DEFAULT_SPLIT_SIZE, SplitChecker, estimateSplit, splitKeyOf, type SplitCheckOptions, type SplitEstimate } from './split-check.js';
+export { LeaderBalancer, leaderCounts, planLeaderMove, type LeaderBalanceOptions, type LeaderBalanceStats } from './leader-balance.js';
+export { FirstApplierEvents, type StoreEventSink } from './event-source.js';
