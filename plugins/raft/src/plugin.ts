@@ -3,6 +3,7 @@ import { RaftCluster } from './store/cluster.js';
 import type { StoreRaftOptions } from './store/store.js';
 import type { TickSource } from './store/ticker.js';
 import type { SplitCheckOptions } from './store/split-check.js';
+import type { LeaderBalanceOptions } from './store/leader-balance.js';
 
 export const RAFT_PLUGIN_NAME = '@flashkv/raft';
 
@@ -18,6 +19,8 @@ export interface RaftPluginOptions {
   readonly logGcThreshold?: number;
   /** Size-based split (RaftCluster's `splitCheck`): off unless given. */
   readonly splitCheck?: SplitCheckOptions;
+  /** Leader balancing (RaftCluster's `leaderBalance`): off unless given. */
+  readonly leaderBalance?: LeaderBalanceOptions;
   /**
    * Placement on raft (issue 8 item 5): the plugin also provides PLACEMENT, served by a meta raft
    * group with a voter on every store (TSO, directory, safe point, pauses, jobs survive losing
@@ -60,6 +63,7 @@ export function raft(options: RaftPluginOptions = {}): Plugin {
         ...(options.seed !== undefined ? { seed: options.seed } : {}),
         ...(options.logGcThreshold !== undefined ? { logGcThreshold: options.logGcThreshold } : {}),
         ...(options.splitCheck ? { splitCheck: options.splitCheck } : {}),
+        ...(options.leaderBalance ? { leaderBalance: options.leaderBalance } : {}),
       });
       ctx.provide(CONSENSUS, cluster.consensus);
       if (cluster.placement) ctx.provide(PLACEMENT, cluster.placement);
