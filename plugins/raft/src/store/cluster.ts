@@ -473,7 +473,12 @@ export class ClusterConsensus implements Consensus {
         if (e.code === 'ENGINE_CLOSED' && member.store.stopped) {
           this.leaders.delete(regionId);
           if (!idempotent) {
-            throw new KvError('NOT_LEADER', `store ${storeId} stopped with the request in flight; its outcome is unknown`, { regionId, storeId, unknownOutcome: true });
+            const p = (e.details ?? {}) as { index?: number; term?: number };
+            const fate = p.index === undefined || p.term === undefined ? 'unknown' : await this.proposalFate(regionId, p.index, p.term);
+            if (fate !== 'lost') {
+              throw new KvError('NOT_LEADER', `store ${storeId} stopped with the request in flight; its outcome is unknown`, { regionId, storeId, unknownOutcome: true });
+            }
+            // Another entry committed at its index: it never applies anywhere, so it is sent again.
           }
           storeId = this.nextLive(storeId) ?? storeId;
           continue;
@@ -486,6 +491,30 @@ export class ClusterConsensus implements Consensus {
       }
     }
     throw last;
+  }
+
+  /**
+   * Whether a proposal at (index, term) of a store that stopped can still apply: waits (a tick at a
+   * time, at most `maxAttempts`) until a running replica has applied past `index`, then compares
+   * the term of its entry there. Another term: `lost` (a different entry committed at that index;
+   * by log matching ours never will). The same term: `committed` (its apply outcome is not known
+   * here). No replica far enough, or the entry compacted away: `unknown`.
+   */
+  private async proposalFate(regionId: number, index: number, term: number): Promise<'lost' | 'committed' | 'unknown'> {
+    for (let i = 0; i < this.maxAttempts; i++) {
+      for (const m of this.members) {
+        if (m.store.stopped) continue;
+        const peer = m.store.peers.get(regionId);
+        if (peer === undefined || !peer.initialized || peer.applied < index) continue;
+        try {
+          return peer.storage.term(index) === term ? 'committed' : 'lost';
+        } catch {
+          return 'unknown';
+        }
+      }
+      await this.waitTick();
+    }
+    return 'unknown';
   }
 
   snapshot(ctx: RequestContext, options?: RaftReadOptions): Promise<RegionSnapshot> {

@@ -326,7 +326,8 @@ export class Store implements RaftReceiver {
   stop(): void {
     this.closed = true;
     for (const peer of this.peers.values()) {
-      for (const p of peer.proposals.values()) p.reject(new KvError('ENGINE_CLOSED', `store ${this.storeId} stopped`, { storeId: this.storeId }));
+      // Where the proposal sits in the log, so a client can learn later whether it committed.
+      for (const [index, p] of peer.proposals) p.reject(new KvError('ENGINE_CLOSED', `store ${this.storeId} stopped`, { storeId: this.storeId, regionId: peer.region.id, index, term: p.term }));
       for (const r of peer.reads.values()) r.reject(new KvError('ENGINE_CLOSED', `store ${this.storeId} stopped`, { storeId: this.storeId }));
       peer.proposals.clear();
       peer.reads.clear();

@@ -1,0 +1,109 @@
+// ClusterConsensus when a store stops with a proposal in flight: a proposal that another entry
+// replaced at its log index is sent again to the new leader and applies exactly once; a read in
+// flight is served by another store.
+import test from 'ava';
+import { ReferenceEngine, testSeed } from '@flashkv/core/testing';
+import { ManualTickSource, RaftCluster, decodeCommand } from '../src/index.js';
+
+async function settle(): Promise<void> {
+  for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
+}
+
+async function fire(ticks: ManualTickSource, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    ticks.fire();
+    await settle();
+  }
+}
+
+async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 3000): Promise<T> {
+  let done = false;
+  p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  for (let i = 0; i < max && !done; i++) {
+    ticks.fire();
+    await settle();
+  }
+  if (!done) throw new Error(`did not settle after ${max} ticks`);
+  return p;
+}
+
+const enc = new TextEncoder();
+const z = (s: string) => enc.encode('z' + s);
+
+test('a write in flight on a leader that is cut off and then stops is retried on the new leader (its log slot went to another entry) and applies once', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  let nextId = 100;
+  const ticks = new ManualTickSource();
+  const cluster = await RaftCluster.start({ engines: [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()], allocId: async () => nextId++, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 } });
+  t.teardown(() => cluster.stop());
+  const region = cluster.consensus.regionForKey(new Uint8Array(0));
+  const ctx = { regionId: region.id, epoch: region.epoch };
+  await drive(ticks, cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('a'), value: enc.encode('1') }]));
+  const leader = cluster.leaderStore(region.id)!;
+  const others = cluster.stores.filter((s) => s !== leader).map((s) => s.storeId);
+  // The leader is cut off: its next proposal is appended only to its own log.
+  cluster.transport.partition([[leader.storeId], others]);
+  let settled = false;
+  const w = cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('b'), value: enc.encode('2') }]);
+  w.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await fire(ticks, 3);
+  t.false(settled, 'the cut-off leader cannot commit it');
+  cluster.stopStore(leader.storeId);
+  cluster.transport.heal();
+  const result = await drive(ticks, w);
+  t.true(cluster.leaderStore(region.id) !== undefined && cluster.leaderStore(region.id) !== leader);
+  const snap = await drive(ticks, cluster.consensus.snapshot(ctx));
+  t.deepEqual(snap.get('default', z('b')), enc.encode('2'));
+  snap.release();
+  // Applied once: the index it resolved with is the only entry of the running stores carrying it.
+  t.true(result.index > 0n);
+  await fire(ticks, 10);
+  const keyB = z('b');
+  for (const id of others) {
+    const peer = cluster.stores[id - 1]!.peers.get(region.id)!;
+    t.true(peer.applied >= Number(result.index), `store ${id} applied the retried write (SEED=${seed})`);
+    // Its log (nothing compacted yet) holds exactly one entry writing the key: the retry.
+    const log = peer.storage.entries(peer.storage.firstIndex(), peer.applied + 1);
+    const writes = log.filter((e) => {
+      if (e.type !== 'normal' || e.data.length === 0) return false;
+      const cmd = decodeCommand(e.data);
+      return cmd.kind === 'write' && cmd.modifies.some((m) => m.op === 'put' && m.key.length === keyB.length && m.key.every((b, i) => b === keyB[i]));
+    });
+    t.deepEqual(writes.map((e) => e.index), [Number(result.index)], `store ${id}: one entry writes the key (SEED=${seed})`);
+  }
+});
+
+test('a read waiting on a cut-off leader when its store stops is served by the new leader', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  let nextId = 100;
+  const ticks = new ManualTickSource();
+  const cluster = await RaftCluster.start({ engines: [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()], allocId: async () => nextId++, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 } });
+  t.teardown(() => cluster.stop());
+  const region = cluster.consensus.regionForKey(new Uint8Array(0));
+  const ctx = { regionId: region.id, epoch: region.epoch };
+  await drive(ticks, cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('a'), value: enc.encode('1') }]));
+  const leader = cluster.leaderStore(region.id)!;
+  cluster.transport.partition([[leader.storeId], cluster.stores.filter((s) => s !== leader).map((s) => s.storeId)]);
+  let settled = false;
+  const r = cluster.consensus.snapshot(ctx);
+  r.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await fire(ticks, 3);
+  t.false(settled, 'the cut-off leader cannot confirm its read index');
+  cluster.stopStore(leader.storeId);
+  cluster.transport.heal();
+  const snap = await drive(ticks, r);
+  t.deepEqual(snap.get('default', z('a')), enc.encode('1'));
+  snap.release();
+  t.not(cluster.leaderStore(region.id), leader);
+});
