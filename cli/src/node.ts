@@ -1,4 +1,4 @@
-import { CONSENSUS, definePlugin, ENGINE, PLACEMENT, type AdminCommand, type AdminResult, type BatchOp, type Consensus, type Placement, type Plugin, type Region, type RegionSnapshot, type RequestContext, type WriteResult } from '@flashkv/core';
+import { CONSENSUS, definePlugin, ENGINE, KvError, PLACEMENT, type AdminCommand, type AdminResult, type BatchOp, type Consensus, type Placement, type Plugin, type Region, type RegionSnapshot, type RequestContext, type WriteResult } from '@flashkv/core';
 import { RaftConsensus, RaftNode, type NetAddress } from '@flashkv/raft';
 import type { ClusterTopology } from '@flashkv/server';
 
@@ -79,7 +79,47 @@ export function clusterNode(options: ClusterNodeOptions, handle: ClusterNodeHand
 export function nodeTopology(handle: ClusterNodeHandle, storeId: number, grpcPeers: ReadonlyMap<number, string>, self: () => string | undefined): ClusterTopology {
   return {
     localStoreId: storeId,
+    gathersLeaders: true,
     storeAddress: (id) => (id === storeId ? (self() ?? grpcPeers.get(id)) : grpcPeers.get(id)),
     leaderOf: (regionId) => handle.node?.store.peers.get(regionId)?.leaderHint(),
+  };
+}
+
+/**
+ * The flashback orchestrator's `leadRegion` on a node: this node drives only the regions its store
+ * leads, so before a flashback touches a region led elsewhere it asks for a raft leader transfer
+ * to this store's peer (a follower's request goes to the leader as a raft transferLeader message
+ * over the TCP transport), asks again every `askEveryMs`, and waits up to `waitMs` for the
+ * leadership; then it fails NOT_LEADER naming the region and where its leader is (the
+ * orchestrator backs off and, past its own bound, fails the job, which stays resumable).
+ * Scheduling is paused by the job meanwhile, so no balancer moves the leaders away again.
+ */
+export function leadRegionHere(handle: ClusterNodeHandle, storeId: number, grpcPeers: ReadonlyMap<number, string>, o: { waitMs?: number; askEveryMs?: number } = {}): (region: Region) => Promise<void> {
+  const waitMs = o.waitMs ?? 3000;
+  const askEveryMs = o.askEveryMs ?? 500;
+  return async (region) => {
+    const node = handle.node;
+    if (node === undefined) return;
+    const deadline = Date.now() + waitMs;
+    let nextAsk = 0;
+    for (;;) {
+      const peer = node.store.peers.get(region.id);
+      if (peer?.isLeader()) return;
+      const now = Date.now();
+      if (now >= deadline) {
+        const l = peer?.leaderHint();
+        const where = l === undefined ? 'no leader is known' : `its leader is store ${l.storeId} (${grpcPeers.get(l.storeId) ?? 'address unknown'})`;
+        throw new KvError('NOT_LEADER', `region ${region.id} is not led by this node (store ${storeId}): ${where}, and leadership did not move here within ${waitMs} ms`, {
+          regionId: region.id,
+          ...(l !== undefined ? { leader: l } : {}),
+        });
+      }
+      if (peer !== undefined && now >= nextAsk) {
+        nextAsk = now + askEveryMs;
+        // Refused (no leader known yet, an epoch moved): asked again on the next round.
+        await node.store.transferLeader(region.id, peer.region.epoch, peer.peerId).catch(() => undefined);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   };
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { defaultTxnPlugins, Kernel, localPlacement, storage, txnClient, type Consensus, type Plugin, type StorageEngine } from '@flashkv/core';
 import { MemoryEngine, memoryEngine } from '@flashkv/engine-memory';
-import { flashback } from '@flashkv/flashback';
+import { flashback, type FlashbackPluginOptions } from '@flashkv/flashback';
 import { cdc } from '@flashkv/cdc';
 import { SERVER, server, type ClusterTopology } from '@flashkv/server';
 import type { ClusterNodeHandle, ClusterNodeOptions } from './node.js';
@@ -61,10 +61,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   // Every store of an in-process cluster answers at this node's address; the leader is whichever store's peer leads.
   let topology = n === undefined ? undefined : (consensus: Consensus | undefined, self: () => string | undefined): ClusterTopology | undefined => inProcessTopology(consensus, n, self);
   const nodeOpts = options.node;
+  let flashbackOptions: FlashbackPluginOptions = {};
   if (nodeOpts !== undefined) {
     // One store of a cluster of processes: raft over TCP, placement in the replicated meta group.
-    const { clusterNode, nodeTopology } = await import('./node.js');
+    const { clusterNode, nodeTopology, leadRegionHere } = await import('./node.js');
     const handle: ClusterNodeHandle = { node: undefined };
+    flashbackOptions = { leadRegion: leadRegionHere(handle, nodeOpts.storeId, nodeOpts.grpcPeers) };
     consensusPlugins = [clusterNode(nodeOpts, handle), storage(), txnClient()];
     topology = (_c, self) => nodeTopology(handle, nodeOpts.storeId, nodeOpts.grpcPeers, self);
   } else if (n === undefined) consensusPlugins = defaultTxnPlugins();
@@ -76,7 +78,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   // version, and `flashkv changefeed --until-ts` for the global resolved ts, so a slow tick is felt.
   let kernel: Kernel;
   try {
-    kernel = await Kernel.start({ plugins: [engine, ...consensusPlugins, flashback(), cdc({ tickMs: 200 }), server({
+    kernel = await Kernel.start({ plugins: [engine, ...consensusPlugins, flashback(flashbackOptions), cdc({ tickMs: 200 }), server({
           listen: options.listen,
           ...(topology !== undefined ? { topology } : {}),
           ...(token !== undefined ? { token } : {}),

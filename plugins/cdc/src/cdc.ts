@@ -7,6 +7,7 @@ import {
   type EngineSnapshot,
   type EventCatalogue,
   type Placement,
+  type Region,
   type RegionChangedEvent,
   type Registration,
   type ResolvedTsSource,
@@ -368,6 +369,10 @@ export class CdcService implements Cdc {
    * commit at or below the candidate does not advance this time.
    */
   private advance(tso: bigint): void {
+    // On a node of a cluster of processes a split proposed elsewhere is applied here before the
+    // replicated directory shows it, so the regionChanged event finds no new region: catch up.
+    const dir = this.placement.regions();
+    if (dir.some((r) => !this.regions.has(r.id))) this.reconcileRegions(dir);
     for (const r of this.regions.values()) {
       let candidate = tso;
       const min = minLock(r);
@@ -562,7 +567,14 @@ export class CdcService implements Cdc {
   private onRegionChanged(e: RegionChangedEvent): void {
     this.regionEpoch++;
     if (e.reason !== 'split' && e.reason !== 'created') return;
-    const current = this.placement.regions();
+    this.reconcileRegions(this.placement.regions());
+  }
+
+  /**
+   * Tracks the directory's regions not tracked yet (a split's new region gets its parent's
+   * resolved ts and locks) and takes every region's range from the directory.
+   */
+  private reconcileRegions(current: readonly Region[]): void {
     for (const r of current) {
       if (this.regions.has(r.id)) continue;
       const start = str(r.startKey);

@@ -80,6 +80,17 @@ export interface FlashbackServiceOptions {
   readonly seed?: number;
   /** Waits `ms`; tests pass one that moves a ManualClock. Default: a timer. */
   readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * Makes this node lead `region` before the job splits, prepares or finishes it (a node of a
+   * cluster of processes drives only the regions its store leads): resolves once it does, throws
+   * (NOT_LEADER naming the leader) when it could not. Without it the job drives regions as routed.
+   */
+  readonly leadRegion?: (region: Region) => Promise<void>;
+  /**
+   * Backoff one region may spend on NOT_LEADER before the job fails with NOT_LEADER naming the
+   * region and its leader (the job stays resumable). Default 15,000 ms.
+   */
+  readonly notLeaderBudgetMs?: number;
   /** Called at each step of every job, after the step's record is persisted. */
   readonly onStep?: (step: FlashbackStep, jobId: string) => void | Promise<void>;
 }
@@ -159,6 +170,8 @@ interface Span {
   /** Backoff spent on this span so far. */
   spentMs: number;
   attempt: number;
+  /** Backoff spent on NOT_LEADER replies so far (bounded by notLeaderBudgetMs). */
+  notLeaderMs?: number;
 }
 
 export class FlashbackService implements Flashback {
@@ -411,10 +424,11 @@ export class FlashbackService implements Flashback {
         const r = this.o.placement.regionForKey(key);
         if (compareBytes(r.startKey, key) === 0) break;
         try {
+          await this.o.leadRegion?.(r);
           await this.o.consensus.admin({ regionId: r.id, epoch: r.epoch }, { type: 'split', splitKey: key });
           break;
         } catch (e) {
-          await this.backoff(span, e);
+          await this.backoff(span, e, job, r.id);
         }
       }
     }
@@ -454,8 +468,9 @@ export class FlashbackService implements Flashback {
         }
         const r = regions[0]!;
         const c = clip(r, span.start, span.end);
-        const cur: Span = { start: c.start, end: c.end, spentMs: span.spentMs, attempt: span.attempt };
+        const cur: Span = { start: c.start, end: c.end, spentMs: span.spentMs, attempt: span.attempt, notLeaderMs: span.notLeaderMs ?? 0 };
         try {
+          await this.o.leadRegion?.(r);
           const result = await this.o.storage.run(command, {
             route: { regionId: r.id, epoch: r.epoch },
             startKey: cur.start,
@@ -470,7 +485,7 @@ export class FlashbackService implements Flashback {
           // TiDB: a region "not prepared" during Finish was already finished (b.2 step 4).
           if (isFinish && isKvError(e, 'FLASHBACK_NOT_PREPARED')) onDone(undefined);
           else {
-            await this.backoff(cur, e);
+            await this.backoff(cur, e, job, r.id);
             queue.push(cur);
             continue;
           }
@@ -492,7 +507,7 @@ export class FlashbackService implements Flashback {
     }
   }
 
-  private async backoff(span: Span, error: unknown): Promise<void> {
+  private async backoff(span: Span, error: unknown, job?: Job, regionId?: number): Promise<void> {
     if (isFatal(error)) throw error;
     const b = this.o.backoff ?? {};
     const base = b.baseMs ?? 10;
@@ -500,6 +515,24 @@ export class FlashbackService implements Flashback {
     const budget = b.budgetMs ?? 1_800_000;
     const full = Math.min(cap, base * 2 ** Math.min(span.attempt, 30));
     const delay = Math.max(1, Math.round(full / 2 + (full / 2) * this.random()));
+    if (isKvError(error, 'NOT_LEADER')) {
+      // A region led elsewhere (e.g. a piece of a split whose election another store won) is not
+      // something this node can wait out for the full budget: fail, bounded, naming the leader.
+      const spent = span.notLeaderMs ?? 0;
+      const nlBudget = this.o.notLeaderBudgetMs ?? 15_000;
+      if (spent + delay > nlBudget) {
+        const d = (error.details ?? {}) as { regionId?: number; leader?: { storeId?: number; peerId?: number } };
+        const rid = regionId ?? d.regionId;
+        const where = d.leader?.storeId ? `its leader is store ${d.leader.storeId}` : 'no leader is known';
+        const resumable = job !== undefined && job.state !== 'check' ? `; flashback job ${job.id} stays in state '${job.state}' (start_ts ${job.startTs}) and can be resumed` : '';
+        throw new KvError('NOT_LEADER', `flashback cannot drive region ${rid ?? '?'}: ${where}, not this node, after ${spent} ms of retries (${error.message})${resumable}`, {
+          ...(rid !== undefined ? { regionId: rid } : {}),
+          ...(d.leader !== undefined ? { leader: d.leader } : {}),
+          ...(job !== undefined ? { jobId: job.id } : {}),
+        }, { cause: error });
+      }
+      span.notLeaderMs = spent + delay;
+    }
     if (span.spentMs + delay > budget) {
       throw new KvError(isKvError(error) ? error.code : 'SERVER_BUSY', `flashback gave up on a region after ${span.attempt + 1} attempts (${span.spentMs} ms of backoff): ${error instanceof Error ? error.message : String(error)}`, {
         attempts: span.attempt + 1,

@@ -27,6 +27,13 @@ export interface ClusterTopology {
    * regions its store leads.
    */
   readonly localStoreId?: number;
+  /**
+   * The node's flashback moves the leadership of every region of its range onto this store
+   * (raft leader transfer) before it prepares them: a flashback then runs on the node asked,
+   * whoever leads the regions, and localStoreId no longer refuses it (a preview, which moves
+   * no leader, still goes where the range is led).
+   */
+  readonly gathersLeaders?: boolean;
 }
 
 export interface FlashKvServerOptions {
@@ -362,9 +369,9 @@ export class FlashKvServer {
   }
 
   /** See ClusterTopology.localStoreId: throws unless this node leads every region of the flashback's range. */
-  private checkFlashbackLeader(r: Record<string, unknown>): void {
+  private checkFlashbackLeader(r: Record<string, unknown>, isRun = false): void {
     const topo = this.options.topology;
-    if (topo?.localStoreId === undefined) return;
+    if (topo?.localStoreId === undefined || (isRun && topo.gathersLeaders === true)) return;
     const s = optionalKey(r['startKey'], 'startKey');
     const e = optionalKey(r['endKey'], 'endKey');
     const regions = this.options.placement.regionsInRange(s === undefined ? new Uint8Array(0) : codec.encodeBytes(s), e === undefined ? new Uint8Array(0) : codec.encodeBytes(e));
@@ -766,7 +773,7 @@ export class FlashKvServer {
           const policy = r['lockPolicy'];
           if (policy !== '' && policy !== 'rollback' && policy !== 'resolve') throw new InvalidArgumentError(`lockPolicy must be "rollback" or "resolve", got "${String(policy)}"`);
           this.requireFlashback();
-          this.checkFlashbackLeader(r);
+          this.checkFlashbackLeader(r, true);
           run = this.requireFlashback().run({ ...target(r), ...(policy === '' ? {} : { lockPolicy: policy }) });
         } catch (e) {
           const st = this.statusOf(e);
