@@ -435,3 +435,46 @@ test("lockPolicy 'resolve' rolls back a txn whose primary is still locked, prima
   t.deepEqual(await readAll(n), { q: 'q0' });
   await n.kernel.stop();
 });
+
+test('a region led elsewhere (NOT_LEADER on every Prepare) fails the job, bounded by notLeaderBudgetMs, with one error naming the region and its leader; the job stays resumable and completes once the region can be driven', async (t) => {
+  let stuck: number | undefined;
+  let refusals = 0;
+  const wrap = (c: Consensus): Consensus => ({
+    name: c.name,
+    snapshot: (ctx) => c.snapshot(ctx),
+    write: (ctx, m, o) => c.write(ctx, m, o),
+    regionForKey: (k) => c.regionForKey(k),
+    getRegion: (id) => c.getRegion(id),
+    admin: (ctx, cmd) => {
+      if (cmd.type === 'prepareFlashback' && ctx.regionId === stuck) {
+        refusals++;
+        return Promise.reject(new KvError('NOT_LEADER', `this store's peer of region ${ctx.regionId} is not its leader`, { regionId: ctx.regionId, leader: { peerId: 7, storeId: 3 } }));
+      }
+      return c.admin(ctx, cmd);
+    },
+  });
+  const n = await startNode({ wrap, fb: { seed: 7, notLeaderBudgetMs: 5000 } });
+  const { version, before } = await history(n);
+  stuck = placementOf(n).regionForKey(enc('m')).id;
+  const run = n.fb.run({ version });
+  const e = await t.throwsAsync(run.done);
+  t.true(isKvErrorCode(e, 'NOT_LEADER'), String(e));
+  t.regex(e!.message, new RegExp(`^flashback cannot drive region ${stuck}: its leader is store 3, not this node, after \\d+ ms of retries .*flashback job ${run.jobId} stays in state 'prepare'`));
+  t.deepEqual((e as KvError).details, { regionId: stuck, leader: { peerId: 7, storeId: 3 }, jobId: run.jobId });
+  // Bounded: the backoff spent on the region stays within the budget (the clock is a ManualClock moved by the sleeps).
+  const spent = n.sleeps.reduce((a, b) => a + b, 0);
+  t.true(spent <= 5000 && spent > 2000, `slept ${spent} ms`);
+  t.true(refusals > 3);
+  t.is(n.fb.jobState(run.jobId)?.state, 'prepare');
+  t.true(placementOf(n).isSchedulingPaused());
+  stuck = undefined;
+  await n.fb.resume(run.jobId).done;
+  t.deepEqual(await readAll(n), before);
+  t.is(n.fb.jobState(run.jobId)?.state, 'done');
+  t.false(placementOf(n).isSchedulingPaused());
+  await n.kernel.stop();
+});
+
+function isKvErrorCode(e: unknown, code: string): boolean {
+  return e instanceof KvError && e.code === code;
+}
