@@ -70,8 +70,8 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
     acked.set(`m:${n}`, `w:${n}`);
   };
   for (let n = 0; n < 20; n++) await write(n);
-  // A flashback asked of a follower is passed on to the node that leads the range (one region
-  // here: a node drives only the regions its store leads), and runs there.
+  // A flashback asked of a follower runs there: a node drives only the regions its store leads,
+  // so it first takes the region's leadership (raft leader transfer), then prepares and finishes.
   const one = (await c.regions())[0]!;
   const oneLeader = one.peers.find((p) => p.id === one.leaderPeerId)?.address;
   const noted = await c.getTs();
@@ -83,6 +83,8 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
   const fb = await mustRun(['flashback', '--to-tso', String(noted)], { FLASHKV_ENDPOINT: follower, FLASHKV_TOKEN: TOKEN });
   t.is(fb.code, 0, fb.stderr);
   t.regex(fb.stdout, /done: version \d+, 1 regions, 2 keys rewritten/);
+  const led = (await c.regions())[0]!;
+  t.is(led.peers.find((p) => p.id === led.leaderPeerId)?.address, follower, 'the follower asked took the leadership');
   const fbTs = await c.getTs();
   t.is(await c.get(te.encode('fb:x'), fbTs), undefined);
   t.is(td.decode((await c.get(te.encode('k:3'), fbTs))!), 'v:3');
