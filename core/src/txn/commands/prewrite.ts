@@ -8,6 +8,8 @@
 import type { EncodedKey } from '../../codec/index.js';
 import { commitOnePc, prewrite, type Mutation } from '../actions/prewrite.js';
 import { maxTs } from '../actions/common.js';
+import { isKvError } from '../../errors.js';
+import type { MvccReader } from '../mvcc/reader.js';
 import { MvccTxn } from '../mvcc/txn.js';
 import type { Command } from '../scheduler/command.js';
 import { assertArgs, ONE_PC_FLAGS, withReader, writeTxn, type RegionRoute, type TxnCommandContext } from './context.js';
@@ -32,6 +34,25 @@ export interface PrewriteCommandResult {
   readonly minCommitTs: bigint;
   /** Non-zero when the txn was committed by 1PC at this ts; 0n means locks were written. */
   readonly onePcCommitTs: bigint;
+  /**
+   * Non-zero when a key already holds this txn's commit record (a retried prewrite whose first
+   * attempt committed, e.g. by 1PC): the txn is committed at this ts and nothing was written.
+   */
+  readonly committedTs?: bigint;
+}
+
+/**
+ * TiKV `check_committed_record_on_err`: a prewrite that failed with a write conflict (or a lost
+ * pessimistic lock) may be a retry of one that already committed, its own commit record being the
+ * "newer version" it met. Only a record with exactly our start ts that is not a Rollback counts;
+ * anything else keeps the original error. Returns the commit ts, or 0n.
+ */
+function ownCommitTs(reader: MvccReader, key: EncodedKey, startTs: bigint, e: unknown): bigint {
+  const conflict = isKvError(e, 'WRITE_CONFLICT') && e.details['reason'] !== 'SelfRolledBack';
+  if (!conflict && !isKvError(e, 'TXN_LOCK_NOT_FOUND')) return 0n;
+  const rec = reader.getTxnCommitRecord(key, startTs);
+  if (rec.kind !== 'single' || rec.write.writeType === 'Rollback' || rec.write.startTs !== startTs || rec.commitTs <= startTs) return 0n;
+  return rec.commitTs;
 }
 
 export class PrewriteCommand implements Command<PrewriteCommandResult, TxnCommandContext> {
@@ -59,14 +80,26 @@ export class PrewriteCommand implements Command<PrewriteCommandResult, TxnComman
       tryOnePc: a.tryOnePc === true,
     };
     let minCommitTs = 0n;
+    let committedTs = 0n;
     await withReader(ctx, a.route, undefined, (reader) => {
       const muts = a.mutations;
       const pess = a.isPessimisticLock;
       for (let i = 0; i < muts.length; i++) {
-        const r = prewrite(txn, reader, props, muts[i]!, pess?.[i] === true);
+        let r;
+        try {
+          r = prewrite(txn, reader, props, muts[i]!, pess?.[i] === true);
+        } catch (e) {
+          committedTs = ownCommitTs(reader, muts[i]!.key, a.startTs, e);
+          if (committedTs === 0n) throw e;
+          return;
+        }
         minCommitTs = maxTs(minCommitTs, r.minCommitTs);
       }
     });
+    if (committedTs !== 0n) {
+      // Already committed (TiKV clears the txn here): write nothing, report the commit ts.
+      return { minCommitTs: committedTs, onePcCommitTs: a.tryOnePc === true ? committedTs : 0n, committedTs };
+    }
     if (a.tryOnePc !== true || txn.locksForOnePc.length === 0) {
       await writeTxn(ctx, a.route, txn);
       return { minCommitTs, onePcCommitTs: 0n };

@@ -92,7 +92,10 @@ export interface PrewriteRequest {
 
 export interface PrewriteResponse {
   readonly minCommitTs: bigint;
-  /** The commit ts when 1PC committed the txn; 0n when locks were written and commit must follow. */
+  /**
+   * The commit ts when 1PC committed the txn, or when a retried prewrite found every key already
+   * committed by this txn; 0n when locks were written and commit must follow.
+   */
   readonly onePcCommitTs: bigint;
 }
 
@@ -386,6 +389,10 @@ export class Storage {
     );
     let minCommitTs = 0n;
     for (const r of results) minCommitTs = maxTs(minCommitTs, r.minCommitTs);
+    // A retried prewrite that found the txn committed in every region (its first attempt was a 1PC
+    // that committed, perhaps before a split) reports that commit: the txn is done.
+    const committed = results[0]!.committedTs ?? 0n;
+    if (committed !== 0n && results.every((r) => r.committedTs === committed)) return { minCommitTs, onePcCommitTs: committed };
     return { minCommitTs, onePcCommitTs: onePc ? results[0]!.onePcCommitTs : 0n };
   }
 
