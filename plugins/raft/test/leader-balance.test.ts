@@ -4,31 +4,7 @@ import test from 'ava';
 import { freezeRegion, type Region } from '@flashkv/core';
 import { ReferenceEngine, Rng, testSeed } from '@flashkv/core/testing';
 import { LeaderBalancer, ManualTickSource, RaftCluster, leaderCounts, planLeaderMove, type LeaderBalanceOptions } from '../src/index.js';
-
-async function settle(): Promise<void> {
-  for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-}
-
-async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 3000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < max && !done; i++) {
-    ticks.fire();
-    await settle();
-  }
-  if (!done) throw new Error(`did not settle after ${max} ticks`);
-  return p;
-}
-
-async function fire(ticks: ManualTickSource, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    ticks.fire();
-    await settle();
-  }
-}
+import { driveTicks as drive, fireTicks as fire } from '../testing/index.js';
 
 /** Six regions over the key space, on 3 stores; every region's leadership then moved to store 1. */
 async function start(seed: number, leaderBalance?: LeaderBalanceOptions): Promise<{ cluster: RaftCluster; ticks: ManualTickSource }> {

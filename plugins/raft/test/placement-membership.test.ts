@@ -6,25 +6,7 @@ import test from 'ava';
 import { ManualClock, type StorageEngine } from '@flashkv/core';
 import { ReferenceEngine, Rng, testSeed } from '@flashkv/core/testing';
 import { ManualTickSource, MetaStorage, RaftCluster } from '../src/index.js';
-
-async function settle(): Promise<void> {
-  for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-}
-
-/** Fires ticks (letting deliveries run between them) until `p` settles. */
-async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 3000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < max && !done; i++) {
-    ticks.fire();
-    await settle();
-  }
-  if (!done) throw new Error(`did not settle after ${max} ticks`);
-  return p;
-}
+import { driveTicks as drive } from '../testing/index.js';
 
 /** A crash of one store as far as the cluster can tell: it stops and the network drops its traffic. */
 function crashStore(cluster: RaftCluster, storeId: number): void {

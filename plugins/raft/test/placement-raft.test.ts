@@ -14,27 +14,9 @@ import {
   SeededRng,
   bootstrapMeta,
 } from '../src/index.js';
+import { driveTicks as drive, settleTick as settle } from '../testing/index.js';
 
 const enc = new TextEncoder();
-
-async function settle(): Promise<void> {
-  for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-}
-
-/** Fires ticks (letting deliveries run between them) until `p` settles. */
-async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 3000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < max && !done; i++) {
-    ticks.fire();
-    await settle();
-  }
-  if (!done) throw new Error(`did not settle after ${max} ticks`);
-  return p;
-}
 
 interface Started {
   readonly cluster: RaftCluster;

@@ -3,10 +3,13 @@ import test from 'ava';
 import { CONSENSUS, ENGINE, Kernel, KvError, definePlugin, localPlacement, type AppliedEvent, type StorageEngine } from '@flashkv/core';
 import { ReferenceEngine, testSeed } from '@flashkv/core/testing';
 import { ManualTickSource, raft, type ClusterConsensus } from '../src/index.js';
+import { driveTicks, fireTicks as idle } from '../testing/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const zk = (k: string): Uint8Array => enc.encode('z' + k);
+/** This file's tests give up after 2000 ticks. */
+const drive = <T>(ticks: ManualTickSource, p: Promise<T>): Promise<T> => driveTicks(ticks, p, 2000);
 
 async function startKernel(engines: StorageEngine[], ticks: ManualTickSource, seed: number): Promise<Kernel> {
   return Kernel.start({
@@ -16,25 +19,6 @@ async function startKernel(engines: StorageEngine[], ticks: ManualTickSource, se
       raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 } }),
     ],
   });
-}
-
-async function idle(ticks: ManualTickSource, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    ticks.fire();
-    for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-  }
-}
-
-/** Fires ticks (letting deliveries run between them) until `p` settles. */
-async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 2000): Promise<T> {
-  let done = false;
-  p.then(() => (done = true), () => (done = true));
-  for (let i = 0; i < max && !done; i++) {
-    ticks.fire();
-    for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-  }
-  if (!done) throw new Error(`did not settle after ${max} ticks`);
-  return p;
 }
 
 test('raft() provides CONSENSUS over three in-process stores: routed writes, reads, split, one applied event per write, and a restart from the engines', async (t) => {

@@ -4,25 +4,11 @@ import test from 'ava';
 import { KvError, type Region } from '@flashkv/core';
 import { ReferenceEngine, Rng, testSeed } from '@flashkv/core/testing';
 import { ManualTickSource, RaftCluster } from '../src/index.js';
+import { driveTicks as drive } from '../testing/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const zk = (k: string): Uint8Array => enc.encode('z' + k);
-
-/** Fires ticks (letting deliveries run between them) until `p` settles. */
-async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 3000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < max && !done; i++) {
-    ticks.fire();
-    for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-  }
-  if (!done) throw new Error(`did not settle after ${max} ticks`);
-  return p;
-}
 
 test('addStore and moveReplica: a fourth store takes over a replica; the old store is stopped; every key is read from the new replica; the directory follows', async (t) => {
   const seed = testSeed();

@@ -4,31 +4,7 @@
 import test from 'ava';
 import { ReferenceEngine, testSeed } from '@flashkv/core/testing';
 import { ManualTickSource, RaftCluster, decodeCommand } from '../src/index.js';
-
-async function settle(): Promise<void> {
-  for (let j = 0; j < 4; j++) await new Promise((r) => setImmediate(r));
-}
-
-async function fire(ticks: ManualTickSource, n: number): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    ticks.fire();
-    await settle();
-  }
-}
-
-async function drive<T>(ticks: ManualTickSource, p: Promise<T>, max = 3000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let i = 0; i < max && !done; i++) {
-    ticks.fire();
-    await settle();
-  }
-  if (!done) throw new Error(`did not settle after ${max} ticks`);
-  return p;
-}
+import { driveTicks as drive, fireTicks as fire } from '../testing/index.js';
 
 const enc = new TextEncoder();
 const z = (s: string) => enc.encode('z' + s);

@@ -7,3 +7,4 @@ export { runChaos, type ChaosOptions, type ChaosStats } from './chaos.js';
 export { formatEntry, formatMessage, formatReady, formatSnapshot, fromLatin1, latin1 } from './format.js';
 export { GoldenEnv, parseGolden, renderGolden, runGolden, type GoldenBlock } from './golden.js';
 export { DiskLog, StoreCluster, type ClusterMember, type StoreClusterOptions } from './store-cluster.js';
+export { driveTicks, fireTicks, settleTick } from './manual-ticks.js';
