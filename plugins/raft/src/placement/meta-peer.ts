@@ -25,9 +25,9 @@ import {
   type Region,
   type StorageEngine,
 } from '@flashkv/core';
-import { LogCompactedError, LogUnavailableError, RawNode, decodeConfChange, type ConfChange, type ConfState, type Entry, type HardState, type InitialState, type Rng, type Snapshot, type Storage } from '../core/index.js';
-import { limitSize } from '../core/storage.js';
-import { decodeApplyState, decodeEntry, decodeHardState, encodeApplyState, encodeEntry, encodeHardState, type ApplyState } from '../store/codec.js';
+import { RawNode, decodeConfChange, type ConfChange, type ConfState, type Entry, type HardState, type InitialState, type Rng, type Snapshot } from '../core/index.js';
+import { decodeApplyState, decodeHardState, encodeApplyState, encodeHardState, type ApplyState } from '../store/codec.js';
+import { InMemoryLogStorage, loadLog } from '../store/log-storage.js';
 import type { StoreRaftOptions } from '../store/store.js';
 import type { RaftEnvelope, RaftReceiver, Transport } from '../store/transport.js';
 import { decodeMetaCommand, encodeMetaCommand, type MetaCommand } from './meta-codec.js';
@@ -165,19 +165,16 @@ function readPlacementNamespace(get: (lower: Uint8Array, upper: Uint8Array) => [
   return get(K.NAMESPACE_LOWER, K.NAMESPACE_UPPER);
 }
 
-/** The meta group's raft storage: log in memory and in the raft CF, as `PeerStorage` keeps a region's. */
-export class MetaStorage implements Storage {
-  private ents: Entry[];
-  private cachedSnap: Snapshot | undefined;
-
+/** The meta group's raft storage: log in memory and in the raft CF (`InMemoryLogStorage`, as a region's `PeerStorage`). */
+export class MetaStorage extends InMemoryLogStorage {
   constructor(
     private readonly engine: StorageEngine,
     public conf: ConfState,
-    public hard: HardState,
-    public apply: ApplyState,
+    hard: HardState,
+    apply: ApplyState,
     entries: Entry[],
   ) {
-    this.ents = entries;
+    super(hard, apply, entries);
   }
 
   static load(engine: StorageEngine): MetaStorage {
@@ -186,43 +183,16 @@ export class MetaStorage implements Storage {
     const conf = engine.get('raft', CONF_KEY);
     if (!hs || !as || !conf) throw new KvError('INVALID_ARGUMENT', 'engine holds no meta group peer: bootstrap it first');
     const apply = decodeApplyState(as);
-    const entries: Entry[] = [];
-    const it = engine.iterator('raft', { lower: LOG_LOWER, upper: LOG_UPPER });
-    try {
-      for (let ok = it.first(); ok; ok = it.next()) {
-        const k = it.key();
-        const index = Number(new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(3));
-        if (index <= apply.truncatedIndex) continue;
-        if (index !== apply.truncatedIndex + entries.length + 1) throw new KvError('CORRUPTED', `meta raft log has a gap before index ${index}`, { index });
-        entries.push(decodeEntry(index, it.value()));
-      }
-    } finally {
-      it.close();
-    }
+    const entries = loadLog(engine, LOG_LOWER, LOG_UPPER, apply.truncatedIndex, 'meta raft log');
     return new MetaStorage(engine, decodeConf(conf), decodeHardState(hs), apply, entries);
   }
 
   initialState(): InitialState {
     return { hardState: this.hard, confState: this.conf };
   }
-  firstIndex(): number {
-    return this.apply.truncatedIndex + 1;
-  }
-  lastIndex(): number {
-    return this.apply.truncatedIndex + this.ents.length;
-  }
-  term(index: number): number {
-    const t = this.apply.truncatedIndex;
-    if (index === t) return this.apply.truncatedTerm;
-    if (index < t) throw new LogCompactedError(index, t + 1);
-    if (index > this.lastIndex()) throw new LogUnavailableError(index, this.lastIndex());
-    return this.ents[index - t - 1]!.term;
-  }
-  entries(lo: number, hi: number, maxBytes = Infinity): Entry[] {
-    const t = this.apply.truncatedIndex;
-    if (lo <= t) throw new LogCompactedError(lo, t + 1);
-    if (hi > this.lastIndex() + 1) throw new LogUnavailableError(hi - 1, this.lastIndex());
-    return limitSize(this.ents.slice(lo - t - 1, hi - t - 1), maxBytes);
+
+  protected logKeyAt(index: number): Uint8Array {
+    return logKey(index);
   }
 
   /** The placement namespace and apply state from one engine snapshot, so they agree. */
@@ -248,31 +218,6 @@ export class MetaStorage implements Storage {
     }
   }
 
-  stageAppend(entries: readonly Entry[], batch: WriteBatch): void {
-    if (entries.length === 0) return;
-    const first = this.firstIndex();
-    const keep = entries.filter((e) => e.index >= first);
-    if (keep.length === 0) return;
-    const newLast = keep[keep.length - 1]!.index;
-    if (this.lastIndex() > newLast) batch.deleteRange('raft', logKey(newLast + 1), logKey(this.lastIndex() + 1));
-    for (const e of keep) batch.put('raft', logKey(e.index), encodeEntry(e));
-  }
-
-  commitAppend(entries: readonly Entry[]): void {
-    const first = this.firstIndex();
-    const keep = entries.filter((e) => e.index >= first);
-    if (keep.length === 0) return;
-    const start = keep[0]!.index;
-    this.ents = this.ents.slice(0, start - first).concat(keep);
-  }
-
-  compactTo(index: number): ApplyState {
-    const term = this.term(index);
-    this.ents = this.ents.slice(index - this.apply.truncatedIndex);
-    this.apply = { applied: this.apply.applied, truncatedIndex: index, truncatedTerm: term };
-    return this.apply;
-  }
-
   /** Stages a received snapshot: the placement namespace replaced, the log dropped. */
   stageSnapshot(snap: Snapshot, batch: WriteBatch): void {
     batch.deleteRange('raft', K.NAMESPACE_LOWER, K.NAMESPACE_UPPER);
@@ -280,12 +225,6 @@ export class MetaStorage implements Storage {
     batch.deleteRange('raft', LOG_LOWER, LOG_UPPER);
     const { index, term } = snap.metadata;
     batch.put('raft', APPLY_KEY, encodeApplyState({ applied: index, truncatedIndex: index, truncatedTerm: term }));
-  }
-
-  resetTo(index: number, term: number): void {
-    this.ents = [];
-    this.apply = { applied: index, truncatedIndex: index, truncatedTerm: term };
-    this.cachedSnap = undefined;
   }
 }
 

@@ -24,7 +24,6 @@ import {
   dataRange,
   decodeApplyState,
   decodeCommand,
-  decodeEntry,
   decodeHardState,
   decodeRegionState,
   decodeSnapshotData,
@@ -51,6 +50,7 @@ import {
   type ApplyState,
   type Command,
 } from './codec.js';
+import { loadLog } from './log-storage.js';
 import { PeerStorage } from './peer-storage.js';
 import { applyPeerChange, checkPeerChange, decodeChangePeer, toConfChange, type ChangePeerResult, type PeerChange } from './membership.js';
 import type { RaftEnvelope, RaftReceiver, Transport } from './transport.js';
@@ -241,20 +241,8 @@ export class Store implements RaftReceiver {
     const asBytes = e.get('raft', applyStateKey(regionId));
     if (!hsBytes || !asBytes) throw new KvError('CORRUPTED', `region ${regionId} has a region state but no raft state`, { regionId });
     const apply = decodeApplyState(asBytes);
-    const entries: Entry[] = [];
     const [lower, upper] = logRange(regionId);
-    const it = e.iterator('raft', { lower, upper });
-    try {
-      for (let ok = it.first(); ok; ok = it.next()) {
-        const k = it.key();
-        const index = Number(new DataView(k.buffer, k.byteOffset, k.byteLength).getBigUint64(11));
-        if (index <= apply.truncatedIndex) continue;
-        if (index !== apply.truncatedIndex + entries.length + 1) throw new KvError('CORRUPTED', `region ${regionId} raft log has a gap before index ${index}`, { regionId, index });
-        entries.push(decodeEntry(index, it.value()));
-      }
-    } finally {
-      it.close();
-    }
+    const entries = loadLog(e, lower, upper, apply.truncatedIndex, `region ${regionId} raft log`, { regionId });
     return this.addPeer(rs.region, rs.peerId, decodeHardState(hsBytes), apply, entries);
   }
 
