@@ -87,8 +87,9 @@ export interface FlashbackServiceOptions {
    */
   readonly leadRegion?: (region: Region) => Promise<void>;
   /**
-   * Backoff one region may spend on NOT_LEADER before the job fails with NOT_LEADER naming the
-   * region and its leader (the job stays resumable). Default 15,000 ms.
+   * Time one region may spend on NOT_LEADER (failed attempts, leadRegion's waits included, and
+   * their backoff) before the job fails with NOT_LEADER naming the region and its leader (the job
+   * stays resumable). Default 15,000 ms.
    */
   readonly notLeaderBudgetMs?: number;
   /** Called at each step of every job, after the step's record is persisted. */
@@ -423,11 +424,13 @@ export class FlashbackService implements Flashback {
       for (;;) {
         const r = this.o.placement.regionForKey(key);
         if (compareBytes(r.startKey, key) === 0) break;
+        const t0 = this.o.clock.nowMs();
         try {
           await this.o.leadRegion?.(r);
           await this.o.consensus.admin({ regionId: r.id, epoch: r.epoch }, { type: 'split', splitKey: key });
           break;
         } catch (e) {
+          this.chargeNotLeader(span, e, t0);
           await this.backoff(span, e, job, r.id);
         }
       }
@@ -469,6 +472,7 @@ export class FlashbackService implements Flashback {
         const r = regions[0]!;
         const c = clip(r, span.start, span.end);
         const cur: Span = { start: c.start, end: c.end, spentMs: span.spentMs, attempt: span.attempt, notLeaderMs: span.notLeaderMs ?? 0 };
+        const t0 = this.o.clock.nowMs();
         try {
           await this.o.leadRegion?.(r);
           const result = await this.o.storage.run(command, {
@@ -485,6 +489,7 @@ export class FlashbackService implements Flashback {
           // TiDB: a region "not prepared" during Finish was already finished (b.2 step 4).
           if (isFinish && isKvError(e, 'FLASHBACK_NOT_PREPARED')) onDone(undefined);
           else {
+            this.chargeNotLeader(cur, e, t0);
             await this.backoff(cur, e, job, r.id);
             queue.push(cur);
             continue;
@@ -507,6 +512,11 @@ export class FlashbackService implements Flashback {
     }
   }
 
+  /** The time a NOT_LEADER attempt took (leadRegion waits for a transfer) counts toward notLeaderBudgetMs too. */
+  private chargeNotLeader(span: Span, error: unknown, t0: number): void {
+    if (isKvError(error, 'NOT_LEADER')) span.notLeaderMs = (span.notLeaderMs ?? 0) + Math.max(0, this.o.clock.nowMs() - t0);
+  }
+
   private async backoff(span: Span, error: unknown, job?: Job, regionId?: number): Promise<void> {
     if (isFatal(error)) throw error;
     const b = this.o.backoff ?? {};
@@ -525,7 +535,7 @@ export class FlashbackService implements Flashback {
         const rid = regionId ?? d.regionId;
         const where = d.leader?.storeId ? `its leader is store ${d.leader.storeId}` : 'no leader is known';
         const resumable = job !== undefined && job.state !== 'check' ? `; flashback job ${job.id} stays in state '${job.state}' (start_ts ${job.startTs}) and can be resumed` : '';
-        throw new KvError('NOT_LEADER', `flashback cannot drive region ${rid ?? '?'}: ${where}, not this node, after ${spent} ms of retries (${error.message})${resumable}`, {
+        throw new KvError('NOT_LEADER', `flashback cannot drive region ${rid ?? '?'}: ${where}, not this node, after ${spent} ms of attempts and backoff (${error.message})${resumable}`, {
           ...(rid !== undefined ? { regionId: rid } : {}),
           ...(d.leader !== undefined ? { leader: d.leader } : {}),
           ...(job !== undefined ? { jobId: job.id } : {}),

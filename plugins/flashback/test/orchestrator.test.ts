@@ -459,7 +459,7 @@ test('a region led elsewhere (NOT_LEADER on every Prepare) fails the job, bounde
   const run = n.fb.run({ version });
   const e = await t.throwsAsync(run.done);
   t.true(isKvErrorCode(e, 'NOT_LEADER'), String(e));
-  t.regex(e!.message, new RegExp(`^flashback cannot drive region ${stuck}: its leader is store 3, not this node, after \\d+ ms of retries .*flashback job ${run.jobId} stays in state 'prepare'`));
+  t.regex(e!.message, new RegExp(`^flashback cannot drive region ${stuck}: its leader is store 3, not this node, after \\d+ ms of attempts and backoff .*flashback job ${run.jobId} stays in state 'prepare'`));
   t.deepEqual((e as KvError).details, { regionId: stuck, leader: { peerId: 7, storeId: 3 }, jobId: run.jobId });
   // Bounded: the backoff spent on the region stays within the budget (the clock is a ManualClock moved by the sleeps).
   const spent = n.sleeps.reduce((a, b) => a + b, 0);
