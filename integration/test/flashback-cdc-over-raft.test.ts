@@ -2,109 +2,29 @@
 // change feed on a kernel whose CONSENSUS is three in-process raft stores, checked against
 // snapshot reads at the version, with leadership moving while a flashback runs.
 import test, { type ExecutionContext } from 'ava';
-import { Subject } from 'rxjs';
-import {
-  CONSENSUS,
-  ENGINE,
-  EVENTS,
-  FLASHBACK,
-  Kernel,
-  KvError,
-  PLACEMENT,
-  codec,
-  definePlugin,
-  localPlacement,
-  storage,
-  txnClient,
-  type Flashback,
-} from '@flashkv/core';
+import { CONSENSUS, FLASHBACK, KvError, PLACEMENT, codec, type Flashback } from '@flashkv/core';
 import { Rng, latin1, testSeed } from '@flashkv/core/testing';
-import { MemoryEngine } from '@flashkv/engine-memory';
 import { flashback } from '@flashkv/flashback';
-import { cdc, CDC, type CdcEvent, type CommitEvent } from '@flashkv/cdc';
-import { RaftCluster, intervalTickSource } from '@flashkv/raft';
+import { CDC, type CdcEvent, type CommitEvent } from '@flashkv/cdc';
+import { cdcTickSleep, readAt, startRaftKernel, type RaftKernel } from './raft-kernel.js';
 
 const te = new TextEncoder();
 const KEYS = Array.from({ length: 24 }, (_, i) => `k${String(i).padStart(2, '0')}`);
 
-interface Node {
-  readonly kernel: Kernel;
-  readonly cluster: () => RaftCluster;
-  readonly ticks: Subject<void>;
+interface Node extends RaftKernel {
   readonly fb: Flashback;
-  /** Stops the kernel and lets the process exit. */
-  readonly stop: () => Promise<void>;
 }
 
-/** A kernel over three raft stores on engine-memory; the test keeps a handle on the cluster to move leaders. */
+/** A kernel over three raft stores on engine-memory (local placement) with the flashback orchestrator. */
 async function startNode(seed: number): Promise<Node> {
-  const engines = [new MemoryEngine(), new MemoryEngine(), new MemoryEngine()];
-  const ticks = new Subject<void>();
-  let cluster: RaftCluster | undefined;
-  const kernel = await Kernel.start({
-    plugins: [
-      definePlugin({ name: 'mem', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
-      localPlacement(),
-      definePlugin({
-        name: 'raft-under-test',
-        version: '1.0.0',
-        requires: [ENGINE, PLACEMENT, EVENTS],
-        provides: [CONSENSUS],
-        async register(ctx) {
-          const placement = ctx.resolve(PLACEMENT);
-          cluster = await RaftCluster.start({
-            engines,
-            allocId: () => placement.allocId(),
-            directory: placement,
-            events: ctx.resolve(EVENTS),
-            tickSource: intervalTickSource(2),
-            seed,
-            raft: { electionTick: 10, heartbeatTick: 2 },
-          });
-          ctx.provide(CONSENSUS, cluster.consensus);
-        },
-        async stop() {
-          await cluster?.stop();
-        },
-      }),
-      storage(),
-      txnClient(),
-      cdc({ ticker: ticks, schedule: (run) => run() }),
-      // The orchestrator sleeps while it waits for min resolved ts: each sleep is one CDC tick.
-      flashback({
-        sleep: async () => {
-          ticks.next();
-          await new Promise<void>((r) => setTimeout(r, 1));
-        },
-      }),
-    ],
-  });
-  // The raft ticker's timer does not hold the process open; this one does while the node runs.
-  const alive = setInterval(() => undefined, 1000);
-  const stop = async () => {
-    clearInterval(alive);
-    await kernel.stop();
-  };
-  return { kernel, cluster: () => cluster!, ticks, fb: kernel.resolve(FLASHBACK), stop };
+  // The orchestrator sleeps while it waits for min resolved ts: each sleep is one CDC tick.
+  const n = await startRaftKernel({ seed, plugins: ({ ticks }) => [flashback({ sleep: cdcTickSleep(ticks) })] });
+  return { ...n, fb: n.kernel.resolve(FLASHBACK) };
 }
 
 async function split(n: Node, at: string): Promise<void> {
   const r = n.kernel.resolve(PLACEMENT).regionForKey(codec.encodeBytes(te.encode(at)));
   await n.kernel.resolve(CONSENSUS).admin({ regionId: r.id, epoch: r.epoch }, { type: 'split', splitKey: codec.encodeBytes(te.encode(at)) });
-}
-
-/** A snapshot scan at `ts`; a secondary lock of a committed txn (committed asynchronously) is waited out. */
-async function readAt(n: Node, ts: bigint): Promise<Record<string, string>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const out: Record<string, string> = {};
-      for (const kv of await n.kernel.storage.scan({ ts })) out[latin1(kv.key)] = latin1(kv.value);
-      return out;
-    } catch (e) {
-      if (!(e instanceof KvError && e.code === 'KEY_IS_LOCKED') || attempt > 200) throw e;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
 }
 
 /**
@@ -165,10 +85,10 @@ test('seeded histories over raft: flashback to random versions across split regi
   // Three flashbacks in a row, each to a random earlier version (later ones flash back flashbacks).
   for (let f = 0; f < 3; f++) {
     const version = versions[rng.int(versions.length)]!;
-    const expected = await readAt(n, version);
+    const expected = await readAt(n.kernel, version);
     const changed = KEYS.filter((k) => (lastWrite.get(k) ?? 0n) > version);
     const final = await n.fb.run({ version }).done;
-    const after = await readAt(n, await placement.getTs());
+    const after = await readAt(n.kernel, await placement.getTs());
     t.deepEqual(after, expected, `flashback ${f} to ${version} (seed ${seed})`);
     t.is(final.keysRewritten, changed.length, `flashback ${f}: keys rewritten (seed ${seed})`);
     t.is(final.regionsFinished, 4);
@@ -206,7 +126,7 @@ test('flashback while leadership moves between stores completes, and the region 
   const version = await placement.getTs();
   n.ticks.next();
   for (let i = 0; i < 8; i++) await randomTxn(n, rng, 10 + i, lastWrite);
-  const expected = await readAt(n, version);
+  const expected = await readAt(n.kernel, version);
 
   // Elections on random followers while the orchestrator prepares, rewrites and finishes: one
   // at every progress report, and more every few ms.
@@ -235,7 +155,7 @@ test('flashback while leadership moves between stores completes, and the region 
   await mover;
   t.log(`elections forced during the flashback: ${elections}`);
   t.true(elections > 0);
-  t.deepEqual(await readAt(n, await placement.getTs()), expected, `seed ${seed}`);
+  t.deepEqual(await readAt(n.kernel, await placement.getTs()), expected, `seed ${seed}`);
   t.is(final.regionsFinished, 2);
 
   // Prepare a region by hand, move its leader, and the new leader still refuses ordinary writes.

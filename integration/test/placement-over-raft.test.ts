@@ -3,91 +3,44 @@
 // the meta leader; a flashback's job record survives the meta leader's crash mid-run, and the
 // flashback completes (resumed from that record if the crash cut a write of it short).
 import test from 'ava';
-import { Subject } from 'rxjs';
-import { CONSENSUS, ENGINE, EVENTS, FLASHBACK, Kernel, KvError, PLACEMENT, codec, definePlugin, storage, txnClient, type Flashback } from '@flashkv/core';
-import { Rng, latin1, testSeed } from '@flashkv/core/testing';
-import { MemoryEngine } from '@flashkv/engine-memory';
+import { CONSENSUS, FLASHBACK, PLACEMENT, codec, type Flashback } from '@flashkv/core';
+import { Rng, testSeed } from '@flashkv/core/testing';
 import { flashback } from '@flashkv/flashback';
-import { cdc } from '@flashkv/cdc';
-import { RaftCluster, RaftPlacement, intervalTickSource } from '@flashkv/raft';
+import { RaftPlacement } from '@flashkv/raft';
+import { cdcTickSleep, readAt, startRaftKernel } from './raft-kernel.js';
 
 const te = new TextEncoder();
 const KEYS = Array.from({ length: 16 }, (_, i) => `k${String(i).padStart(2, '0')}`);
-
-async function readAt(kernel: Kernel, ts: bigint): Promise<Record<string, string>> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const out: Record<string, string> = {};
-      for (const kv of await kernel.storage.scan({ ts })) out[latin1(kv.key)] = latin1(kv.value);
-      return out;
-    } catch (e) {
-      if (!(e instanceof KvError && e.code === 'KEY_IS_LOCKED') || attempt > 200) throw e;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 test('a flashback job record survives the meta leader crashing mid-run; the TSO stays increasing and the flashback completes', async (t) => {
   const seed = testSeed();
   t.log(`seed ${seed} (replay with SEED=${seed})`);
   const rng = new Rng(seed);
-  const engines = [new MemoryEngine(), new MemoryEngine(), new MemoryEngine()];
-  const ticks = new Subject<void>();
-  let cluster: RaftCluster | undefined;
   // The meta leader crashes right after the job's record reaches a step drawn by the seed.
   const steps = ['checked', 'startTsPersisted', 'split', 'prepared', 'commitTsPersisted', 'finished'];
   const crashStep = steps[rng.int(steps.length)]!;
   let armed = false;
   let crashed: { storeId: number; stop(): void } | undefined;
-  const kernel = await Kernel.start({
-    plugins: [
-      definePlugin({ name: 'mem', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
-      definePlugin({
-        name: 'raft-with-meta',
-        version: '1.0.0',
-        requires: [ENGINE, EVENTS],
-        provides: [CONSENSUS, PLACEMENT],
-        async register(ctx) {
-          cluster = await RaftCluster.start({
-            engines,
-            events: ctx.resolve(EVENTS),
-            tickSource: intervalTickSource(2),
-            seed,
-            raft: { electionTick: 10, heartbeatTick: 2 },
-            metaPlacement: { tsoWindowMs: 100 },
-          });
-          ctx.provide(CONSENSUS, cluster.consensus);
-          ctx.provide(PLACEMENT, cluster.placement!);
-        },
-        async stop() {
-          await cluster?.stop();
-        },
-      }),
-      storage(),
-      txnClient(),
-      cdc({ ticker: ticks, schedule: (run) => run() }),
+  const node = await startRaftKernel({
+    seed,
+    metaPlacement: { tsoWindowMs: 100 },
+    plugins: ({ cluster, ticks }) => [
       flashback({
-        sleep: async () => {
-          ticks.next();
-          await new Promise<void>((r) => setTimeout(r, 1));
-        },
+        sleep: cdcTickSleep(ticks),
         onStep: (step) => {
           if (!armed || crashed !== undefined || step !== crashStep) return;
-          crashed = cluster!.meta!.peers.find((p) => !p.stopped && p.isLeader());
+          crashed = cluster().meta!.peers.find((p) => !p.stopped && p.isLeader());
           crashed?.stop();
         },
       }),
     ],
   });
-  const alive = setInterval(() => undefined, 1000);
-  t.teardown(async () => {
-    clearInterval(alive);
-    await kernel.stop();
-  });
+  t.teardown(() => node.stop());
+  const kernel = node.kernel;
   const placement = kernel.resolve(PLACEMENT);
   t.true(placement instanceof RaftPlacement);
   const fb: Flashback = kernel.resolve(FLASHBACK);
-  const c = cluster!;
+  const c = node.cluster();
   const meta = c.meta!;
 
   // Split through consensus: the directory (the meta group) records it before admin returns.
