@@ -66,6 +66,19 @@ export function readEntries(it: EngineIterator, out: EntryBatch, max: number = o
 
 /** The fallback of `readEntries` for iterators without `readBatch` (any engine). */
 export function readEntriesGeneric(it: EngineIterator, out: EntryBatch, max: number): number {
+  return copyEntries(it, out, max, false);
+}
+
+/**
+ * As `readEntriesGeneric`, backwards: up to `max` entries from the iterator's current entry into
+ * `out` in descending key order, leaving the iterator on the entry below the last one read (or
+ * not valid).
+ */
+export function readEntriesBackward(it: EngineIterator, out: EntryBatch, max: number): number {
+  return copyEntries(it, out, max, true);
+}
+
+function copyEntries(it: EngineIterator, out: EntryBatch, max: number, backward: boolean): number {
   const offsets = out.offsets;
   let data = out.data;
   let at = 0;
@@ -83,7 +96,7 @@ export function readEntriesGeneric(it: EngineIterator, out: EntryBatch, max: num
     at = need;
     n++;
     offsets[2 * n] = at;
-    ok = it.next() && n < max;
+    ok = (backward ? it.prev() : it.next()) && n < max;
   }
   out.count = n;
   return n;

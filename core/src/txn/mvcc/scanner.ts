@@ -30,7 +30,7 @@ import type { RawKey } from '../../codec/index.js';
 import { decodeLockRecord } from './lock-record.js';
 import { decodeWrite } from '../../codec/index.js';
 import { compareBytes, type EngineIterator } from '../../engine/engine.js';
-import { EntryBatch, readEntries } from '../../engine/entry-batch.js';
+import { EntryBatch, readEntries, readEntriesBackward } from '../../engine/entry-batch.js';
 import { CorruptedError } from '../../errors.js';
 import {
   HOT_BATCH_MAX,
@@ -515,34 +515,6 @@ function entryHasUserKey(b: EntryBatch, i: number, d: Uint8Array, from: number, 
   const bd = b.data;
   for (let j = 0; j < len; j++) if (bd[f + j] !== d[from + j]) return false;
   return true;
-}
-
-/**
- * Reads up to `max` entries backwards from the iterator's current entry into `out` (descending
- * key order), leaving the iterator on the entry below the last one read (or not valid).
- */
-function readEntriesBackward(it: EngineIterator, out: EntryBatch, max: number): number {
-  const offsets = out.offsets;
-  let data = out.data;
-  let at = 0;
-  let n = 0;
-  offsets[0] = 0;
-  for (let ok = it.valid(); ok; ) {
-    const k = it.key();
-    const v = it.value();
-    const need = at + k.length + v.length;
-    if (need > data.length) data = out.grow(need, at);
-    data.set(k, at);
-    at += k.length;
-    offsets[2 * n + 1] = at;
-    data.set(v, at);
-    at = need;
-    n++;
-    offsets[2 * n] = at;
-    ok = it.prev() && n < max;
-  }
-  out.count = n;
-  return n;
 }
 
 /** Copies entries [0, n) of `from` (descending) into `to` in ascending order. */
