@@ -7,7 +7,7 @@ import { LeaderBalancer, ManualTickSource, RaftCluster, leaderCounts, planLeader
 import { driveTicks as drive, fireTicks as fire } from '../testing/index.js';
 
 /** Six regions over the key space, on 3 stores; every region's leadership then moved to store 1. */
-async function start(seed: number, leaderBalance?: LeaderBalanceOptions): Promise<{ cluster: RaftCluster; ticks: ManualTickSource }> {
+async function start(seed: number, leaderBalance?: LeaderBalanceOptions, schedulingPaused?: () => boolean): Promise<{ cluster: RaftCluster; ticks: ManualTickSource }> {
   const cuts = [0x62, 0x64, 0x66, 0x68, 0x6a].map((b) => Uint8Array.of(b));
   const bounds = [new Uint8Array(0), ...cuts, new Uint8Array(0)];
   const initialRegions = bounds.slice(0, -1).map((startKey, i) =>
@@ -23,6 +23,7 @@ async function start(seed: number, leaderBalance?: LeaderBalanceOptions): Promis
     seed,
     raft: { electionTick: 10, heartbeatTick: 2 },
     ...(leaderBalance ? { leaderBalance } : {}),
+    ...(schedulingPaused ? { directory: { recordSplit: async () => undefined, recordRegion: async () => undefined, isSchedulingPaused: schedulingPaused } } : {}),
   });
   return { cluster, ticks };
 }
@@ -97,4 +98,23 @@ test('RaftCluster.start({ leaderBalance }) balances on its ticks, also after a s
   t.deepEqual([...two.keys()], [1, 2]);
   t.is(two.get(1)! + two.get(2)!, 6, 'every region has a leader');
   t.true(Math.abs(two.get(1)! - two.get(2)!) <= 1, `balanced over the running stores: ${[...two.values()].join(', ')} (SEED=${seed})`);
+});
+
+test('the cluster-ticked balancer moves no leader while placement has scheduling paused, and balances once it is resumed', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  let paused = true;
+  const { cluster, ticks } = await start(seed, { everyTicks: 10 }, () => paused);
+  t.teardown(() => cluster.stop());
+  await fire(ticks, 60);
+  await allOnStore1(cluster, ticks);
+  t.deepEqual([...leaderCounts(cluster.stores)], [[1, 6], [2, 0], [3, 0]], `all on store 1 (SEED=${seed})`);
+  await fire(ticks, 300);
+  t.deepEqual([...leaderCounts(cluster.stores)], [[1, 6], [2, 0], [3, 0]], `paused: nothing moved (SEED=${seed})`);
+  t.deepEqual(cluster.leaderBalancer!.stats, { rounds: 0, transfers: 0, refused: 0 });
+  paused = false;
+  for (let i = 0; i < 100 && planLeaderMove(cluster.stores) !== undefined; i++) await fire(ticks, 10);
+  const counts = [...leaderCounts(cluster.stores).values()];
+  t.deepEqual(counts, [2, 2, 2], `balanced once resumed (SEED=${seed})`);
+  t.true(cluster.leaderBalancer!.stats.transfers >= 4);
 });

@@ -138,3 +138,40 @@ test('a transactional write load with a tiny splitSize splits regions by size; t
     await kernel.stop();
   }
 });
+
+test('no split by size while placement has scheduling paused (a flashback runs); the region splits once scheduling resumes', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  const rng = new Rng(seed);
+  const engines = [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()];
+  const kernel = await Kernel.start({
+    plugins: [
+      definePlugin({ name: 'test-engine', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
+      localPlacement(),
+      raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: intervalTickSource(2), seed, raft: { electionTick: 10, heartbeatTick: 2 }, splitCheck: { splitSize: 4 * 1024, checkEveryTicks: 2 } }),
+      storage(),
+      txnClient(),
+    ],
+  });
+  const alive = setInterval(() => undefined, 1000);
+  try {
+    const placement = kernel.resolve(PLACEMENT);
+    t.true(await placement.pauseScheduling('test-flashback'));
+    // About 30 KiB of values: several times splitSize.
+    for (let i = 0; i < 40; i++) {
+      const txn = await kernel.client().begin();
+      for (let j = 0; j < 6; j++) await txn.put(te.encode(`key${String(rng.int(300)).padStart(4, '0')}`), te.encode(`t${i}-${'x'.repeat(100 + rng.int(50))}`));
+      await txn.commit();
+    }
+    // Many split-check rounds (every 2 ticks of 2 ms) while paused.
+    await new Promise((r) => setTimeout(r, 300));
+    t.is(placement.regions().length, 1, `no split while scheduling is paused (SEED=${seed})`);
+    t.true(await placement.resumeScheduling('test-flashback'));
+    const deadline = Date.now() + 20_000;
+    while (placement.regions().length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    t.true(placement.regions().length >= 2, `split by size once resumed (SEED=${seed})`);
+  } finally {
+    clearInterval(alive);
+    await kernel.stop();
+  }
+});

@@ -10,6 +10,7 @@ import {
   type Region,
   type RegionDirectory,
   type RegionSnapshot,
+  type SchedulingControl,
   type RequestContext,
   type StorageEngine,
   type WriteResult,
@@ -63,7 +64,7 @@ export interface RaftClusterOptions {
    * applies splits and flashback state from each region's log; every admin command's result is
    * recorded here before it is returned, so a split is routable once `admin` resolves.
    */
-  readonly directory?: Pick<RegionDirectory, 'recordSplit' | 'recordRegion'>;
+  readonly directory?: Pick<RegionDirectory, 'recordSplit' | 'recordRegion'> & Partial<Pick<SchedulingControl, 'isSchedulingPaused'>>;
   /**
    * Receives `applied` and `regionChanged` from whichever store first applies each log index
    * (`FirstApplierEvents`), so each write is reported once, in log order, whichever stores hold
@@ -172,7 +173,10 @@ export class RaftCluster {
     const meta = options.metaPlacement ? startMetaGroup(stores, transport, (storeId) => new SeededRng(seed + storeId * 7919 + 104729), options.metaPlacement, options.raft, options.events, () => c.nextTick()) : undefined;
     for (const s of stores) transport.register(meta ? meta.receiverFor(s) : s);
     const alloc = meta ? () => meta.placement.allocId() : allocId;
-    const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, reporter, options.directory ?? meta?.placement, meta);
+    const directory = options.directory ?? meta?.placement;
+    const c: RaftCluster = new RaftCluster(stores, transport, options.tickSource ?? intervalTickSource(100), alloc, options.maxAttempts ?? 50, reporter, directory, meta);
+    // Size-based splits and leader balancing are scheduling: they wait while placement has it paused (a flashback runs).
+    const schedulingPaused = (): boolean => directory?.isSchedulingPaused?.() === true;
     c.joiner = { open, allocId: alloc, metaRng: (storeId) => new SeededRng(seed + storeId * 7919 + 104729) };
     if (options.splitCheck) {
       c.splitChecker = new SplitChecker(
@@ -182,6 +186,7 @@ export class RaftCluster {
           return r.type === 'split' ? [r.left, r.right] : [];
         },
         options.splitCheck,
+        schedulingPaused,
       );
     }
     if (options.leaderBalance) {
@@ -189,6 +194,7 @@ export class RaftCluster {
         () => c.stores,
         (region, toPeer) => c.consensus.admin({ regionId: region.id, epoch: region.epoch }, { type: 'transferLeader', toPeer }),
         options.leaderBalance,
+        schedulingPaused,
       );
     }
     c.ticker.start();

@@ -70,6 +70,8 @@ export class LeaderBalancer {
     /** Transfers the region's leadership to `toPeer` (the cluster's `consensus.admin`). */
     private readonly transfer: (region: Region, toPeer: number) => Promise<unknown>,
     options: LeaderBalanceOptions = {},
+    /** True while placement has scheduling paused: no transfer is started then. */
+    private readonly paused: () => boolean = () => false,
   ) {
     this.everyTicks = options.everyTicks ?? 20;
     this.tolerance = options.tolerance ?? 1;
@@ -86,7 +88,7 @@ export class LeaderBalancer {
 
   /** One round: at most one leader transfer. Resolves true when one was made. */
   async round(): Promise<boolean> {
-    if (this.inFlight) return false;
+    if (this.inFlight || this.paused()) return false;
     this.stats.rounds++;
     const move = planLeaderMove(this.stores(), this.tolerance);
     if (move === undefined) return false;

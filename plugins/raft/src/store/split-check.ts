@@ -97,6 +97,8 @@ export class SplitChecker {
     private readonly stores: () => readonly Store[],
     private readonly propose: (region: Region, splitKey: Uint8Array) => Promise<readonly Region[]>,
     options: SplitCheckOptions = {},
+    /** True while placement has scheduling paused: no region is looked at then (writes keep counting). */
+    private readonly paused: () => boolean = () => false,
   ) {
     this.splitSize = options.splitSize ?? DEFAULT_SPLIT_SIZE;
     this.every = options.checkEveryTicks ?? 10;
@@ -112,6 +114,7 @@ export class SplitChecker {
 
   /** Looks at every region led on a live store now. */
   round(): void {
+    if (this.paused()) return;
     const diff = Math.max(1, Math.floor(this.splitSize / 16));
     for (const store of this.stores()) {
       if (store.stopped) continue;
