@@ -23,7 +23,7 @@ export interface ServerPluginOptions {
   readonly maxFeedBacklog?: number;
   /**
    * Store addresses and region leaders for the region list and NOT_LEADER hints, made from the
-   * build's consensus (e.g. `raftTopology`); absent: peers carry no address.
+   * build's consensus (`flashkv serve` makes one for `--cluster n` and for `--store-id`); absent: peers carry no address.
    */
   readonly topology?: (consensus: Consensus | undefined, selfAddress: () => string | undefined) => ClusterTopology | undefined;
 }
