@@ -8,3 +8,5 @@ export * from './plugin.js';
 export { encodeJobRecord, decodeJobRecord } from './jobs.js';
 /** The placement key layout, for a consensus that replicates placement state under the same keys (raft's meta group). */
 export * as placementKeys from './keys.js';
+/** The Placement contract's argument checks, for another Placement (raft's meta group) to refuse the same inputs alike. */
+export * as placementArgs from './args.js';

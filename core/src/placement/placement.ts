@@ -33,15 +33,13 @@ import {
   TAG_SCHEDULING_PAUSE,
   u32be,
   u64be,
-  utf8Length,
 } from './keys.js';
 import { decodeRegion, encodeRegion, epochEquals, freezeRegion, NOT_IN_FLASHBACK, type Region, type RegionEpoch } from './region.js';
 import { hex, planSplit, RegionMap } from './region-map.js';
 import { DEFAULT_TSO_WINDOW_MS, TsoAllocator } from './tso.js';
+import { MAX_NAME_BYTES, assertKey, assertName, assertU64 } from './args.js';
 
-const U64_MAX = (1n << 64n) - 1n;
-/** Bound on job ids and pause owner names, in UTF-8 bytes: they become key suffixes. */
-export const MAX_NAME_BYTES = 256;
+export { MAX_NAME_BYTES } from './args.js';
 
 /** PD's TSO service. */
 export interface TimestampOracle {
@@ -164,22 +162,6 @@ export interface LocalPlacementOptions {
   readonly tsoWindowMs?: number;
   /** Store of the first region's peer when an empty engine is bootstrapped. Default 1. */
   readonly storeId?: number;
-}
-
-function assertName(what: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string') throw new TypeError(`${what} must be a string, got ${typeof name}`);
-  if (name.length === 0) throw new InvalidArgumentError(`${what} must not be empty`, {});
-  const n = utf8Length(name);
-  if (n > MAX_NAME_BYTES) throw new InvalidArgumentError(`${what} is ${n} bytes; the limit is ${MAX_NAME_BYTES}`, { length: n });
-}
-
-function assertU64(what: string, v: unknown): asserts v is bigint {
-  if (typeof v !== 'bigint') throw new TypeError(`${what} must be a bigint, got ${typeof v}`);
-  if (v < 0n || v > U64_MAX) throw new InvalidArgumentError(`${what} ${v} is outside the u64 range`, { [what]: v });
-}
-
-function assertKey(what: string, key: unknown): asserts key is Uint8Array {
-  if (!(key instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${key === null ? 'null' : typeof key}`);
 }
 
 function assertRegionId(id: unknown): asserts id is number {

@@ -11,6 +11,7 @@ import {
   compareBytes,
   decodeJobRecord,
   encodeJobRecord,
+  placementArgs,
   placementKeys as K,
   type EventCatalogue,
   type FlashbackStateUpdate,
@@ -26,10 +27,6 @@ import type { MetaCommand } from './meta-codec.js';
 import type { MetaOutcome } from './meta-peer.js';
 import type { MetaState } from './meta-state.js';
 
-const U64_MAX = (1n << 64n) - 1n;
-const MAX_NAME_BYTES = 256;
-const encoder = new TextEncoder();
-
 /** Where a `RaftPlacement` sends its calls: the meta leader, wherever it is. */
 export interface MetaRouter {
   /** Runs a placement command on the meta leader (following NOT_LEADER hints); resolves once applied there. */
@@ -44,22 +41,6 @@ function hex(b: Uint8Array): string {
   let s = '';
   for (const x of b) s += x.toString(16).padStart(2, '0');
   return s;
-}
-
-function assertName(what: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string') throw new TypeError(`${what} must be a string, got ${typeof name}`);
-  if (name.length === 0) throw new InvalidArgumentError(`${what} must not be empty`, {});
-  const n = encoder.encode(name).length;
-  if (n > MAX_NAME_BYTES) throw new InvalidArgumentError(`${what} is ${n} bytes; the limit is ${MAX_NAME_BYTES}`, { length: n });
-}
-
-function assertU64(what: string, v: unknown): asserts v is bigint {
-  if (typeof v !== 'bigint') throw new TypeError(`${what} must be a bigint, got ${typeof v}`);
-  if (v < 0n || v > U64_MAX) throw new InvalidArgumentError(`${what} ${v} is outside the u64 range`, { [what]: v });
-}
-
-function assertKey(what: string, key: unknown): asserts key is Uint8Array {
-  if (!(key instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array, got ${key === null ? 'null' : typeof key}`);
 }
 
 export class RaftPlacement implements Placement {
@@ -99,7 +80,7 @@ export class RaftPlacement implements Placement {
   // ---- RegionDirectory (reads from the local applied copy)
 
   regionForKey(key: Uint8Array): Region {
-    assertKey('key', key);
+    placementArgs.assertKey('key', key);
     const r = this.router.view().state.map.lookup(key);
     if (r === undefined) throw new KvError('REGION_NOT_FOUND', `no region holds key ${hex(key)}`, { key: hex(key) });
     return r;
@@ -117,8 +98,8 @@ export class RaftPlacement implements Placement {
   }
 
   regionsInRange(start: Uint8Array, end: Uint8Array): Region[] {
-    assertKey('start', start);
-    assertKey('end', end);
+    placementArgs.assertKey('start', start);
+    placementArgs.assertKey('end', end);
     if (end.length !== 0 && compareBytes(start, end) > 0) {
       throw new InvalidArgumentError(`range start ${hex(start)} is after its end ${hex(end)}`, { start: hex(start), end: hex(end) });
     }
@@ -126,7 +107,7 @@ export class RaftPlacement implements Placement {
   }
 
   async split(regionId: number, splitKey: Uint8Array, options: RegionCheckOptions = {}): Promise<SplitResult> {
-    assertKey('split key', splitKey);
+    placementArgs.assertKey('split key', splitKey);
     if (typeof regionId !== 'number') throw new TypeError(`region id must be a number, got ${typeof regionId}`);
     const r = (await this.call({ op: 'split', regionId, splitKey: splitKey.slice(), ...(options.epoch ? { epoch: options.epoch } : {}) })) as SplitResult;
     return r;
@@ -138,7 +119,7 @@ export class RaftPlacement implements Placement {
     }
     let startTs = 0n;
     if (state.inFlashback) {
-      assertU64('flashbackStartTs', state.flashbackStartTs);
+      placementArgs.assertU64('flashbackStartTs', state.flashbackStartTs);
       if (state.flashbackStartTs === 0n) throw new InvalidArgumentError('entering flashback needs a flashbackStartTs > 0', { regionId });
       startTs = state.flashbackStartTs;
     }
@@ -171,12 +152,12 @@ export class RaftPlacement implements Placement {
   }
 
   async updateGcSafePoint(ts: bigint): Promise<bigint> {
-    assertU64('safe point', ts);
+    placementArgs.assertU64('safe point', ts);
     return (await this.call({ op: 'safePoint', ts })) as bigint;
   }
 
   private async pause(kind: 'gc' | 'scheduling', owner: string, on: boolean): Promise<boolean> {
-    assertName('pause owner', owner);
+    placementArgs.assertName('pause owner', owner);
     return (await this.call({ op: 'pause', kind, owner, on })) as boolean;
   }
 
@@ -211,12 +192,12 @@ export class RaftPlacement implements Placement {
   // ---- JobStore
 
   async putJob(id: string, record: JobRecord): Promise<void> {
-    assertName('job id', id);
+    placementArgs.assertName('job id', id);
     await this.call({ op: 'putJob', id, record: encodeJobRecord(record) });
   }
 
   getJob(id: string): JobRecord | undefined {
-    assertName('job id', id);
+    placementArgs.assertName('job id', id);
     const raw = this.router.view().engine.get('raft', K.stringKey(K.TAG_JOB, id));
     return raw === undefined ? undefined : decodeJobRecord(raw, id);
   }
@@ -237,7 +218,7 @@ export class RaftPlacement implements Placement {
   }
 
   async deleteJob(id: string): Promise<boolean> {
-    assertName('job id', id);
+    placementArgs.assertName('job id', id);
     return (await this.call({ op: 'deleteJob', id })) as boolean;
   }
 }
