@@ -1,7 +1,7 @@
 // ClusterConsensus when a store stops with a proposal in flight: a proposal that another entry
 // replaced at its log index is sent again to the new leader and applies exactly once; a read in
 // flight is served by another store.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { ReferenceEngine, testSeed } from '@flashkv/core/testing';
 import { ManualTickSource, RaftCluster, decodeCommand } from '../src/index.js';
 import { driveTicks as drive, fireTicks as fire } from '../testing/index.js';
@@ -9,9 +9,11 @@ import { driveTicks as drive, fireTicks as fire } from '../testing/index.js';
 const enc = new TextEncoder();
 const z = (s: string) => enc.encode('z' + s);
 
-test('a write in flight on a leader that is cut off and then stops is retried on the new leader (its log slot went to another entry) and applies once', async (t) => {
-  const seed = testSeed();
-  t.log(`SEED=${seed}`);
+/**
+ * Three stores on simulated time with one write ('a' = '1') in region 1; then its leader is cut
+ * off from the other two (partitioned, still running).
+ */
+async function cutOffLeader(t: ExecutionContext, seed: number) {
   let nextId = 100;
   const ticks = new ManualTickSource();
   const cluster = await RaftCluster.start({ engines: [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()], allocId: async () => nextId++, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 } });
@@ -21,16 +23,28 @@ test('a write in flight on a leader that is cut off and then stops is retried on
   await drive(ticks, cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('a'), value: enc.encode('1') }]));
   const leader = cluster.leaderStore(region.id)!;
   const others = cluster.stores.filter((s) => s !== leader).map((s) => s.storeId);
-  // The leader is cut off: its next proposal is appended only to its own log.
   cluster.transport.partition([[leader.storeId], others]);
+  return { cluster, ticks, region, ctx, leader, others };
+}
+
+/** Fires `n` ticks; whether `p` settled (either way) meanwhile. */
+async function settlesWithin(ticks: ManualTickSource, p: Promise<unknown>, n: number): Promise<boolean> {
   let settled = false;
-  const w = cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('b'), value: enc.encode('2') }]);
-  w.then(
+  p.then(
     () => (settled = true),
     () => (settled = true),
   );
-  await fire(ticks, 3);
-  t.false(settled, 'the cut-off leader cannot commit it');
+  await fire(ticks, n);
+  return settled;
+}
+
+test('a write in flight on a leader that is cut off and then stops is retried on the new leader (its log slot went to another entry) and applies once', async (t) => {
+  const seed = testSeed();
+  t.log(`SEED=${seed}`);
+  const { cluster, ticks, region, ctx, leader, others } = await cutOffLeader(t, seed);
+  // Its next proposal is appended only to its own log.
+  const w = cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('b'), value: enc.encode('2') }]);
+  t.false(await settlesWithin(ticks, w, 3), 'the cut-off leader cannot commit it');
   cluster.stopStore(leader.storeId);
   cluster.transport.heal();
   const result = await drive(ticks, w);
@@ -59,23 +73,9 @@ test('a write in flight on a leader that is cut off and then stops is retried on
 test('a read waiting on a cut-off leader when its store stops is served by the new leader', async (t) => {
   const seed = testSeed();
   t.log(`SEED=${seed}`);
-  let nextId = 100;
-  const ticks = new ManualTickSource();
-  const cluster = await RaftCluster.start({ engines: [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()], allocId: async () => nextId++, tickSource: ticks, seed, raft: { electionTick: 10, heartbeatTick: 2 } });
-  t.teardown(() => cluster.stop());
-  const region = cluster.consensus.regionForKey(new Uint8Array(0));
-  const ctx = { regionId: region.id, epoch: region.epoch };
-  await drive(ticks, cluster.consensus.write(ctx, [{ op: 'put', cf: 'default', key: z('a'), value: enc.encode('1') }]));
-  const leader = cluster.leaderStore(region.id)!;
-  cluster.transport.partition([[leader.storeId], cluster.stores.filter((s) => s !== leader).map((s) => s.storeId)]);
-  let settled = false;
+  const { cluster, ticks, region, ctx, leader } = await cutOffLeader(t, seed);
   const r = cluster.consensus.snapshot(ctx);
-  r.then(
-    () => (settled = true),
-    () => (settled = true),
-  );
-  await fire(ticks, 3);
-  t.false(settled, 'the cut-off leader cannot confirm its read index');
+  t.false(await settlesWithin(ticks, r, 3), 'the cut-off leader cannot confirm its read index');
   cluster.stopStore(leader.storeId);
   cluster.transport.heal();
   const snap = await drive(ticks, r);

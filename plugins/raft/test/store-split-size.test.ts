@@ -18,6 +18,20 @@ const dataKey = (encoded: Uint8Array): Uint8Array => {
   return out;
 };
 
+/** A kernel over three in-process raft stores (local placement) splitting regions past `splitSize` bytes. */
+async function startKernel(seed: number, splitSize: number): Promise<Kernel> {
+  const engines = [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()];
+  return Kernel.start({
+    plugins: [
+      definePlugin({ name: 'test-engine', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
+      localPlacement(),
+      raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: intervalTickSource(2), seed, raft: { electionTick: 10, heartbeatTick: 2 }, splitCheck: { splitSize, checkEveryTicks: 2 } }),
+      storage(),
+      txnClient(),
+    ],
+  });
+}
+
 test('estimateSplit: the size of a region over the data CFs, and a middle user key with its versions kept on one side', async (t) => {
   const seed = testSeed();
   t.log(`SEED=${seed}`);
@@ -65,16 +79,7 @@ test('a transactional write load with a tiny splitSize splits regions by size; t
   const seed = testSeed();
   t.log(`SEED=${seed}`);
   const rng = new Rng(seed);
-  const engines = [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()];
-  const kernel = await Kernel.start({
-    plugins: [
-      definePlugin({ name: 'test-engine', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
-      localPlacement(),
-      raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: intervalTickSource(2), seed, raft: { electionTick: 10, heartbeatTick: 2 }, splitCheck: { splitSize: 6 * 1024, checkEveryTicks: 2 } }),
-      storage(),
-      txnClient(),
-    ],
-  });
+  const kernel = await startKernel(seed, 6 * 1024);
   const alive = setInterval(() => undefined, 1000);
   try {
     const placement = kernel.resolve(PLACEMENT);
@@ -143,16 +148,7 @@ test('no split by size while placement has scheduling paused (a flashback runs);
   const seed = testSeed();
   t.log(`SEED=${seed}`);
   const rng = new Rng(seed);
-  const engines = [new ReferenceEngine(), new ReferenceEngine(), new ReferenceEngine()];
-  const kernel = await Kernel.start({
-    plugins: [
-      definePlugin({ name: 'test-engine', version: '1.0.0', provides: [ENGINE], register: (ctx) => ctx.provide(ENGINE, engines[0]!) }),
-      localPlacement(),
-      raft({ stores: 3, engineFor: (id) => engines[id - 1]!, tickSource: intervalTickSource(2), seed, raft: { electionTick: 10, heartbeatTick: 2 }, splitCheck: { splitSize: 4 * 1024, checkEveryTicks: 2 } }),
-      storage(),
-      txnClient(),
-    ],
-  });
+  const kernel = await startKernel(seed, 4 * 1024);
   const alive = setInterval(() => undefined, 1000);
   try {
     const placement = kernel.resolve(PLACEMENT);
