@@ -1,30 +1,15 @@
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { codec, compareBytes } from '@flashkv/core';
 import { FlashKvClient } from '../src/index.js';
-import { b, mustFailWith, s } from './helpers.js';
+import { b, mustFailWith, s, spawnLine } from './helpers.js';
 
 const TOKEN = 'admin-test-token';
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 
 /** A real server process (child-server.js: memory engine, LocalConsensus) on loopback. */
 async function spawnServer(): Promise<{ child: ChildProcess; endpoint: string }> {
-  const child = spawn(process.execPath, [here('child-server.js'), TOKEN], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let buf = '';
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('child-server printed no line in 20 s')), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(buf.slice(0, nl));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`child-server exited ${code}`)));
-  });
+  const { child, line } = await spawnLine('child-server.js', [TOKEN]);
   return { child, endpoint: (JSON.parse(line) as { endpoint: string }).endpoint };
 }
 

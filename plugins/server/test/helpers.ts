@@ -1,3 +1,5 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { defaultTxnPlugins, isKvError, Kernel, type KvErrorCode } from '@flashkv/core';
 import { memoryEngine } from '@flashkv/engine-memory';
@@ -64,4 +66,27 @@ export async function mustFailWith(p: Promise<unknown>, status: grpc.status, cod
   if (got !== status) throw new Error(`expected gRPC status ${grpc.status[status]}, got ${String(grpc.status[got as number] ?? got)}: ${e.message}`);
   if (code !== undefined && !isKvError(e, code)) throw new Error(`expected KvError ${code}, got ${isKvError(e) ? e.code : 'no KvError'}: ${e.message}`);
   return e;
+}
+
+/** Spawns `node <script> ...args` (`script` next to this file in dist/test) and resolves its first stdout line. */
+export async function spawnLine(script: string, args: string[], stderr?: string[]): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url)), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr!.on('data', (d: Buffer) => stderr?.push(d.toString()));
+  let buf = '';
+  const line = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} printed no line in 20 s; stderr: ${stderr?.join('')}`)), 20_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(buf.slice(0, nl));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited ${code} before printing; stderr: ${stderr?.join('')}`));
+    });
+  });
+  return { child, line };
 }

@@ -1,36 +1,10 @@
 import test from 'ava';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { isKvError } from '@flashkv/core';
 import { FlashKvClient } from '../src/index.js';
-import { b, s } from './helpers.js';
+import { b, s, spawnLine } from './helpers.js';
 
 const TOKEN = 'process-test-token';
-const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-
-/** Spawns `node <script> ...args` and resolves its first stdout line. */
-async function spawnLine(script: string, args: string[], stderr?: string[]): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(process.execPath, [here(script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr!.on('data', (d: Buffer) => stderr?.push(d.toString()));
-  let buf = '';
-  const line = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} printed no line in 20 s; stderr: ${stderr?.join('')}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(buf.slice(0, nl));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited ${code} before printing; stderr: ${stderr?.join('')}`));
-    });
-  });
-  return { child, line };
-}
 
 async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
