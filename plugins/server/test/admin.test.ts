@@ -9,7 +9,7 @@ const TOKEN = 'admin-test-token';
 
 /** A real server process (child-server.js: memory engine, LocalConsensus) on loopback. */
 async function spawnServer(): Promise<{ child: ChildProcess; endpoint: string }> {
-  const { child, line } = await spawnLine('child-server.js', [TOKEN]);
+  const { child, line } = await spawnLine('child-server.js', [TOKEN], []);
   return { child, endpoint: (JSON.parse(line) as { endpoint: string }).endpoint };
 }
 
