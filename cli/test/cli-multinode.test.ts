@@ -1,28 +1,9 @@
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlashKvClient } from '@flashkv/server';
-import { mustRun, mustServe, TOKEN, type Served } from './helpers.js';
-
-/** Free loopback ports (bound once to port 0 and released). */
-async function freePorts(n: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push(
-      await new Promise<number>((resolve, reject) => {
-        const srv = createServer();
-        srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-          const port = (srv.address() as { port: number }).port;
-          srv.close(() => resolve(port));
-        });
-      }),
-    );
-  }
-  return out;
-}
+import { freePorts, mustRun, mustServe, TOKEN, type Served } from './helpers.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();
@@ -99,14 +80,15 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
   };
   t.is(await regionCount(2), 2);
 
-  // A flashback of [k:1, m:5) through a node that leads none of its regions (the follower above
-  // gathered them): it splits at both bounds and moves the leadership of every region of the
-  // range onto its own store (raft leader transfer over TCP) before it prepares them, where the
-  // node used to refuse or wait on pieces led elsewhere. Keys outside keep their new values.
-  const leadersOf = async () => new Set((await c.regions()).map((r) => r.peers.find((p) => p.id === r.leaderPeerId)?.address));
+  // A flashback of [k:1, m:5) through a node that leads none of its regions: it splits at both
+  // bounds and moves the leadership of every region of the range onto its own store (raft leader
+  // transfer over TCP) before it prepares them, where the node used to refuse or wait on pieces
+  // led elsewhere. Keys outside keep their new values. Before it, previews with leaders spread.
+  const leaderAt = async () => (await c.regions()).map((r) => r.peers.find((p) => p.id === r.leaderPeerId)?.address);
+  const leadersOf = async () => new Set(await leaderAt());
   const leadersBefore = await leadersOf();
-  const driver = [1, 2, 3].map(grpcAt).find((a) => !leadersBefore.has(a))!;
-  t.truthy(driver, `every node leads a region: ${[...leadersBefore].join(', ')}`);
+  const idle = [1, 2, 3].map(grpcAt).filter((a) => !leadersBefore.has(a));
+  t.true(idle.length >= 1, `every node leads a region: ${[...leadersBefore].join(', ')}`);
   const noted2 = await c.getTs();
   const inRange = { start: te.encode('k:1'), end: te.encode('m:5') };
   const wanted = (await c.scan({ ...inRange, ts: noted2 })).map((p) => `${td.decode(p.key)}=${td.decode(p.value)}`);
@@ -117,7 +99,31 @@ test('three `flashkv serve` processes as one raft cluster: writes through any no
   bad2.put(te.encode('n:out'), te.encode('outside'));
   await bad2.commit();
   acked.set('n:out', 'outside');
-  const fb2 = await mustRun(['flashback', '--to-tso', String(noted2), '--start', 'k:1', '--end', 'm:5'], { FLASHKV_ENDPOINT: driver, FLASHKV_TOKEN: TOKEN });
+  // A preview of the right region alone through an idle node gathers that region there, so the two
+  // regions are led by different nodes; a preview of the whole range through a node leading
+  // neither was SERVER_BUSY ("not led by one node") and now reads each region where it is led.
+  const env = (a: string) => ({ FLASHKV_ENDPOINT: a, FLASHKV_TOKEN: TOKEN });
+  const pvRight = await mustRun(['flashback', '--preview', '--to-tso', String(noted2), '--start', 'm:', '--end', 'm:5'], env(idle[0]!));
+  t.is(pvRight.code, 0, pvRight.stderr);
+  t.regex(pvRight.stdout, /\(1 regions\): 1 keys to rewrite — 0 updated, 0 deleted, 1 restored/);
+  // The region list may show the new leader a heartbeat late.
+  let spread = await leaderAt();
+  for (let i = 0; i < 60 && spread[0] === spread[1]; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    spread = await leaderAt();
+  }
+  t.is(spread.length, 2);
+  t.not(spread[0], spread[1], `the two regions are led by different nodes: ${spread.join(', ')}`);
+  const previewer = [1, 2, 3].map(grpcAt).find((a) => !spread.includes(a))!;
+  t.truthy(previewer);
+  const pv = await mustRun(['flashback', '--preview', '--to-tso', String(noted2), '--start', 'k:1', '--end', 'm:5'], env(previewer));
+  t.is(pv.code, 0, pv.stderr);
+  t.regex(pv.stdout, /\(2 regions\): 3 keys to rewrite — 1 updated, 1 deleted, 1 restored, \d+ unchanged; 0 locks/);
+  const ts2Preview = await c.getTs();
+  t.is(td.decode((await c.get(te.encode('l:x'), ts2Preview))!), 'bad', 'a preview changes nothing');
+  // The run goes through a node that now leads none of the range (the previewer gathered it).
+  const driver = [1, 2, 3].map(grpcAt).find((a) => a !== previewer)!;
+  const fb2 = await mustRun(['flashback', '--to-tso', String(noted2), '--start', 'k:1', '--end', 'm:5'], env(driver));
   t.is(fb2.code, 0, fb2.stderr);
   t.regex(fb2.stdout, /done: version \d+, 2 regions, 3 keys rewritten/);
   const fbTs2 = await c.getTs();

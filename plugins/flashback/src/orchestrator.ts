@@ -83,7 +83,8 @@ export interface FlashbackServiceOptions {
   /**
    * Makes this node lead `region` before the job splits, prepares or finishes it (a node of a
    * cluster of processes drives only the regions its store leads): resolves once it does, throws
-   * (NOT_LEADER naming the leader) when it could not. Without it the job drives regions as routed.
+   * (NOT_LEADER naming the leader) when it could not. A preview calls it before it reads a region.
+   * Without it the job drives regions as routed.
    */
   readonly leadRegion?: (region: Region) => Promise<void>;
   /**
@@ -240,7 +241,23 @@ export class FlashbackService implements Flashback {
     const regions = this.o.placement.regionsInRange(startKey, endKey);
     for (const r of regions) {
       const c = clip(r, startKey, endKey);
-      const got = await this.o.storage.run<PreviewCounts>(PREVIEW_COMMAND, { route: { regionId: r.id, epoch: r.epoch }, startKey: c.start, endKey: c.end, version, sampleSize: sampleSize - out.sample.length });
+      // A preview reads each region where it is led: with leadRegion (a node of a process
+      // cluster) the region's leadership is moved here first, as a run does; that locks and
+      // writes nothing. A leader moved away meanwhile is NOT_LEADER, retried within the bound.
+      const span: Span = { start: c.start, end: c.end, spentMs: 0, attempt: 0 };
+      let got: PreviewCounts;
+      for (;;) {
+        const t0 = this.o.clock.nowMs();
+        try {
+          await this.o.leadRegion?.(r);
+          got = await this.o.storage.run<PreviewCounts>(PREVIEW_COMMAND, { route: { regionId: r.id, epoch: r.epoch }, startKey: c.start, endKey: c.end, version, sampleSize: sampleSize - out.sample.length });
+          break;
+        } catch (e) {
+          if (this.o.leadRegion === undefined || !isKvError(e, 'NOT_LEADER')) throw e;
+          this.chargeNotLeader(span, e, t0);
+          await this.backoff(span, e, undefined, r.id);
+        }
+      }
       out.keysToRewrite += got.keysToRewrite;
       out.toDelete += got.toDelete;
       out.toRestore += got.toRestore;

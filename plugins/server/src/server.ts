@@ -30,8 +30,8 @@ export interface ClusterTopology {
   /**
    * The node's flashback moves the leadership of every region of its range onto this store
    * (raft leader transfer) before it prepares them: a flashback then runs on the node asked,
-   * whoever leads the regions, and localStoreId no longer refuses it (a preview, which moves
-   * no leader, still goes where the range is led).
+   * whoever leads the regions, and localStoreId no longer refuses it. A preview gathers the
+   * leaders the same way (it reads each region on its leader, and locks and writes nothing).
    */
   readonly gathersLeaders?: boolean;
 }
@@ -368,10 +368,10 @@ export class FlashKvServer {
     };
   }
 
-  /** See ClusterTopology.localStoreId: throws unless this node leads every region of the flashback's range. */
-  private checkFlashbackLeader(r: Record<string, unknown>, isRun = false): void {
+  /** See ClusterTopology.localStoreId: throws unless this node leads every region of the flashback's range (or gathers them: run and preview). */
+  private checkFlashbackLeader(r: Record<string, unknown>, gathers = false): void {
     const topo = this.options.topology;
-    if (topo?.localStoreId === undefined || (isRun && topo.gathersLeaders === true)) return;
+    if (topo?.localStoreId === undefined || (gathers && topo.gathersLeaders === true)) return;
     const s = optionalKey(r['startKey'], 'startKey');
     const e = optionalKey(r['endKey'], 'endKey');
     const regions = this.options.placement.regionsInRange(s === undefined ? new Uint8Array(0) : codec.encodeBytes(s), e === undefined ? new Uint8Array(0) : codec.encodeBytes(e));
@@ -739,7 +739,7 @@ export class FlashKvServer {
         return { safePoint: res.safePoint.toString(), paused: res.paused, keys: String(res.keys), deletedVersions: String(res.deletedVersions) };
       }),
       FlashbackPreview: this.unary('FlashbackPreview', async (r) => {
-        this.checkFlashbackLeader(r);
+        this.checkFlashbackLeader(r, true);
         const p = await this.requireFlashback().preview(target(r));
         return {
           version: p.version.toString(),
